@@ -1,0 +1,14 @@
+//! pcmring: a low-latency Linux audio engine that writes straight into the
+//! ALSA DMA ring, through a full PCM it opens itself, a restricted
+//! buffer-mode fd received from a broker, or a simulated device.
+
+pub mod device;
+pub mod error;
+pub mod layout;
+pub mod ring;
+pub mod sys;
+
+pub use device::{Device, HwPosition, PcmState, PositionSource};
+pub use error::{Error, Result, Step};
+pub use layout::{Format, StreamLayout};
+pub use ring::RingView;

@@ -1,0 +1,4 @@
+//! The kernel ABI by hand: `repr(C)` mirrors of `<sound/asound.h>`, ioctl
+//! numbers, mmap offsets and constants, plus thin syscall wrappers.
+
+pub mod mmap;
