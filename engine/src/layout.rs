@@ -106,10 +106,9 @@ impl StreamLayout {
 
     /// Periods in the ring.
     pub const fn periods(&self) -> u64 {
-        if self.period_size == 0 {
-            0
-        } else {
-            self.buffer_size / self.period_size
+        match self.buffer_size.checked_div(self.period_size) {
+            Some(n) => n,
+            None => 0,
         }
     }
 }

@@ -5,10 +5,13 @@
 pub mod device;
 pub mod error;
 pub mod layout;
+pub mod pcm;
 pub mod ring;
 pub mod sys;
+pub mod wrap;
 
 pub use device::{Device, HwPosition, PcmState, PositionSource};
 pub use error::{Error, Result, Step};
 pub use layout::{Format, StreamLayout};
+pub use pcm::Pcm;
 pub use ring::RingView;

@@ -51,6 +51,9 @@ impl RingView {
     /// # Safety
     /// The range must be in bounds, and nobody else (hardware included)
     /// may read or write those bytes while the slice lives.
+    // The view is shared memory, not a Rust object: handing out `&mut` from
+    // `&self` is the point, and exclusivity is the caller's contract.
+    #[allow(clippy::mut_from_ref)]
     pub unsafe fn slice_mut(&self, offset: usize, len: usize) -> &mut [u8] {
         debug_assert!(offset.checked_add(len).is_some_and(|end| end <= self.len));
         // SAFETY: bounds and exclusivity are the caller's contract above.
