@@ -2,10 +2,12 @@
 //! ALSA DMA ring, through a full PCM it opens itself, a restricted
 //! buffer-mode fd received from a broker, or a simulated device.
 
+pub mod anondup;
 pub mod device;
 pub mod error;
 pub mod layout;
 pub mod pcm;
+pub mod restricted;
 pub mod ring;
 pub mod sys;
 pub mod wrap;

@@ -1,0 +1,273 @@
+//! Restricted duplicates of a PCM fd: the native
+//! `SNDRV_PCM_IOCTL_ANONYMOUS_DUP` where the kernel carries it, otherwise the
+//! `snd-pcm-anondup` module's `/dev/snd/anondup`.
+//!
+//! The ABI mirrors `kernel/include/uapi/sound/anondup.h` by hand; the sizes
+//! are asserted at compile time.
+
+use crate::error::{Error, Result, Step};
+use crate::sys::abi::{ior, iow, iowr};
+use crate::sys::ioctl::ioctl_arg;
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+/// Path of the module's device node.
+pub const DEVICE_PATH: &str = "/dev/snd/anondup";
+
+/// The ABI version this mirror follows (`ANONDUP_ABI_VERSION`).
+pub const ABI_VERSION: u32 = 1;
+
+/// ioctl type byte of the module (`ANONDUP_IOCTL_MAGIC`).
+pub const IOCTL_MAGIC: u8 = 0xAD;
+
+/// Rights of a duplicated fd (values of the uapi and the 2019 series).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum DupMode {
+    /// `anon_inode:snd-pcm`: the same rights as the source fd.
+    Full = 0,
+    /// `anon_inode:snd-pcm-buf`: data and status mmap, poll, HWSYNC,
+    /// PVERSION and POSITION only.
+    Buffer = 1,
+}
+
+/// `struct anondup_dup`, the argument of [`ANONDUP_IOCTL_DUP`].
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AnondupDup {
+    /// The PCM fd to duplicate.
+    pub fd: i32,
+    /// [`DupMode`] as a number.
+    pub mode: u32,
+    /// Must be 0.
+    pub flags: u32,
+    /// Must be 0.
+    pub reserved: [u32; 5],
+}
+
+/// `struct anondup_position`, the result of [`ANONDUP_IOCTL_POSITION`].
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AnondupPosition {
+    /// `SNDRV_PCM_STATE_*`.
+    pub state: i32,
+    /// 0.
+    pub reserved0: u32,
+    /// Hardware pointer, frames, wrapping at the boundary.
+    pub hw_ptr: u64,
+    /// Time of the last `hw_ptr` update, seconds.
+    pub tstamp_sec: i64,
+    /// Nanoseconds part of `tstamp_sec`.
+    pub tstamp_nsec: i64,
+    /// Audio timestamp, seconds.
+    pub audio_tstamp_sec: i64,
+    /// Nanoseconds part of `audio_tstamp_sec`.
+    pub audio_tstamp_nsec: i64,
+    /// 0.
+    pub reserved: [u64; 4],
+}
+
+const _: () = assert!(std::mem::size_of::<AnondupDup>() == 32);
+const _: () = assert!(std::mem::size_of::<AnondupPosition>() == 80);
+
+/// `ANONDUP_IOCTL_VERSION`: `_IOR(0xAD, 0x40, __u32)` on the device.
+pub const ANONDUP_IOCTL_VERSION: u32 = ior::<u32>(IOCTL_MAGIC, 0x40);
+/// `ANONDUP_IOCTL_DUP`: `_IOW(0xAD, 0x41, struct anondup_dup)` on the
+/// device; returns the new fd.
+pub const ANONDUP_IOCTL_DUP: u32 = iow::<AnondupDup>(IOCTL_MAGIC, 0x41);
+/// `ANONDUP_IOCTL_POSITION`: `_IOR(0xAD, 0x42, struct anondup_position)`
+/// on a duplicated fd.
+pub const ANONDUP_IOCTL_POSITION: u32 = ior::<AnondupPosition>(IOCTL_MAGIC, 0x42);
+/// The native ioctl of the 2019 series: `_IOWR('A', 0x05, int)` on the
+/// PCM fd; the int goes in as the mode and comes back as the fd.
+pub const SNDRV_PCM_IOCTL_ANONYMOUS_DUP: u32 = iowr::<i32>(b'A', 0x05);
+
+/// Takes ownership of an fd the kernel just returned.
+fn owned(fd: i32) -> io::Result<OwnedFd> {
+    if fd < 0 {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    // SAFETY: the kernel returned this fd to us a moment ago as a new
+    // descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The native `SNDRV_PCM_IOCTL_ANONYMOUS_DUP` (patched kernels only).
+pub fn native_dup(pcm: BorrowedFd<'_>, mode: DupMode) -> io::Result<OwnedFd> {
+    let mut arg = mode as i32;
+    // SAFETY: the request transfers one int, and `arg` is a live i32.
+    unsafe { ioctl_arg(pcm, SNDRV_PCM_IOCTL_ANONYMOUS_DUP, &mut arg) }?;
+    owned(arg)
+}
+
+/// Opens the module's device node (close-on-exec).
+pub fn open_device() -> io::Result<OwnedFd> {
+    const PATH: &CStr = c"/dev/snd/anondup";
+    // SAFETY: PATH is a NUL-terminated string; open has no other inputs.
+    let fd = unsafe { libc::open(PATH.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    owned(fd)
+}
+
+/// `ANONDUP_IOCTL_DUP` on an open device node.
+pub fn device_dup(
+    device: BorrowedFd<'_>,
+    pcm: BorrowedFd<'_>,
+    mode: DupMode,
+) -> io::Result<OwnedFd> {
+    let mut req = AnondupDup {
+        fd: pcm.as_raw_fd(),
+        mode: mode as u32,
+        ..AnondupDup::default()
+    };
+    // SAFETY: the request reads one `struct anondup_dup`, mirrored by
+    // AnondupDup (size asserted above); `req` is live for the call.
+    let fd = unsafe { ioctl_arg(device, ANONDUP_IOCTL_DUP, &mut req) }?;
+    owned(fd)
+}
+
+/// `ANONDUP_IOCTL_VERSION` on an open device node.
+pub fn device_version(device: BorrowedFd<'_>) -> io::Result<u32> {
+    let mut v = 0u32;
+    // SAFETY: the request writes one u32 into `v`.
+    unsafe { ioctl_arg(device, ANONDUP_IOCTL_VERSION, &mut v) }?;
+    Ok(v)
+}
+
+/// `ANONDUP_IOCTL_POSITION` on a duplicated fd: a consistent snapshot taken
+/// by the kernel after a hwsync.
+pub fn position_ioctl(fd: BorrowedFd<'_>) -> io::Result<AnondupPosition> {
+    let mut pos = AnondupPosition::default();
+    // SAFETY: the request writes one `struct anondup_position`, mirrored by
+    // AnondupPosition (size asserted above); every bit pattern is valid.
+    unsafe { ioctl_arg(fd, ANONDUP_IOCTL_POSITION, &mut pos) }?;
+    Ok(pos)
+}
+
+/// Whether an errno of the native ioctl means "ask the module instead":
+/// the kernel has no native anonymous dup (ENOTTY, EINVAL, ENOSYS), or `pcm`
+/// is one of the module's BUFFER fds, which refuses every foreign ioctl
+/// with EPERM (the module then decides: BUFFER again is allowed).
+fn try_module_after(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOTTY | libc::EINVAL | libc::ENOSYS | libc::EPERM)
+    )
+}
+
+/// Creates a restricted duplicate of `pcm` (a PCM fd, or an fd from an
+/// earlier dup): the native ioctl first, then `/dev/snd/anondup`.
+///
+/// `device` names the stream in errors. When neither exists the error says
+/// to load `snd-pcm-anondup`.
+pub fn anonymous_dup_fd(pcm: BorrowedFd<'_>, mode: DupMode, device: &str) -> Result<OwnedFd> {
+    let native_err = match native_dup(pcm, mode) {
+        Ok(fd) => return Ok(fd),
+        Err(e) if try_module_after(&e) => e,
+        Err(e) => return Err(Error::sys(device, Step::Dup, e)),
+    };
+    let node = match open_device() {
+        Ok(node) => node,
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::ENOENT | libc::ENODEV | libc::ENXIO)
+            ) =>
+        {
+            if native_err.raw_os_error() == Some(libc::EPERM) {
+                // A restricted fd of a patched kernel said no.
+                return Err(Error::sys(device, Step::Dup, native_err));
+            }
+            return Err(Error::Unsupported {
+                device: device.to_owned(),
+                what: format!(
+                    "restricted fds: the kernel has no native anonymous dup and {DEVICE_PATH} \
+                     is missing ({e}); load the snd-pcm-anondup module \
+                     (insmod kernel/snd-pcm-anondup.ko)"
+                ),
+            });
+        }
+        Err(e) => return Err(Error::sys(device, Step::Dup, e)),
+    };
+    match device_dup(node.as_fd(), pcm, mode) {
+        Ok(fd) => Ok(fd),
+        // A restricted fd of a patched kernel, unknown to the module: the
+        // kernel's refusal is the answer.
+        Err(e)
+            if e.raw_os_error() == Some(libc::EINVAL)
+                && native_err.raw_os_error() == Some(libc::EPERM) =>
+        {
+            Err(Error::sys(device, Step::Dup, native_err))
+        }
+        Err(e) => Err(Error::sys(device, Step::Dup, e)),
+    }
+}
+
+impl crate::pcm::Pcm {
+    /// A restricted duplicate of this PCM's fd (see [`anonymous_dup_fd`]):
+    /// [`DupMode::Buffer`] for a client, [`DupMode::Full`] for a peer.
+    ///
+    /// ```no_run
+    /// use pcmring::anondup::DupMode;
+    /// use pcmring::pcm::{Config, Direction, Pcm};
+    ///
+    /// let pcm = Pcm::open("hw:Loopback,0", Direction::Playback, &Config::default())?;
+    /// let client_fd = pcm.anonymous_dup(DupMode::Buffer)?;
+    /// # drop(client_fd);
+    /// # Ok::<(), pcmring::Error>(())
+    /// ```
+    pub fn anonymous_dup(&self, mode: DupMode) -> Result<OwnedFd> {
+        use crate::device::Device;
+        let fd = self.poll_fd().ok_or_else(|| Error::BadState {
+            device: self.name().to_owned(),
+            state: "closed".to_owned(),
+        })?;
+        anonymous_dup_fd(fd, mode, self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ioctl_numbers_match_the_uapi_header() {
+        // _IOR(0xAD, 0x40, __u32), _IOW(0xAD, 0x41, 32 bytes),
+        // _IOR(0xAD, 0x42, 80 bytes), _IOWR('A', 0x05, int).
+        assert_eq!(ANONDUP_IOCTL_VERSION, 0x8004_AD40);
+        assert_eq!(ANONDUP_IOCTL_DUP, 0x4020_AD41);
+        assert_eq!(ANONDUP_IOCTL_POSITION, 0x8050_AD42);
+        assert_eq!(SNDRV_PCM_IOCTL_ANONYMOUS_DUP, 0xC004_4105);
+    }
+
+    #[test]
+    fn native_errnos_that_fall_back_to_the_module() {
+        for errno in [libc::ENOTTY, libc::EINVAL, libc::ENOSYS, libc::EPERM] {
+            assert!(try_module_after(&io::Error::from_raw_os_error(errno)));
+        }
+        for errno in [libc::EBADFD, libc::EMFILE, libc::EFAULT] {
+            assert!(!try_module_after(&io::Error::from_raw_os_error(errno)));
+        }
+    }
+
+    #[test]
+    fn dup_of_a_non_pcm_fd_fails_cleanly() {
+        // A pipe is no PCM: the native ioctl fails with ENOTTY, then either
+        // the device is missing (the error names the module) or it refuses
+        // the fd with EINVAL.
+        let mut fds = [0; 2];
+        // SAFETY: fds has room for the two descriptors pipe2 writes.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        let (r, w) = (owned(fds[0]).unwrap(), owned(fds[1]).unwrap());
+        let e = anonymous_dup_fd(r.as_fd(), DupMode::Buffer, "pipe").unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("snd-pcm-anondup") || e.raw_os_error() == Some(libc::EINVAL),
+            "{text}"
+        );
+        drop(w);
+    }
+}
