@@ -3,14 +3,19 @@
 //! buffer-mode fd received from a broker, or a simulated device.
 
 pub mod anondup;
+pub mod convert;
 pub mod device;
+pub mod engine;
 pub mod error;
 pub mod layout;
 pub mod pcm;
+pub mod position;
 pub mod restricted;
 pub mod ring;
+pub mod sim;
 pub mod sys;
 pub mod wrap;
+pub mod writer;
 
 pub use device::{Device, HwPosition, PcmState, PositionSource};
 pub use error::{Error, Result, Step};

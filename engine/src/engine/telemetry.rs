@@ -1,0 +1,198 @@
+//! Engine telemetry: atomics and histograms the RT thread writes and any
+//! thread reads, lock-free.
+
+use pcmring_rt::histogram::{HistogramSnapshot, LatencyHistogram};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicU8, Ordering};
+
+/// Where the engine is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum EngineState {
+    /// The RT thread is setting up.
+    Starting = 0,
+    /// Output is running.
+    Running = 1,
+    /// Stopped on request.
+    Stopped = 2,
+    /// Stopped by an error ([`crate::engine::Engine::error`] says which).
+    Failed = 3,
+}
+
+impl EngineState {
+    fn from_u8(v: u8) -> EngineState {
+        match v {
+            0 => EngineState::Starting,
+            1 => EngineState::Running,
+            2 => EngineState::Stopped,
+            _ => EngineState::Failed,
+        }
+    }
+}
+
+/// How the RT thread waits for its next cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum WakeMode {
+    /// Poll on the device fd (period interrupts).
+    Period = 1,
+    /// Absolute-deadline timer with position interpolation.
+    Timer = 2,
+}
+
+/// Live counters of one engine. All fields are written by its RT thread
+/// only; read them with [`Telemetry::snapshot`] from anywhere.
+#[derive(Debug)]
+pub struct Telemetry {
+    pub(crate) state: AtomicU8,
+    pub(crate) wake_mode: AtomicU8,
+    pub(crate) xruns: AtomicU64,
+    pub(crate) margin: AtomicU64,
+    pub(crate) lead: AtomicI64,
+    pub(crate) min_lead: AtomicI64,
+    pub(crate) granule: AtomicU64,
+    pub(crate) jitter_ns: AtomicU64,
+    pub(crate) frames_written: AtomicU64,
+    pub(crate) cycles: AtomicU64,
+    pub(crate) render_panics: AtomicU64,
+    pub(crate) device_state: AtomicI32,
+    pub(crate) rate_mhz: AtomicU64,
+    pub(crate) realtime: AtomicBool,
+    pub(crate) rt_allocs: AtomicU64,
+    pub(crate) rt_frees: AtomicU64,
+    pub(crate) rt_reallocs: AtomicU64,
+    pub(crate) unexpected_blocks: AtomicU64,
+    pub(crate) render_ns: LatencyHistogram,
+    pub(crate) wake_late_ns: LatencyHistogram,
+}
+
+impl Telemetry {
+    pub(crate) fn new() -> Self {
+        Self {
+            state: AtomicU8::new(EngineState::Starting as u8),
+            wake_mode: AtomicU8::new(0),
+            xruns: AtomicU64::new(0),
+            margin: AtomicU64::new(0),
+            lead: AtomicI64::new(0),
+            min_lead: AtomicI64::new(i64::MAX),
+            granule: AtomicU64::new(0),
+            jitter_ns: AtomicU64::new(0),
+            frames_written: AtomicU64::new(0),
+            cycles: AtomicU64::new(0),
+            render_panics: AtomicU64::new(0),
+            device_state: AtomicI32::new(0),
+            rate_mhz: AtomicU64::new(0),
+            realtime: AtomicBool::new(false),
+            rt_allocs: AtomicU64::new(0),
+            rt_frees: AtomicU64::new(0),
+            rt_reallocs: AtomicU64::new(0),
+            unexpected_blocks: AtomicU64::new(0),
+            render_ns: LatencyHistogram::new(),
+            wake_late_ns: LatencyHistogram::new(),
+        }
+    }
+
+    pub(crate) fn set_state(&self, s: EngineState) {
+        self.state.store(s as u8, Ordering::Release);
+    }
+
+    /// The engine's state.
+    pub fn state(&self) -> EngineState {
+        EngineState::from_u8(self.state.load(Ordering::Acquire))
+    }
+
+    /// Underruns so far.
+    pub fn xruns(&self) -> u64 {
+        self.xruns.load(Ordering::Relaxed)
+    }
+
+    /// Render panics caught so far.
+    pub fn render_panics(&self) -> u64 {
+        self.render_panics.load(Ordering::Relaxed)
+    }
+
+    /// Frames written into the ring so far.
+    pub fn frames_written(&self) -> u64 {
+        self.frames_written.load(Ordering::Relaxed)
+    }
+
+    /// A consistent-enough copy of everything (each value is read
+    /// atomically; values are not mutually synchronised).
+    pub fn snapshot(&self) -> TelemetrySnapshot {
+        let min_lead = self.min_lead.load(Ordering::Relaxed);
+        TelemetrySnapshot {
+            state: self.state(),
+            wake_mode: match self.wake_mode.load(Ordering::Relaxed) {
+                1 => Some(WakeMode::Period),
+                2 => Some(WakeMode::Timer),
+                _ => None,
+            },
+            xruns: self.xruns(),
+            margin_frames: self.margin.load(Ordering::Relaxed),
+            lead_frames: self.lead.load(Ordering::Relaxed),
+            min_lead_frames: (min_lead != i64::MAX).then_some(min_lead),
+            granule_frames: self.granule.load(Ordering::Relaxed),
+            jitter_allowance_ns: self.jitter_ns.load(Ordering::Relaxed),
+            frames_written: self.frames_written(),
+            cycles: self.cycles.load(Ordering::Relaxed),
+            render_panics: self.render_panics(),
+            device_state: crate::PcmState::from_raw(self.device_state.load(Ordering::Relaxed)),
+            rate_hz: self.rate_mhz.load(Ordering::Relaxed) as f64 / 1000.0,
+            realtime: self.realtime.load(Ordering::Relaxed),
+            rt_allocs: self.rt_allocs.load(Ordering::Relaxed),
+            rt_frees: self.rt_frees.load(Ordering::Relaxed),
+            rt_reallocs: self.rt_reallocs.load(Ordering::Relaxed),
+            unexpected_blocks: self.unexpected_blocks.load(Ordering::Relaxed),
+            render_ns: self.render_ns.snapshot(),
+            wake_late_ns: self.wake_late_ns.snapshot(),
+        }
+    }
+}
+
+/// A copy of an engine's [`Telemetry`].
+#[derive(Debug, Clone)]
+pub struct TelemetrySnapshot {
+    /// Engine state.
+    pub state: EngineState,
+    /// The wake strategy in use (`None` before start-up finished).
+    pub wake_mode: Option<WakeMode>,
+    /// Underruns (the position passed the write cursor) so far.
+    pub xruns: u64,
+    /// The margin the writer keeps ahead of the position, in frames:
+    /// granule + wake-up jitter allowance + safety.
+    pub margin_frames: u64,
+    /// Frames that were still queued at the latest wake-up.
+    pub lead_frames: i64,
+    /// The smallest lead seen at a wake-up (the margin actually used);
+    /// `None` before the second cycle.
+    pub min_lead_frames: Option<i64>,
+    /// The device granularity the position model uses.
+    pub granule_frames: u64,
+    /// The wake-up jitter allowance in the margin (probe or default).
+    pub jitter_allowance_ns: u64,
+    /// Frames written into the ring.
+    pub frames_written: u64,
+    /// Cycles run.
+    pub cycles: u64,
+    /// Render panics caught (output is silence after the first).
+    pub render_panics: u64,
+    /// The device state of the latest reading.
+    pub device_state: Option<crate::PcmState>,
+    /// The estimated device rate (frames per second).
+    pub rate_hz: f64,
+    /// Whether the RT thread runs SCHED_FIFO.
+    pub realtime: bool,
+    /// Heap allocations on the RT thread after start-up (when the engine
+    /// was started with an allocation guard; see `EngineConfig::alloc_guard`).
+    pub rt_allocs: u64,
+    /// Heap frees on the RT thread after start-up (same condition).
+    pub rt_frees: u64,
+    /// Reallocations on the RT thread after start-up (same condition).
+    pub rt_reallocs: u64,
+    /// Times the RT thread went to sleep outside its wake-up wait (a lock
+    /// or blocking call on the realtime path).
+    pub unexpected_blocks: u64,
+    /// Time spent in the renderer per block, nanoseconds.
+    pub render_ns: HistogramSnapshot,
+    /// Wake-up lateness against the planned wake time, nanoseconds.
+    pub wake_late_ns: HistogramSnapshot,
+}

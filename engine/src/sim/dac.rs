@@ -1,0 +1,392 @@
+//! The owner side of the simulated device: memfds and the DAC thread.
+
+use super::device::{validate, SimDevice};
+use super::page::{StatusPage, PAGE_BYTES};
+use super::record::Recording;
+use super::{DacMode, SimConfig, SimFds, SimLayout};
+use crate::device::{HwPosition, PcmState};
+use crate::error::{Error, Result, Step};
+use crate::layout::StreamLayout;
+use crate::ring::RingView;
+use crate::sys::mmap::{Mapping, Protection};
+use pcmring_rt::timer::{now_ns, sleep_until_ns};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+const NAME: &str = "sim";
+
+/// Counters of a running DAC, readable any time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SimStats {
+    /// Frames the DAC consumed (played) since it started.
+    pub consumed_frames: u64,
+    /// Frames it played that the writer had not written (see [`super`]).
+    pub underrun_frames: u64,
+    /// Runs of consecutive underrun frames (one per underrun episode).
+    pub underrun_events: u64,
+    /// The DAC's 64-bit hardware position (frames, widened).
+    pub hw_frames: u64,
+    /// Worst lateness of a DAC step against its schedule, nanoseconds.
+    pub max_late_ns: u64,
+    /// Whether the DAC thread runs SCHED_FIFO.
+    pub realtime: bool,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    stop: AtomicBool,
+    state: AtomicI32,
+    consumed: AtomicU64,
+    underrun_frames: AtomicU64,
+    underrun_events: AtomicU64,
+    hw: AtomicU64,
+    max_late: AtomicU64,
+    realtime: AtomicBool,
+}
+
+/// What [`SimDac::stop`] hands back.
+#[derive(Debug)]
+pub struct SimReport {
+    /// Final counters.
+    pub stats: SimStats,
+    /// What was played (empty unless recording was configured).
+    pub recording: Recording,
+}
+
+/// A running simulated device: the memfds and the DAC thread. Dropping it
+/// stops the DAC.
+#[derive(Debug)]
+pub struct SimDac {
+    layout: SimLayout,
+    fds: SimFds,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<Recording>>,
+    wav: Option<std::path::PathBuf>,
+}
+
+fn memfd(name: &std::ffi::CStr, len: usize) -> io::Result<OwnedFd> {
+    // SAFETY: `name` is a valid C string; the flags are plain constants.
+    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by memfd_create and is owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let len = libc::off_t::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: valid fd, plain integer length.
+    if unsafe { libc::ftruncate(fd.as_raw_fd(), len) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
+/// A non-blocking pipe: (read end, write end). The read end is only ever
+/// readable (POLLIN), never writable, so a poller asking for IN|OUT (what
+/// a playback PCM fd needs) wakes exactly on a signal.
+fn wake_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both fds were just created and are owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+fn signal(fd: &Option<OwnedFd>) {
+    if let Some(fd) = fd {
+        let one = 1u8;
+        // SAFETY: writes one byte from `one` to a valid non-blocking pipe;
+        // a full pipe (EAGAIN) only means wake-ups are already pending.
+        unsafe {
+            libc::write(fd.as_raw_fd(), (&one as *const u8).cast(), 1);
+        }
+    }
+}
+
+fn dup(fd: &OwnedFd) -> Result<OwnedFd> {
+    fd.try_clone()
+        .map_err(|e| Error::sys(NAME, Step::Simulate, e))
+}
+
+impl SimDac {
+    /// Creates the memfds, publishes the initial status (RUNNING at
+    /// `config.start_hw_ptr`) and starts the DAC thread.
+    pub fn start(config: SimConfig) -> Result<SimDac> {
+        let l = config.layout;
+        validate(&l)?;
+        let step = match config.mode {
+            DacMode::Periods => l.period_size,
+            DacMode::Continuous { step } => step.clamp(1, l.period_size),
+        };
+        let batch = matches!(config.mode, DacMode::Periods);
+        let sys = |e| Error::sys(NAME, Step::Simulate, e);
+        let ring_bytes = l.ring_bytes();
+        let data = memfd(c"pcmring-sim-ring", ring_bytes).map_err(sys)?;
+        let status = memfd(c"pcmring-sim-status", PAGE_BYTES).map_err(sys)?;
+        let (wake, wake_tx) = if config.wake_fd {
+            let (r, w) = wake_pipe().map_err(sys)?;
+            (Some(r), Some(w))
+        } else {
+            (None, None)
+        };
+        let ring_map =
+            Mapping::new(data.as_fd(), 0, ring_bytes, Protection::ReadWrite).map_err(sys)?;
+        let page_map =
+            Mapping::new(status.as_fd(), 0, PAGE_BYTES, Protection::ReadWrite).map_err(sys)?;
+        let page = StatusPage::new(page_map)
+            .ok_or_else(|| sys(io::Error::from_raw_os_error(libc::EINVAL)))?;
+        let start = config.start_hw_ptr % l.boundary;
+        let t0 = now_ns();
+        page.publish(&HwPosition {
+            state: PcmState::Running,
+            hw_ptr: start,
+            tstamp_ns: if config.timestamps { t0 } else { 0 },
+            audio_tstamp_ns: 0,
+        });
+        let shared = Arc::new(Shared {
+            state: AtomicI32::new(PcmState::Running as i32),
+            hw: AtomicU64::new(start),
+            ..Shared::default()
+        });
+        let recording = Recording::with_capacity(&l, start, config.record_frames);
+        let dac = Dac {
+            layout: l,
+            step,
+            step_ns: step as f64 * 1e9 / (f64::from(l.rate) * (1.0 + config.drift_ppm * 1e-6)),
+            // SAFETY: `ring_map` is ring_bytes long, read-write, and moves
+            // into the Dac together with the view.
+            ring: unsafe { RingView::new(ring_map.as_non_null(), ring_bytes) },
+            _ring_map: ring_map,
+            page,
+            wake: wake_tx,
+            shared: shared.clone(),
+            timestamps: config.timestamps,
+            priority: config.dac_priority,
+            recording,
+            start,
+            t0,
+        };
+        let thread = std::thread::Builder::new()
+            .name("pcmring-sim-dac".into())
+            .spawn(move || dac.run())
+            .map_err(sys)?;
+        Ok(SimDac {
+            layout: SimLayout { stream: l, batch },
+            fds: SimFds { data, status, wake },
+            shared,
+            thread: Some(thread),
+            wav: config.wav,
+        })
+    }
+
+    /// The layout to send along with [`SimDac::share`]'s fds.
+    pub fn layout(&self) -> SimLayout {
+        self.layout
+    }
+
+    /// Duplicates the fds, e.g. to send them to another process.
+    pub fn share(&self) -> Result<SimFds> {
+        Ok(SimFds {
+            data: dup(&self.fds.data)?,
+            status: dup(&self.fds.status)?,
+            wake: self.fds.wake.as_ref().map(dup).transpose()?,
+        })
+    }
+
+    /// A [`crate::Device`] endpoint for this process.
+    pub fn device(&self) -> Result<SimDevice> {
+        SimDevice::attach(self.share()?, self.layout)
+    }
+
+    /// Changes the state the DAC reports; anything but RUNNING stops the
+    /// position (the DAC resumes on RUNNING).
+    pub fn set_state(&self, state: PcmState) {
+        self.shared.state.store(state as i32, Ordering::Release);
+    }
+
+    /// Simulates the device going away (state DISCONNECTED).
+    pub fn disconnect(&self) {
+        self.set_state(PcmState::Disconnected);
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> SimStats {
+        let s = &self.shared;
+        let hw = s.hw.load(Ordering::Acquire);
+        SimStats {
+            consumed_frames: s.consumed.load(Ordering::Acquire),
+            underrun_frames: s.underrun_frames.load(Ordering::Acquire),
+            underrun_events: s.underrun_events.load(Ordering::Acquire),
+            hw_frames: hw,
+            max_late_ns: s.max_late.load(Ordering::Acquire),
+            realtime: s.realtime.load(Ordering::Acquire),
+        }
+    }
+
+    /// Stops the DAC thread and returns the counters and the recording;
+    /// writes the WAV file if one was configured.
+    pub fn stop(mut self) -> Result<SimReport> {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Result<SimReport> {
+        self.shared.stop.store(true, Ordering::Release);
+        let Some(t) = self.thread.take() else {
+            return Err(Error::BadState {
+                device: NAME.to_owned(),
+                state: "already stopped".to_owned(),
+            });
+        };
+        let recording = t.join().map_err(|_| Error::BadState {
+            device: NAME.to_owned(),
+            state: "DAC thread panicked".to_owned(),
+        })?;
+        if let Some(path) = &self.wav {
+            recording
+                .write_wav(path)
+                .map_err(|e| Error::sys(NAME, Step::Simulate, io::Error::other(e)))?;
+        }
+        Ok(SimReport {
+            stats: self.stats(),
+            recording,
+        })
+    }
+}
+
+impl Drop for SimDac {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            let _ = self.finish();
+        }
+    }
+}
+
+/// The DAC thread's state.
+struct Dac {
+    layout: StreamLayout,
+    step: u64,
+    step_ns: f64,
+    ring: RingView,
+    _ring_map: Mapping,
+    page: StatusPage,
+    wake: Option<OwnedFd>,
+    shared: Arc<Shared>,
+    timestamps: bool,
+    priority: Option<i32>,
+    recording: Recording,
+    start: u64,
+    t0: u64,
+}
+
+impl Dac {
+    fn run(mut self) -> Recording {
+        if let Some(p) = self.priority {
+            if pcmring_rt::sched::promote_fifo(p).is_ok() {
+                self.shared.realtime.store(true, Ordering::Release);
+            }
+        }
+        let l = self.layout;
+        let mut hw = self.start; // 64-bit DAC position
+        let mut base_t = self.t0; // time at which `base_hw` was reached
+        let mut base_hw = hw;
+        let mut k = 0u64; // steps since base
+        let mut in_underrun = false;
+        let mut state = PcmState::Running;
+        while !self.shared.stop.load(Ordering::Acquire) {
+            let deadline = base_t + ((k + 1) as f64 * self.step_ns) as u64;
+            sleep_until_ns(deadline);
+            let want = PcmState::from_raw(self.shared.state.load(Ordering::Acquire))
+                .unwrap_or(PcmState::Running);
+            if want != state {
+                state = want;
+                // Resuming restarts the schedule from now.
+                base_t = now_ns();
+                base_hw = hw;
+                k = 0;
+                self.publish(hw, state, base_t);
+                signal(&self.wake);
+                continue;
+            }
+            if state != PcmState::Running {
+                k += 1;
+                continue;
+            }
+            let late = now_ns().saturating_sub(deadline);
+            self.shared.max_late.fetch_max(late, Ordering::AcqRel);
+            in_underrun = self.consume(hw, in_underrun);
+            hw += self.step;
+            k += 1;
+            debug_assert_eq!(hw, base_hw + k * self.step);
+            self.publish(hw, state, deadline);
+            if hw / l.period_size != (hw - self.step) / l.period_size {
+                signal(&self.wake);
+            }
+        }
+        self.recording
+    }
+
+    fn publish(&self, hw: u64, state: PcmState, t: u64) {
+        let rate = f64::from(self.layout.rate);
+        self.page.publish(&HwPosition {
+            state,
+            hw_ptr: hw % self.layout.boundary,
+            tstamp_ns: if self.timestamps { t } else { 0 },
+            audio_tstamp_ns: ((hw - self.start) as f64 * 1e9 / rate) as u64,
+        });
+        self.shared.hw.store(hw, Ordering::Release);
+    }
+
+    /// Plays `[hw, hw + step)`: counts what was never written, records,
+    /// zeroes. Returns whether the step ended in an underrun.
+    fn consume(&mut self, hw: u64, mut in_underrun: bool) -> bool {
+        let l = self.layout;
+        let step = self.step;
+        // Frames [hw, hw + written) were written: the published cursor is
+        // at most a buffer ahead of them (ring slots alias beyond that).
+        let written = match self.page.appl() {
+            None => step, // no writer yet: idle, not an underrun
+            Some(appl) => {
+                let d = (appl + l.boundary - hw % l.boundary) % l.boundary;
+                if d <= l.buffer_size {
+                    d.min(step)
+                } else {
+                    0
+                }
+            }
+        };
+        let missing = step - written;
+        if missing > 0 {
+            self.shared
+                .underrun_frames
+                .fetch_add(missing, Ordering::AcqRel);
+            if !in_underrun {
+                self.shared.underrun_events.fetch_add(1, Ordering::AcqRel);
+            }
+            in_underrun = true;
+        } else {
+            in_underrun = false;
+        }
+        let fb = l.frame_bytes();
+        let slot = hw % l.buffer_size;
+        let first = step.min(l.buffer_size - slot);
+        for (off, n) in [(slot, first), (0, step - first)] {
+            if n == 0 {
+                continue;
+            }
+            // SAFETY: in bounds (slot + n <= buffer_size, the mapping is
+            // ring_bytes long). By protocol these frames belong to the DAC:
+            // the writer never writes within a granule (>= one DAC step) of
+            // the published hw_ptr, which still says `hw`. A writer that
+            // breaks the protocol can only make the bytes garbage audio.
+            let bytes = unsafe { self.ring.slice_mut(off as usize * fb, n as usize * fb) };
+            self.recording.push(bytes);
+            bytes.fill(0);
+        }
+        self.shared.consumed.fetch_add(step, Ordering::AcqRel);
+        in_underrun
+    }
+}

@@ -1,0 +1,162 @@
+//! The client side of the simulated device: maps the shared fds and
+//! implements [`Device`].
+
+use super::page::{StatusPage, PAGE_BYTES};
+use super::{SimFds, SimLayout};
+use crate::device::{Device, HwPosition, PositionSource};
+use crate::error::{Error, Result, Step};
+use crate::layout::StreamLayout;
+use crate::ring::RingView;
+use crate::sys::mmap::{Mapping, Protection};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+const NAME: &str = "sim";
+
+/// One endpoint of a simulated device: the ring and status page mapped
+/// from the sim's memfds. Get one from [`super::SimDac::device`] in the
+/// process that runs the DAC, or from [`SimDevice::attach`] with fds
+/// received from it.
+#[derive(Debug)]
+pub struct SimDevice {
+    layout: SimLayout,
+    ring: RingView,
+    _ring_map: Mapping,
+    status: StatusPage,
+    wake: Option<OwnedFd>,
+    _fds: (OwnedFd, OwnedFd),
+}
+
+fn fd_size(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    // SAFETY: an all-zero `stat` is a valid value to be overwritten.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: the fd is valid while borrowed; `st` is writable.
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    u64::try_from(st.st_size).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+fn bad(what: &str) -> Error {
+    Error::Unsupported {
+        device: NAME.to_owned(),
+        what: what.to_owned(),
+    }
+}
+
+/// Checks a layout received from elsewhere before it sizes any mapping.
+pub(crate) fn validate(l: &StreamLayout) -> Result<()> {
+    if l.channels == 0 || l.channels > 64 {
+        return Err(bad("channel count out of range (1..=64)"));
+    }
+    if l.rate < 1000 || l.rate > 768_000 {
+        return Err(bad("rate out of range (1000..=768000)"));
+    }
+    if l.buffer_size == 0 || l.buffer_size > 1 << 22 {
+        return Err(bad("buffer size out of range (1..=4M frames)"));
+    }
+    if l.period_size == 0 || l.period_size > l.buffer_size {
+        return Err(bad("period size must be in 1..=buffer size"));
+    }
+    if l.boundary < l.buffer_size || l.boundary.checked_rem(l.buffer_size) != Some(0) {
+        return Err(bad("boundary must be a multiple of the buffer size"));
+    }
+    Ok(())
+}
+
+impl SimDevice {
+    /// Maps a simulated device from its fds (as sent by the sim's owner)
+    /// and the layout that came with them. Validates everything: sizes of
+    /// the memfds against the layout, and that the status page is a live
+    /// sim page.
+    pub fn attach(fds: SimFds, layout: SimLayout) -> Result<SimDevice> {
+        validate(&layout.stream)?;
+        let SimFds { data, status, wake } = fds;
+        let ring_bytes = layout.stream.ring_bytes();
+        let sys = |step, e| Error::sys(NAME, step, e);
+        let data_size = fd_size(data.as_fd()).map_err(|e| sys(Step::MapRing, e))?;
+        if data_size < ring_bytes as u64 {
+            return Err(bad("data fd is smaller than the layout's ring"));
+        }
+        let status_size = fd_size(status.as_fd()).map_err(|e| sys(Step::MapStatus, e))?;
+        if status_size < PAGE_BYTES as u64 {
+            return Err(bad("status fd is smaller than a page"));
+        }
+        let ring_map = Mapping::new(data.as_fd(), 0, ring_bytes, Protection::ReadWrite)
+            .map_err(|e| sys(Step::MapRing, e))?;
+        let status_map = Mapping::new(status.as_fd(), 0, PAGE_BYTES, Protection::ReadWrite)
+            .map_err(|e| sys(Step::MapStatus, e))?;
+        let page = StatusPage::new(status_map).ok_or_else(|| bad("status page too small"))?;
+        if !page.is_initialised() {
+            return Err(bad("status fd is not a running simulated device"));
+        }
+        // SAFETY: the mapping is `ring_bytes` long, read-write, and lives
+        // in `_ring_map` as long as the view (both owned by SimDevice).
+        let ring = unsafe { RingView::new(ring_map.as_non_null(), ring_bytes) };
+        Ok(SimDevice {
+            layout,
+            ring,
+            _ring_map: ring_map,
+            status: page,
+            wake,
+            _fds: (data, status),
+        })
+    }
+
+    /// The layout (with the batch flag) this endpoint was attached with.
+    pub fn sim_layout(&self) -> SimLayout {
+        self.layout
+    }
+
+    /// Drains pending wake-ups from the wake pipe (non-blocking).
+    fn ack_wake(&self) {
+        if let Some(fd) = &self.wake {
+            let mut buf = [0u8; 64];
+            loop {
+                // SAFETY: reads at most 64 bytes into `buf` from a valid
+                // non-blocking pipe; EAGAIN (empty) ends the loop.
+                let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+                if n < buf.len() as isize {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+impl Device for SimDevice {
+    fn layout(&self) -> StreamLayout {
+        self.layout.stream
+    }
+
+    fn ring(&self) -> &RingView {
+        &self.ring
+    }
+
+    /// Reads the status page; also acknowledges period wake-ups, so a
+    /// poll on [`Device::poll_fd`] blocks until the next period.
+    fn position(&mut self) -> Result<HwPosition> {
+        self.ack_wake();
+        Ok(self.status.read())
+    }
+
+    fn position_source(&self) -> PositionSource {
+        PositionSource::Simulated
+    }
+
+    fn poll_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.wake.as_ref().map(|f| f.as_fd())
+    }
+
+    fn is_batch(&self) -> bool {
+        self.layout.batch
+    }
+
+    /// Publishes the write cursor to the DAC, which counts frames it
+    /// plays that were never written (see [`super`]).
+    fn commit(&mut self, appl_frames: u64) -> Result<()> {
+        self.status
+            .set_appl(appl_frames % self.layout.stream.boundary);
+        Ok(())
+    }
+}

@@ -1,0 +1,152 @@
+//! The simulated device: a memfd ring and status page in the kernel's
+//! layout, and a "DAC" thread that plays the ring at the nominal rate.
+//!
+//! For machines with no sound card and for fast tests. [`SimDac::start`]
+//! creates
+//!
+//! * a data memfd holding the ring (`buffer_size` frames, interleaved, in
+//!   the layout's format);
+//! * a status memfd laid out like the kernel's time64 mmap status page
+//!   (`state`, `hw_ptr` wrapping at `boundary`, `tstamp`, `audio_tstamp`;
+//!   see [`page`]), plus a sim control block where the writer publishes
+//!   its cursor;
+//! * optionally a wake-up pipe the DAC signals at each period boundary;
+//!   its read end is the device's [`crate::Device::poll_fd`] (period
+//!   wake-ups; it only ever polls readable, never writable, so a poll for
+//!   IN|OUT as on a playback PCM fd works);
+//! * the DAC thread. Every step (a whole period in [`DacMode::Periods`],
+//!   the device is then "batch"; a few frames in [`DacMode::Continuous`])
+//!   at its scheduled time it plays `[hw_ptr, hw_ptr + step)`: records the
+//!   frames (if asked), zeroes them (so a stalled writer gives silence, as
+//!   with the kernel's silence_size = boundary), then advances `hw_ptr`
+//!   and stamps it with the step's scheduled CLOCK_MONOTONIC time. A late
+//!   DAC catches up one step at a time.
+//!
+//! **Underruns**: [`crate::Device::commit`] on a [`SimDevice`] publishes the
+//! writer's cursor (like `appl_ptr`). A played frame counts as an underrun
+//! when it is not within one buffer before the published cursor, i.e. the
+//! writer had not written it when it was played. Frames played before the
+//! first commit are idle, not underruns. This relies on the writer's
+//! contract (what [`crate::writer::RingWriter`] does): everything below
+//! the published cursor was written, the frames it skips when it
+//! re-anchors after an underrun included (it writes silence there). Limit:
+//! frames that were in the DAC's hands (its current step) when the writer
+//! re-anchored are behind the new cursor when they play and are not
+//! counted: at most one step per underrun episode. Episodes are always
+//! counted.
+//!
+//! The fds can be sent to another process ([`SimDac::share`], then
+//! [`SimDevice::attach`] there with the same [`SimLayout`]), the way a
+//! broker hands out a restricted PCM fd.
+//!
+//! ```
+//! use pcmring::sim::{SimConfig, SimDac};
+//! use pcmring::{Device, Format, StreamLayout};
+//!
+//! let layout = StreamLayout {
+//!     format: Format::S16Le,
+//!     channels: 2,
+//!     rate: 48_000,
+//!     period_size: 240,
+//!     buffer_size: 960,
+//!     boundary: 960 << 20,
+//! };
+//! let mut config = SimConfig::new(layout);
+//! config.record_frames = 48_000;
+//! let dac = SimDac::start(config)?;
+//! let mut dev = dac.device()?;
+//! let first = dev.position()?.hw_ptr;
+//! std::thread::sleep(std::time::Duration::from_millis(30));
+//! assert!(dev.position()?.hw_ptr > first);
+//! let report = dac.stop()?;
+//! assert!(report.recording.frames() >= 240);
+//! # Ok::<(), pcmring::Error>(())
+//! ```
+
+mod dac;
+mod device;
+pub mod page;
+mod record;
+
+pub use dac::{SimDac, SimReport, SimStats};
+pub use device::SimDevice;
+pub use record::Recording;
+
+use crate::layout::StreamLayout;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+/// How the DAC advances `hw_ptr`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DacMode {
+    /// In whole periods, like a batch device (the default).
+    Periods,
+    /// In steps of `step` frames (clamped to 1..=period), like a device
+    /// with a fine-grained position register.
+    Continuous {
+        /// Frames per DAC step.
+        step: u64,
+    },
+}
+
+/// Settings for [`SimDac::start`].
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Stream geometry.
+    pub layout: StreamLayout,
+    /// Step size of the DAC.
+    pub mode: DacMode,
+    /// Initial raw `hw_ptr` (e.g. `boundary - N` to test the wrap).
+    pub start_hw_ptr: u64,
+    /// DAC clock error in parts per million (positive: plays fast).
+    pub drift_ppm: f64,
+    /// Frames to record (memory is allocated up front); 0: no recording.
+    pub record_frames: usize,
+    /// Write the recording to this WAV file on stop.
+    pub wav: Option<PathBuf>,
+    /// Create the period wake-up pipe.
+    pub wake_fd: bool,
+    /// Stamp `hw_ptr` updates (false: tstamp 0, like a device without).
+    pub timestamps: bool,
+    /// Try SCHED_FIFO at this priority for the DAC thread (silently stays
+    /// normal when not permitted; see [`SimStats::realtime`]).
+    pub dac_priority: Option<i32>,
+}
+
+impl SimConfig {
+    /// Defaults: period steps, start at 0, no drift, no recording, a
+    /// wake-up pipe, timestamps on, DAC at SCHED_FIFO 85 when permitted.
+    pub fn new(layout: StreamLayout) -> Self {
+        Self {
+            layout,
+            mode: DacMode::Periods,
+            start_hw_ptr: 0,
+            drift_ppm: 0.0,
+            record_frames: 0,
+            wav: None,
+            wake_fd: true,
+            timestamps: true,
+            dac_priority: Some(85),
+        }
+    }
+}
+
+/// The layout a client needs with the fds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimLayout {
+    /// Stream geometry.
+    pub stream: StreamLayout,
+    /// Whether the position moves in whole periods.
+    pub batch: bool,
+}
+
+/// The fds of a simulated device.
+#[derive(Debug)]
+pub struct SimFds {
+    /// The ring memfd (read-write).
+    pub data: OwnedFd,
+    /// The status page memfd.
+    pub status: OwnedFd,
+    /// The read end of the period wake-up pipe, if any.
+    pub wake: Option<OwnedFd>,
+}

@@ -1,0 +1,168 @@
+//! The simulated device's status page: the kernel's time64 mmap status
+//! layout at offset 0, and a small sim-only control block further on.
+//!
+//! ```text
+//! 0x000  struct snd_pcm_mmap_status64 (crate::sys::abi::SndPcmMmapStatus64)
+//!        state, hw_ptr (raw, wraps at boundary), tstamp, suspended_state,
+//!        audio_tstamp: written by the DAC thread
+//! 0x800  sim control block (little-endian u64 words):
+//!        +0x00 magic   SIM_MAGIC once the page is initialised
+//!        +0x08 seq     sequence counter, odd while the DAC updates status
+//!        +0x10 appl    the writer's cursor (raw, wraps at boundary)
+//!        +0x18 flags   bit 0: appl is valid (a writer has committed)
+//! ```
+//!
+//! A reader that only knows the kernel layout can read the status the way
+//! it reads the kernel's (re-read until two reads agree); readers that know
+//! the sim use the sequence counter and never see a torn update.
+//!
+//! All fields are accessed through atomics laid over the shared mapping:
+//! loads and stores only, never read-modify-write from two sides.
+
+use crate::device::{HwPosition, PcmState};
+use crate::sys::abi::{SndPcmMmapStatus64, Timespec64};
+use crate::sys::mmap::Mapping;
+use std::mem::offset_of;
+use std::sync::atomic::{fence, AtomicI32, AtomicU64, Ordering};
+
+/// Bytes in the status memfd.
+pub const PAGE_BYTES: usize = 4096;
+/// Offset of the sim control block.
+pub const CONTROL_OFFSET: usize = 0x800;
+/// Magic value of an initialised page ("pcmrSIM1").
+pub const SIM_MAGIC: u64 = u64::from_le_bytes(*b"pcmrSIM1");
+
+const STATE: usize = offset_of!(SndPcmMmapStatus64, state);
+const HW_PTR: usize = offset_of!(SndPcmMmapStatus64, hw_ptr);
+const TSTAMP: usize = offset_of!(SndPcmMmapStatus64, tstamp);
+const AUDIO_TSTAMP: usize = offset_of!(SndPcmMmapStatus64, audio_tstamp);
+const SEC: usize = offset_of!(Timespec64, tv_sec);
+const NSEC: usize = offset_of!(Timespec64, tv_nsec);
+const MAGIC: usize = CONTROL_OFFSET;
+const SEQ: usize = CONTROL_OFFSET + 8;
+const APPL: usize = CONTROL_OFFSET + 16;
+const FLAGS: usize = CONTROL_OFFSET + 24;
+
+const _: () = assert!(std::mem::size_of::<SndPcmMmapStatus64>() <= CONTROL_OFFSET);
+const _: () = assert!(HW_PTR & 7 == 0 && TSTAMP & 7 == 0 && AUDIO_TSTAMP & 7 == 0);
+
+/// A view of a mapped sim status page.
+#[derive(Debug)]
+pub struct StatusPage {
+    map: Mapping,
+}
+
+impl StatusPage {
+    /// Wraps a read-write mapping of at least [`PAGE_BYTES`].
+    pub fn new(map: Mapping) -> Option<Self> {
+        (map.len() >= PAGE_BYTES).then_some(Self { map })
+    }
+
+    fn u64_at(&self, off: usize) -> &AtomicU64 {
+        debug_assert!(off & 7 == 0 && off + 8 <= PAGE_BYTES);
+        // SAFETY: `off` is a constant 8-aligned offset inside the page
+        // (checked at compile time above and by `new`'s length check); the
+        // mapping is page-aligned and lives as long as `&self`; the memory
+        // is only ever accessed atomically, by every party.
+        unsafe { &*self.map.as_ptr().add(off).cast::<AtomicU64>() }
+    }
+
+    fn i32_at(&self, off: usize) -> &AtomicI32 {
+        debug_assert!(off & 3 == 0 && off + 4 <= PAGE_BYTES);
+        // SAFETY: as in `u64_at`, with 4-byte alignment.
+        unsafe { &*self.map.as_ptr().add(off).cast::<AtomicI32>() }
+    }
+
+    /// Whether the page was initialised by a sim DAC.
+    pub fn is_initialised(&self) -> bool {
+        self.u64_at(MAGIC).load(Ordering::Acquire) == SIM_MAGIC
+    }
+
+    /// Publishes a status update (DAC side).
+    pub fn publish(&self, p: &HwPosition) {
+        let seq = self.u64_at(SEQ);
+        let s = seq.load(Ordering::Relaxed);
+        seq.store(s.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        self.i32_at(STATE).store(p.state as i32, Ordering::Relaxed);
+        self.u64_at(HW_PTR).store(p.hw_ptr, Ordering::Relaxed);
+        store_ts(self, TSTAMP, p.tstamp_ns);
+        store_ts(self, AUDIO_TSTAMP, p.audio_tstamp_ns);
+        seq.store(s.wrapping_add(2), Ordering::Release);
+        self.u64_at(MAGIC).store(SIM_MAGIC, Ordering::Release);
+    }
+
+    fn read_raw(&self) -> (i32, u64, u64, u64) {
+        (
+            self.i32_at(STATE).load(Ordering::Relaxed),
+            self.u64_at(HW_PTR).load(Ordering::Relaxed),
+            load_ts(self, TSTAMP),
+            load_ts(self, AUDIO_TSTAMP),
+        )
+    }
+
+    /// Reads a consistent status (reader side). Never blocks: after a
+    /// bounded number of tries it falls back to two agreeing reads, the
+    /// way kernel status pages are read.
+    pub fn read(&self) -> HwPosition {
+        let seq = self.u64_at(SEQ);
+        let mut raw = self.read_raw();
+        for _ in 0..10_000 {
+            let s1 = seq.load(Ordering::Acquire);
+            if s1 & 1 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            raw = self.read_raw();
+            fence(Ordering::Acquire);
+            if seq.load(Ordering::Relaxed) == s1 {
+                return to_position(raw);
+            }
+        }
+        loop {
+            let again = self.read_raw();
+            if again == raw {
+                return to_position(raw);
+            }
+            raw = again;
+        }
+    }
+
+    /// Publishes the writer's cursor (raw frames, `< boundary`).
+    pub fn set_appl(&self, raw: u64) {
+        self.u64_at(APPL).store(raw, Ordering::Release);
+        self.u64_at(FLAGS).store(1, Ordering::Release);
+    }
+
+    /// The writer's cursor, if a writer has committed.
+    pub fn appl(&self) -> Option<u64> {
+        if self.u64_at(FLAGS).load(Ordering::Acquire) & 1 == 0 {
+            return None;
+        }
+        Some(self.u64_at(APPL).load(Ordering::Acquire))
+    }
+}
+
+fn store_ts(p: &StatusPage, base: usize, ns: u64) {
+    p.u64_at(base + SEC)
+        .store(ns / 1_000_000_000, Ordering::Relaxed);
+    p.u64_at(base + NSEC)
+        .store(ns % 1_000_000_000, Ordering::Relaxed);
+}
+
+fn load_ts(p: &StatusPage, base: usize) -> u64 {
+    let s = p.u64_at(base + SEC).load(Ordering::Relaxed);
+    let n = p.u64_at(base + NSEC).load(Ordering::Relaxed);
+    s.saturating_mul(1_000_000_000).saturating_add(n)
+}
+
+fn to_position((state, hw_ptr, t, at): (i32, u64, u64, u64)) -> HwPosition {
+    HwPosition {
+        // An unknown number can only come from a foreign writer: treat
+        // it as a device that went away.
+        state: PcmState::from_raw(state).unwrap_or(PcmState::Disconnected),
+        hw_ptr,
+        tstamp_ns: t,
+        audio_tstamp_ns: at,
+    }
+}
