@@ -1,0 +1,162 @@
+//! What a caller asks for when it starts a voice, and the commands that
+//! travel from control threads to the renderer.
+
+use crate::sound::Sound;
+
+/// A bus (voice group with its own gain). [`BusId::MAIN`] always exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct BusId(pub(crate) u16);
+
+impl BusId {
+    /// The bus every mixer has, named "main".
+    pub const MAIN: BusId = BusId(0);
+
+    /// The bus's index (0 for [`BusId::MAIN`], then in the order the builder added them).
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// How a voice loops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Loop {
+    /// Play once and end.
+    #[default]
+    Off,
+    /// Loop the whole sound.
+    Whole,
+    /// Play from the start; on reaching frame `end` (exclusive) jump back to
+    /// frame `start`, forever. Requires `start < end <= sound.frames()`.
+    Region {
+        /// First frame of the loop.
+        start: u64,
+        /// One past the last frame of the loop.
+        end: u64,
+    },
+}
+
+/// When a voice starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Start {
+    /// At the start of the next block the renderer mixes.
+    #[default]
+    Now,
+    /// On exactly this output frame of the device's 64-bit frame clock (the
+    /// `frame_time` of the renderer's blocks). A time already past starts at
+    /// once and is counted in [`super::MixerStats::late_starts`].
+    At(u64),
+}
+
+/// Parameters of a new voice. Build with [`PlayParams::new`] and the setters.
+///
+/// ```
+/// use pcmring::mixer::{Loop, PlayParams};
+/// let p = PlayParams::new().gain(0.5).pan(-0.25).looping(Loop::Whole).at(48_000);
+/// assert_eq!(p.gain, 0.5);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PlayParams {
+    /// Linear gain (1.0 = unity). Finite and non-negative.
+    pub gain: f32,
+    /// Pan in `-1.0..=1.0` (left..right), constant power; see [`super::pan_gains`].
+    pub pan: f32,
+    /// Playback rate (1.0 = as recorded; 2.0 = an octave up). In `(0, 16]`.
+    pub rate: f32,
+    /// Looping.
+    pub looping: Loop,
+    /// The bus the voice mixes into.
+    pub bus: BusId,
+    /// When it starts.
+    pub start: Start,
+    /// Fade-in length in frames (0 = start at full gain).
+    pub fade_in: u32,
+}
+
+impl Default for PlayParams {
+    fn default() -> Self {
+        PlayParams {
+            gain: 1.0,
+            pan: 0.0,
+            rate: 1.0,
+            looping: Loop::Off,
+            bus: BusId::MAIN,
+            start: Start::Now,
+            fade_in: 0,
+        }
+    }
+}
+
+impl PlayParams {
+    /// Unity gain, centre pan, rate 1, no loop, main bus, start now.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Sets the gain.
+    pub fn gain(mut self, gain: f32) -> Self {
+        self.gain = gain;
+        self
+    }
+    /// Sets the pan.
+    pub fn pan(mut self, pan: f32) -> Self {
+        self.pan = pan;
+        self
+    }
+    /// Sets the playback rate.
+    pub fn rate(mut self, rate: f32) -> Self {
+        self.rate = rate;
+        self
+    }
+    /// Sets the looping mode.
+    pub fn looping(mut self, looping: Loop) -> Self {
+        self.looping = looping;
+        self
+    }
+    /// Sets the bus.
+    pub fn bus(mut self, bus: BusId) -> Self {
+        self.bus = bus;
+        self
+    }
+    /// Starts on exactly this output frame.
+    pub fn at(mut self, frame_time: u64) -> Self {
+        self.start = Start::At(frame_time);
+        self
+    }
+    /// Sets the fade-in length in frames.
+    pub fn fade_in(mut self, frames: u32) -> Self {
+        self.fade_in = frames;
+        self
+    }
+}
+
+/// A command for the renderer. Every command names a voice by slot and
+/// generation; the renderer ignores commands for a voice that has ended.
+pub(crate) enum Command {
+    /// Start a voice in a slot the sender allocated.
+    Play {
+        slot: u32,
+        generation: u32,
+        sound: Sound,
+        params: PlayParams,
+        loop_start: u64,
+        loop_end: u64,
+    },
+    /// Stop at `at` (0 = now) with a fade of `fade` frames.
+    Stop {
+        slot: u32,
+        generation: u32,
+        at: u64,
+        fade: u32,
+    },
+    /// Fade out over `fade` frames and pause.
+    Pause {
+        slot: u32,
+        generation: u32,
+        fade: u32,
+    },
+    /// Resume a paused voice, fading in over `fade` frames.
+    Resume {
+        slot: u32,
+        generation: u32,
+        fade: u32,
+    },
+}

@@ -1,0 +1,323 @@
+//! The control half: [`Mixer`] (play, buses, master gain, garbage, stats) and
+//! its builder, which also makes the realtime half.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::command::{BusId, Command, Loop, PlayParams};
+use super::handle::{valid_gain, valid_rate, VoiceHandle, VoiceId};
+use super::param;
+use super::render::{Clip, MixerRenderer};
+use super::shared::Shared;
+use super::stats::MixerStats;
+use crate::sound::Sound;
+
+/// Largest voice pool a mixer can be built with.
+pub const MAX_VOICES: usize = 1 << 20;
+
+/// Why `play` did not start a voice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlayError {
+    /// Every voice slot is in use (after collecting garbage).
+    PoolFull,
+    /// The command queue is full.
+    QueueFull,
+    /// No such bus.
+    BadBus,
+    /// The sound's rate differs from the mixer's (load it at the device rate).
+    WrongRate {
+        /// The sound's rate.
+        sound: u32,
+        /// The mixer's rate.
+        mixer: u32,
+    },
+    /// Gain, pan or rate out of range, or loop points outside the sound.
+    BadParams,
+    /// The sound has no frames.
+    EmptySound,
+}
+
+impl fmt::Display for PlayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlayError::PoolFull => f.write_str("every voice slot is in use"),
+            PlayError::QueueFull => f.write_str("the mixer's command queue is full"),
+            PlayError::BadBus => f.write_str("no such bus"),
+            PlayError::WrongRate { sound, mixer } => write!(
+                f,
+                "sound rate {sound} Hz differs from mixer rate {mixer} Hz"
+            ),
+            PlayError::BadParams => f.write_str("gain, pan, rate or loop points out of range"),
+            PlayError::EmptySound => f.write_str("the sound has no frames"),
+        }
+    }
+}
+
+impl std::error::Error for PlayError {}
+
+/// Builds a [`Mixer`] and its [`MixerRenderer`].
+///
+/// ```
+/// use pcmring::mixer::MixerBuilder;
+/// let (mixer, _renderer) = MixerBuilder::new(48_000).voices(256).bus("music").bus("effects").build();
+/// assert!(mixer.bus("music").is_some());
+/// ```
+#[derive(Debug, Clone)]
+pub struct MixerBuilder {
+    rate: u32,
+    voices: usize,
+    commands: usize,
+    ramp_frames: u32,
+    default_fade: u32,
+    buses: Vec<String>,
+    clip: Clip,
+}
+
+impl MixerBuilder {
+    /// A mixer at `rate` frames per second: 4096 voices, a 4096-command queue,
+    /// 5 ms ramps and fades, soft clip, one bus ("main").
+    pub fn new(rate: u32) -> Self {
+        let ms5 = (rate / 200).max(1);
+        MixerBuilder {
+            rate,
+            voices: 4096,
+            commands: 4096,
+            ramp_frames: ms5,
+            default_fade: ms5,
+            buses: vec!["main".to_string()],
+            clip: Clip::Soft,
+        }
+    }
+    /// Voice pool capacity (1..=[`MAX_VOICES`]).
+    pub fn voices(mut self, n: usize) -> Self {
+        self.voices = n.clamp(1, MAX_VOICES);
+        self
+    }
+    /// Command queue capacity.
+    pub fn command_capacity(mut self, n: usize) -> Self {
+        self.commands = n.max(1);
+        self
+    }
+    /// Length of gain, pan and rate ramps in frames (at least 1).
+    pub fn ramp_frames(mut self, n: u32) -> Self {
+        self.ramp_frames = n.max(1);
+        self
+    }
+    /// Default fade of `stop` and `pause` in frames.
+    pub fn default_fade(mut self, n: u32) -> Self {
+        self.default_fade = n;
+        self
+    }
+    /// Adds a bus; its id is the next index (main is 0).
+    pub fn bus(mut self, name: &str) -> Self {
+        self.buses.push(name.to_string());
+        self
+    }
+    /// Output clipping.
+    pub fn clip(mut self, clip: Clip) -> Self {
+        self.clip = clip;
+        self
+    }
+    /// Makes the control half and the realtime half.
+    pub fn build(self) -> (Mixer, MixerRenderer) {
+        let shared = Arc::new(Shared::new(
+            self.rate,
+            self.voices,
+            self.commands,
+            self.ramp_frames,
+            self.default_fade,
+            self.buses,
+        ));
+        let renderer = MixerRenderer::new(shared.clone(), self.clip);
+        (Mixer { shared }, renderer)
+    }
+}
+
+/// The control half of the mixer: usable from any thread (`Clone + Send + Sync`),
+/// never blocks, never locks.
+#[derive(Clone)]
+pub struct Mixer {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Mixer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mixer")
+            .field("rate", &self.shared.rate)
+            .field("voices", &self.shared.generations.len())
+            .finish()
+    }
+}
+
+impl Mixer {
+    /// Starts a voice playing `sound`. Returns at once; the voice begins in
+    /// the renderer's next block (or at `params.start`).
+    ///
+    /// ```
+    /// use pcmring::mixer::{MixerBuilder, PlayParams};
+    /// use pcmring::sound::Sound;
+    /// let (mixer, _r) = MixerBuilder::new(48_000).build();
+    /// let s = Sound::from_samples(vec![0.5; 480], 1, 48_000).unwrap();
+    /// let v = mixer.play(&s, PlayParams::new().gain(0.8)).unwrap();
+    /// assert!(v.is_active());
+    /// ```
+    pub fn play(&self, sound: &Sound, params: PlayParams) -> Result<VoiceHandle, PlayError> {
+        let sh = &self.shared;
+        if params.bus.index() >= sh.bus_names.len() {
+            return Err(PlayError::BadBus);
+        }
+        if sound.rate() != sh.rate {
+            return Err(PlayError::WrongRate {
+                sound: sound.rate(),
+                mixer: sh.rate,
+            });
+        }
+        let frames = sound.frames() as u64;
+        if frames == 0 {
+            return Err(PlayError::EmptySound);
+        }
+        if !valid_gain(params.gain) || !params.pan.is_finite() || !valid_rate(params.rate) {
+            return Err(PlayError::BadParams);
+        }
+        let (loop_start, loop_end) = match params.looping {
+            Loop::Off => (0, frames),
+            Loop::Whole => (0, frames),
+            Loop::Region { start, end } if start < end && end <= frames => (start, end),
+            Loop::Region { .. } => return Err(PlayError::BadParams),
+        };
+        let slot = match sh.free.pop() {
+            Some(s) => s,
+            None => {
+                sh.collect_garbage();
+                match sh.free.pop() {
+                    Some(s) => s,
+                    None => {
+                        sh.stats.pool_full.fetch_add(1, Ordering::Relaxed);
+                        return Err(PlayError::PoolFull);
+                    }
+                }
+            }
+        };
+        // We own the slot: nobody else writes its generation or words now.
+        let generation = sh.generations[slot as usize].load(Ordering::Acquire);
+        let p = &sh.params[slot as usize];
+        param::init(&p.gain, generation, params.gain);
+        param::init(&p.pan, generation, params.pan.clamp(-1.0, 1.0));
+        param::init(&p.rate, generation, params.rate);
+        let cmd = Command::Play {
+            slot,
+            generation,
+            sound: sound.clone(),
+            params,
+            loop_start,
+            loop_end,
+        };
+        if !sh.send(cmd) {
+            // Nobody saw this generation: the slot goes back unchanged.
+            let _ = sh.free.push(slot);
+            return Err(PlayError::QueueFull);
+        }
+        Ok(VoiceHandle {
+            shared: sh.clone(),
+            id: VoiceId { slot, generation },
+        })
+    }
+
+    /// Looks a bus up by name.
+    pub fn bus(&self, name: &str) -> Option<BusId> {
+        self.shared
+            .bus_names
+            .iter()
+            .position(|n| n == name)
+            .map(|i| BusId(i as u16))
+    }
+
+    /// Sets a bus's gain (ramped); `false` if there is no such bus or the gain is invalid.
+    pub fn set_bus_gain(&self, bus: BusId, gain: f32) -> bool {
+        match self.shared.bus_gains.get(bus.index()) {
+            Some(g) if valid_gain(gain) => {
+                g.store(gain.to_bits(), Ordering::Relaxed);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Sets the master gain (ramped); `false` if invalid.
+    pub fn set_master_gain(&self, gain: f32) -> bool {
+        if !valid_gain(gain) {
+            return false;
+        }
+        self.shared
+            .master_gain
+            .store(gain.to_bits(), Ordering::Relaxed);
+        true
+    }
+
+    /// Drops the sound references of voices that ended and frees their slots.
+    /// Call it from a non-realtime thread (`play` also calls it when the pool
+    /// looks full), or run [`Mixer::spawn_janitor`]. Returns how many.
+    pub fn collect_garbage(&self) -> usize {
+        self.shared.collect_garbage()
+    }
+
+    /// Starts a thread that collects garbage every `interval`; it stops when
+    /// the returned [`Janitor`] is dropped.
+    pub fn spawn_janitor(&self, interval: Duration) -> std::io::Result<Janitor> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, shared) = (stop.clone(), self.shared.clone());
+        let thread = std::thread::Builder::new()
+            .name("pcmring-janitor".into())
+            .spawn(move || {
+                while !s.load(Ordering::Relaxed) {
+                    shared.collect_garbage();
+                    std::thread::park_timeout(interval);
+                }
+                shared.collect_garbage();
+            })?;
+        Ok(Janitor {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// A snapshot of the counters; resets the peak meters.
+    pub fn stats(&self) -> MixerStats {
+        self.shared.stats.snapshot()
+    }
+
+    /// Free voice slots (not counting ended voices awaiting collection).
+    pub fn free_voices(&self) -> usize {
+        self.shared.free.len()
+    }
+
+    /// Pool capacity.
+    pub fn capacity(&self) -> usize {
+        self.shared.generations.len()
+    }
+
+    /// The device frame rate the mixer runs at.
+    pub fn rate(&self) -> u32 {
+        self.shared.rate
+    }
+}
+
+/// A background garbage collector; stops (and joins) on drop.
+#[derive(Debug)]
+pub struct Janitor {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Janitor {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! Voice handles: cheap, `Send + Sync`, generation-checked.
+
+use std::fmt;
+use std::sync::Arc;
+
+use super::command::Command;
+use super::param;
+use super::shared::Shared;
+
+/// A voice's identity: its slot and generation. `Copy`, comparable; two ids
+/// are equal only for the same voice (slots are reused under a new generation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct VoiceId {
+    /// The pool slot.
+    pub slot: u32,
+    /// The slot's generation when this voice was started.
+    pub generation: u32,
+}
+
+/// Why an operation on a voice did nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VoiceError {
+    /// The voice has ended (finished, stopped or killed); its slot may now
+    /// hold another voice, which this handle can never touch.
+    Ended,
+    /// The command queue was full; nothing was sent. Retry later.
+    QueueFull,
+    /// A parameter was out of range (not finite, negative gain, rate outside `(0, 16]`).
+    BadValue,
+}
+
+impl fmt::Display for VoiceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            VoiceError::Ended => "the voice has ended",
+            VoiceError::QueueFull => "the mixer's command queue is full",
+            VoiceError::BadValue => "parameter value out of range",
+        })
+    }
+}
+
+impl std::error::Error for VoiceError {}
+
+/// A handle to one voice, returned by [`super::Mixer::play`].
+///
+/// Cloning is a reference-count increment. Every operation checks the
+/// voice's generation: once the voice has ended, operations return
+/// [`VoiceError::Ended`] and never affect a later voice in the same slot.
+/// Dropping the handle does not stop the voice.
+#[derive(Clone)]
+pub struct VoiceHandle {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) id: VoiceId,
+}
+
+impl fmt::Debug for VoiceHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VoiceHandle").field("id", &self.id).finish()
+    }
+}
+
+pub(crate) fn valid_gain(g: f32) -> bool {
+    g.is_finite() && g >= 0.0
+}
+
+pub(crate) fn valid_rate(r: f32) -> bool {
+    r.is_finite() && r > 0.0 && r <= 16.0
+}
+
+impl VoiceHandle {
+    /// The voice's id.
+    pub fn id(&self) -> VoiceId {
+        self.id
+    }
+
+    /// Whether the voice has not ended yet (it may still be waiting for its
+    /// start time, or paused).
+    pub fn is_active(&self) -> bool {
+        param::is_current(
+            &self.shared.generations[self.id.slot as usize],
+            self.id.generation,
+        )
+    }
+
+    fn check(&self) -> Result<(), VoiceError> {
+        if self.is_active() {
+            Ok(())
+        } else {
+            Err(VoiceError::Ended)
+        }
+    }
+
+    fn set_word(&self, word: &std::sync::atomic::AtomicU64, value: f32) -> Result<(), VoiceError> {
+        self.check()?;
+        if param::set(word, self.id.generation, value) {
+            Ok(())
+        } else {
+            Err(VoiceError::Ended)
+        }
+    }
+
+    /// Sets the gain (linear, >= 0); the change ramps over the mixer's ramp length.
+    pub fn set_gain(&self, gain: f32) -> Result<(), VoiceError> {
+        if !valid_gain(gain) {
+            return Err(VoiceError::BadValue);
+        }
+        self.set_word(&self.shared.params[self.id.slot as usize].gain, gain)
+    }
+
+    /// Sets the pan (`-1..=1`, clamped); the change ramps.
+    pub fn set_pan(&self, pan: f32) -> Result<(), VoiceError> {
+        if !pan.is_finite() {
+            return Err(VoiceError::BadValue);
+        }
+        self.set_word(
+            &self.shared.params[self.id.slot as usize].pan,
+            pan.clamp(-1.0, 1.0),
+        )
+    }
+
+    /// Sets the playback rate (`(0, 16]`); the change ramps.
+    pub fn set_rate(&self, rate: f32) -> Result<(), VoiceError> {
+        if !valid_rate(rate) {
+            return Err(VoiceError::BadValue);
+        }
+        self.set_word(&self.shared.params[self.id.slot as usize].rate, rate)
+    }
+
+    /// The gain last set (what the voice is at or ramping to).
+    pub fn gain(&self) -> Result<f32, VoiceError> {
+        self.check()?;
+        param::get(
+            &self.shared.params[self.id.slot as usize].gain,
+            self.id.generation,
+        )
+        .ok_or(VoiceError::Ended)
+    }
+
+    fn send(&self, cmd: Command) -> Result<(), VoiceError> {
+        self.check()?;
+        if self.shared.send(cmd) {
+            Ok(())
+        } else {
+            Err(VoiceError::QueueFull)
+        }
+    }
+
+    /// Stops the voice now with the mixer's default fade.
+    pub fn stop(&self) -> Result<(), VoiceError> {
+        self.stop_with_fade(self.shared.default_fade)
+    }
+
+    /// Stops the voice now, fading out over `fade` frames (0 = cut).
+    pub fn stop_with_fade(&self, fade: u32) -> Result<(), VoiceError> {
+        let id = self.id;
+        self.send(Command::Stop {
+            slot: id.slot,
+            generation: id.generation,
+            at: 0,
+            fade,
+        })
+    }
+
+    /// Stops the voice on exactly output frame `frame_time`: the fade of
+    /// `fade` frames starts on that frame (0 = the voice's last sample is at
+    /// `frame_time - 1`).
+    pub fn stop_at(&self, frame_time: u64, fade: u32) -> Result<(), VoiceError> {
+        let id = self.id;
+        self.send(Command::Stop {
+            slot: id.slot,
+            generation: id.generation,
+            at: frame_time,
+            fade,
+        })
+    }
+
+    /// Fades out over the default fade and pauses (position kept). A voice
+    /// still waiting for its start time pauses at once and, once resumed,
+    /// starts immediately.
+    pub fn pause(&self) -> Result<(), VoiceError> {
+        let id = self.id;
+        self.send(Command::Pause {
+            slot: id.slot,
+            generation: id.generation,
+            fade: self.shared.default_fade,
+        })
+    }
+
+    /// Resumes a paused voice, fading in over the ramp length.
+    pub fn resume(&self) -> Result<(), VoiceError> {
+        let id = self.id;
+        self.send(Command::Resume {
+            slot: id.slot,
+            generation: id.generation,
+            fade: self.shared.ramp_frames,
+        })
+    }
+}

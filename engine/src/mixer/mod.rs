@@ -1,0 +1,79 @@
+//! The voice mixer: thousands of voices, sample-accurate, realtime-safe.
+//!
+//! Two halves (the split kira uses): [`Mixer`] is the control handle, usable
+//! from any thread without locks; [`MixerRenderer`] is the realtime half that
+//! the audio thread calls once per block. [`MixerBuilder`] makes both.
+//!
+//! - **Starting voices**: [`Mixer::play`] allocates a slot from a lock-free
+//!   free list, writes the voice's parameter words and pushes a `Play`
+//!   command on a bounded lock-free queue (crossbeam `ArrayQueue`); it returns
+//!   a [`VoiceHandle`] at once, or [`PlayError::PoolFull`] /
+//!   [`PlayError::QueueFull`]. It never blocks.
+//! - **Handles**: a handle names a voice by slot and generation. Gain, pan and
+//!   rate are generation-tagged atomic words ([`param`]); stop, pause and
+//!   resume are commands. Once a voice ends, every operation on its handle
+//!   returns [`VoiceError::Ended`] and can never reach a later voice in the
+//!   same slot.
+//! - **Timing**: [`PlayParams::at`] and [`VoiceHandle::stop_at`] take a
+//!   64-bit device frame; the renderer splits its block at exactly that frame.
+//! - **Ramps**: gain, pan and rate changes ramp linearly over
+//!   [`MixerBuilder::ramp_frames`] frames (default 5 ms). For a gain step from
+//!   `g0` to `g1` on a source bounded by `|s| <= 1`, consecutive output
+//!   samples differ by at most `|g1 - g0| / ramp_frames` plus the source's own
+//!   step times the gain. Stop and pause fade linearly to zero over their
+//!   fade length (default 5 ms) the same way.
+//!   Pan changes ramp each side's gain linearly, so mid-ramp the power may
+//!   dip (at most 3 dB for a full left-to-right sweep) but never jumps.
+//! - **Pan law**: see [`pan_gains`]: constant power, −3 dB per side at the
+//!   centre for mono sources; balance with unity at the centre for stereo.
+//! - **Rate**: playback rate (pitch) uses linear interpolation on a 32.32
+//!   fixed-point position; a voice at rate 1 on a whole frame takes a
+//!   copy-exact path.
+//! - **Performance**: the inner loops ([`CHUNK`]-frame planar scratch, a
+//!   ramp prologue then a flat-gain loop) are compiled twice, for SSE2 and
+//!   AVX2, picked at run time; the voice loop prefetches the sources of the
+//!   voices a few places ahead. With tens of thousands of voices on distinct
+//!   sounds, page-translation misses dominate: pack the sounds into one bank
+//!   with [`crate::sound::Sound::pack`] (huge pages) to halve the cost
+//!   (`benches/mixer.rs` measures both).
+//! - **Buses**: every voice mixes into a bus ([`BusId::MAIN`] or one added by
+//!   [`MixerBuilder::bus`]); buses have ramped gains, then the master gain and
+//!   the [`Clip`] stage.
+//! - **Realtime rules**: the renderer never allocates, locks or frees: ended
+//!   voices travel back with their sound reference over a lock-free queue and
+//!   are dropped by [`Mixer::collect_garbage`] (called by `play` when the pool
+//!   looks full, or by a [`Janitor`] thread).
+//! - **Observability**: [`Mixer::stats`] (active voices, dropped commands,
+//!   peaks per bus, mix time per block as a histogram).
+//!
+//! ```
+//! use pcmring::mixer::{BlockInfo, Loop, MixerBuilder, PlayParams};
+//! use pcmring::sound::Sound;
+//!
+//! let (mixer, mut renderer) = MixerBuilder::new(48_000).bus("effects").build();
+//! let beep = Sound::from_samples(vec![0.25f32; 4800], 1, 48_000).unwrap();
+//! let fx = mixer.bus("effects").unwrap();
+//! let v = mixer.play(&beep, PlayParams::new().bus(fx).looping(Loop::Whole).at(64)).unwrap();
+//! let mut out = vec![0.0f32; 2 * 128];
+//! renderer.render(&mut out, &BlockInfo { frame_time: 0, frames: 128, channels: 2, rate: 48_000 });
+//! assert_eq!(out[2 * 63], 0.0);
+//! assert!(out[2 * 64] > 0.0);
+//! v.stop().unwrap();
+//! ```
+
+mod command;
+mod control;
+mod handle;
+mod kernel;
+pub mod param;
+mod render;
+mod shared;
+mod stats;
+mod voice;
+
+pub use command::{BusId, Loop, PlayParams, Start};
+pub use control::{Janitor, Mixer, MixerBuilder, PlayError, MAX_VOICES};
+pub use handle::{VoiceError, VoiceHandle, VoiceId};
+pub use render::{BlockInfo, Clip, MixerRenderer, CHUNK, SOFT_KNEE};
+pub use stats::MixerStats;
+pub use voice::pan_gains;

@@ -1,0 +1,435 @@
+//! The realtime half: [`MixerRenderer`].
+//!
+//! Per block: drain the command queue, then in chunks of at most [`CHUNK`]
+//! frames mix every active voice into its bus's planar f32 scratch, sum the
+//! buses with their (ramped) gains into the master scratch, apply the master
+//! gain and the clipper, and interleave into the output. Ended voices go to
+//! the garbage queue with their sound reference, to be dropped by
+//! [`super::Mixer::collect_garbage`] on another thread.
+//!
+//! Nothing here allocates, locks or makes a system call (the block timer
+//! reads the vDSO clock); `engine/tests/mixer_rt.rs` runs it under the
+//! allocation guard.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::command::Command;
+use super::kernel;
+use super::param;
+use super::shared::{Garbage, Shared};
+use super::stats::StatsShared;
+use super::voice::{State, Voice};
+pub use crate::engine::BlockInfo;
+use crate::engine::Renderer;
+
+/// Frames mixed per inner pass (the scratch size).
+pub const CHUNK: usize = 256;
+
+/// What the output stage does to samples above full scale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clip {
+    /// Nothing (the sink saturates).
+    Off,
+    /// Clamp to `[-1, 1]`.
+    Hard,
+    /// Identity up to ±[`SOFT_KNEE`], then a tanh curve that approaches ±1
+    /// with a continuous slope.
+    Soft,
+}
+
+/// Where [`Clip::Soft`] starts bending.
+pub const SOFT_KNEE: f32 = 0.8;
+
+/// A gain that ramps linearly to its target over a fixed number of frames.
+#[derive(Debug, Clone, Copy)]
+struct GainRamp {
+    cur: f32,
+    target: f32,
+    delta: f32,
+    left: u32,
+}
+
+impl GainRamp {
+    fn new(g: f32) -> Self {
+        GainRamp {
+            cur: g,
+            target: g,
+            delta: 0.0,
+            left: 0,
+        }
+    }
+
+    fn set(&mut self, target: f32, frames: u32) {
+        if target != self.target {
+            self.target = target;
+            self.delta = (target - self.cur) / frames as f32;
+            self.left = frames;
+        }
+    }
+
+    fn advance(&mut self, kr: usize) {
+        if kr > 0 {
+            self.left -= kr as u32;
+            if self.left == 0 {
+                self.cur = self.target;
+            } else {
+                self.cur += self.delta * kr as f32;
+            }
+        }
+    }
+}
+
+/// The realtime half of the mixer. Move it to the audio thread and call
+/// [`MixerRenderer::render`] once per block.
+pub struct MixerRenderer {
+    shared: Arc<Shared>,
+    voices: Box<[Voice]>,
+    active: Vec<u32>,
+    /// Per bus: left then right, `CHUNK` frames each.
+    bus_buf: Box<[f32]>,
+    master: Box<[f32]>,
+    bus_gain: Box<[GainRamp]>,
+    master_gain: GainRamp,
+    clip: Clip,
+    ramp: u32,
+    avx2: bool,
+    prefetch_ahead: usize,
+}
+
+impl MixerRenderer {
+    pub(crate) fn new(shared: Arc<Shared>, clip: Clip) -> Self {
+        let voices = shared.generations.len();
+        let buses = shared.bus_names.len();
+        #[cfg(target_arch = "x86_64")]
+        let avx2 = std::is_x86_feature_detected!("avx2");
+        #[cfg(not(target_arch = "x86_64"))]
+        let avx2 = false;
+        MixerRenderer {
+            voices: (0..voices).map(|_| Voice::new()).collect(),
+            active: Vec::with_capacity(voices),
+            bus_buf: vec![0.0; buses * 2 * CHUNK].into_boxed_slice(),
+            master: vec![0.0; 2 * CHUNK].into_boxed_slice(),
+            bus_gain: (0..buses).map(|_| GainRamp::new(1.0)).collect(),
+            master_gain: GainRamp::new(1.0),
+            clip,
+            ramp: shared.ramp_frames,
+            avx2,
+            prefetch_ahead: PREFETCH_AHEAD,
+            shared,
+        }
+    }
+
+    /// Uses the portable (SSE2) loops even where AVX2 is available (for
+    /// benchmarks and tests of both paths).
+    pub fn force_portable(&mut self, portable: bool) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            self.avx2 = !portable && std::is_x86_feature_detected!("avx2");
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = portable;
+    }
+
+    /// How many voices ahead the voice loop prefetches source data (default
+    /// [`PREFETCH_AHEAD`]; 0 turns prefetching off). A tuning knob for benchmarks.
+    #[doc(hidden)]
+    pub fn set_prefetch_ahead(&mut self, voices: usize) {
+        self.prefetch_ahead = voices;
+    }
+
+    /// Voices the renderer holds (playing, pending or paused).
+    pub fn active_voices(&self) -> usize {
+        self.active.len()
+    }
+
+    /// Renders one block: fills `out` (interleaved, `info.channels` per frame)
+    /// for the block that starts at device frame `info.frame_time`. Frames
+    /// beyond `info.frames` (if `out` is longer) are zeroed.
+    pub fn render(&mut self, out: &mut [f32], info: &BlockInfo) {
+        let started = Instant::now();
+        let ch = info.channels.max(1);
+        let frames = info.frames.min(out.len() / ch);
+        self.drain_commands();
+        let mut done = 0;
+        while done < frames {
+            let n = CHUNK.min(frames - done);
+            self.mix_chunk(info.frame_time + done as u64, n);
+            self.write_out(&mut out[done * ch..(done + n) * ch], ch, n);
+            done += n;
+        }
+        out[frames * ch..].fill(0.0);
+        let st = &self.shared.stats;
+        st.active_voices.store(self.active.len() as u32, Relaxed);
+        st.blocks.fetch_add(1, Relaxed);
+        st.frames.fetch_add(frames as u64, Relaxed);
+        st.mix_time.record(started.elapsed().as_nanos() as u64);
+    }
+
+    fn drain_commands(&mut self) {
+        let shared = &*self.shared;
+        while let Some(cmd) = shared.commands.pop() {
+            match cmd {
+                Command::Play {
+                    slot,
+                    generation,
+                    sound,
+                    params,
+                    loop_start,
+                    loop_end,
+                } => {
+                    let v = &mut self.voices[slot as usize];
+                    debug_assert!(v.state == State::Free && v.sound.is_none());
+                    v.start(
+                        generation,
+                        sound,
+                        &params,
+                        loop_start,
+                        loop_end,
+                        &shared.params[slot as usize],
+                    );
+                    self.active.push(slot);
+                    shared.stats.voices_started.fetch_add(1, Relaxed);
+                }
+                Command::Stop {
+                    slot,
+                    generation,
+                    at,
+                    fade,
+                } => {
+                    if let Some(v) = live(&mut self.voices, slot, generation) {
+                        v.stop(at, fade);
+                    }
+                }
+                Command::Pause {
+                    slot,
+                    generation,
+                    fade,
+                } => {
+                    if let Some(v) = live(&mut self.voices, slot, generation) {
+                        v.pause(fade);
+                    }
+                }
+                Command::Resume {
+                    slot,
+                    generation,
+                    fade,
+                } => {
+                    if let Some(v) = live(&mut self.voices, slot, generation) {
+                        v.resume(fade);
+                    }
+                }
+            }
+        }
+    }
+
+    fn mix_chunk(&mut self, t0: u64, n: usize) {
+        for b in self.bus_buf.chunks_exact_mut(CHUNK) {
+            b[..n].fill(0.0);
+        }
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: `avx2` is true only if the CPU reported AVX2 at run time
+            // (`is_x86_feature_detected!` in `new`/`force_portable`).
+            unsafe { mix_voices_avx2(self, t0, n) };
+        } else {
+            mix_voices_portable(self, t0, n);
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        mix_voices_portable(self, t0, n);
+
+        // Sum buses into the master scratch.
+        let (ml, mr) = self.master.split_at_mut(CHUNK);
+        ml[..n].fill(0.0);
+        mr[..n].fill(0.0);
+        let stats = &self.shared.stats;
+        for (b, (buf, ramp)) in self
+            .bus_buf
+            .chunks_exact_mut(2 * CHUNK)
+            .zip(self.bus_gain.iter_mut())
+            .enumerate()
+        {
+            let target = f32::from_bits(self.shared.bus_gains[b].load(Relaxed));
+            ramp.set(target, self.ramp);
+            let (bl, br) = buf.split_at_mut(CHUNK);
+            // Apply the bus gain in place so the peak meter sees it, then add.
+            let mut left_ramp = *ramp;
+            scale_in_place(&mut bl[..n], &mut left_ramp);
+            scale_in_place(&mut br[..n], ramp);
+            StatsShared::raise(
+                &stats.bus_peaks[b],
+                kernel::peak(&bl[..n]).max(kernel::peak(&br[..n])),
+            );
+            kernel::add_scaled(&mut ml[..n], &bl[..n], 1.0, 0.0);
+            kernel::add_scaled(&mut mr[..n], &br[..n], 1.0, 0.0);
+        }
+        let mg = f32::from_bits(self.shared.master_gain.load(Relaxed));
+        self.master_gain.set(mg, self.ramp);
+        let mut left_ramp = self.master_gain;
+        scale_in_place(&mut ml[..n], &mut left_ramp);
+        scale_in_place(&mut mr[..n], &mut self.master_gain);
+        StatsShared::raise(
+            &stats.master_peak,
+            kernel::peak(&ml[..n]).max(kernel::peak(&mr[..n])),
+        );
+    }
+
+    fn write_out(&mut self, out: &mut [f32], ch: usize, n: usize) {
+        let (ml, mr) = self.master.split_at(CHUNK);
+        let (ml, mr) = (&ml[..n], &mr[..n]);
+        let clip = self.clip;
+        match ch {
+            1 => {
+                for (o, (l, r)) in out.iter_mut().zip(ml.iter().zip(mr)) {
+                    *o = clip_sample(clip, (l + r) * 0.5);
+                }
+            }
+            2 => {
+                for (o, (l, r)) in out.chunks_exact_mut(2).zip(ml.iter().zip(mr)) {
+                    o[0] = clip_sample(clip, *l);
+                    o[1] = clip_sample(clip, *r);
+                }
+            }
+            _ => {
+                for (o, (l, r)) in out.chunks_exact_mut(ch).zip(ml.iter().zip(mr)) {
+                    o[0] = clip_sample(clip, *l);
+                    o[1] = clip_sample(clip, *r);
+                    o[2..].fill(0.0);
+                }
+            }
+        }
+    }
+
+    /// Visits every voice the renderer holds: `(id, gain the voice was last
+    /// told)`. For tests and debugging; not for the realtime thread's hot path.
+    #[doc(hidden)]
+    pub fn debug_voices(&self, mut f: impl FnMut(super::VoiceId, f32)) {
+        for &slot in &self.active {
+            let v = &self.voices[slot as usize];
+            f(
+                super::VoiceId {
+                    slot,
+                    generation: v.generation,
+                },
+                v.gain,
+            );
+        }
+    }
+}
+
+impl Renderer for MixerRenderer {
+    fn render(&mut self, out: &mut [f32], info: &BlockInfo) {
+        MixerRenderer::render(self, out, info)
+    }
+}
+
+/// `x *= gain` with the ramp, advancing it.
+#[inline(always)]
+fn scale_in_place(x: &mut [f32], ramp: &mut GainRamp) {
+    let n = x.len();
+    let kr = (ramp.left as usize).min(n);
+    for (i, s) in x[..kr].iter_mut().enumerate() {
+        *s *= ramp.cur + (i + 1) as f32 * ramp.delta;
+    }
+    ramp.advance(kr);
+    let g = ramp.cur;
+    if g != 1.0 {
+        for s in &mut x[kr..] {
+            *s *= g;
+        }
+    }
+}
+
+#[inline(always)]
+fn clip_sample(clip: Clip, x: f32) -> f32 {
+    match clip {
+        Clip::Off => x,
+        Clip::Hard => x.clamp(-1.0, 1.0),
+        Clip::Soft => {
+            let a = x.abs();
+            if a <= SOFT_KNEE {
+                x
+            } else {
+                let k = 1.0 - SOFT_KNEE;
+                (SOFT_KNEE + k * ((a - SOFT_KNEE) / k).tanh()).copysign(x)
+            }
+        }
+    }
+}
+
+fn live(voices: &mut [Voice], slot: u32, generation: u32) -> Option<&mut Voice> {
+    voices
+        .get_mut(slot as usize)
+        .filter(|v| v.generation == generation && !matches!(v.state, State::Free | State::Dead))
+}
+
+/// How many voices ahead the voice loop prefetches source data.
+pub const PREFETCH_AHEAD: usize = 8;
+
+/// The voice loop, inlined into each instruction-set variant.
+#[inline(always)]
+fn mix_voices(r: &mut MixerRenderer, t0: u64, n: usize) {
+    let MixerRenderer {
+        shared,
+        voices,
+        active,
+        bus_buf,
+        ramp,
+        prefetch_ahead,
+        ..
+    } = r;
+    let ahead_by = *prefetch_ahead;
+    let shared = &**shared;
+    let mut late = 0u32;
+    let mut i = 0;
+    while i < active.len() {
+        let slot = active[i] as usize;
+        if ahead_by > 0 {
+            if let Some(&ahead) = active.get(i + ahead_by) {
+                voices[ahead as usize].prefetch(n);
+            }
+            if let Some(&far) = active.get(i + 4 * ahead_by) {
+                voices[far as usize].prefetch_page();
+            }
+        }
+        let v = &mut voices[slot];
+        if v.state != State::Dead {
+            v.poll_params(&shared.params[slot], *ramp);
+        }
+        let base = v.bus as usize * 2 * CHUNK;
+        let (l, rr) = bus_buf[base..base + 2 * CHUNK].split_at_mut(CHUNK);
+        if v.mix(t0, &mut l[..n], &mut rr[..n], &mut late) {
+            i += 1;
+            continue;
+        }
+        // The voice ended: hand it back, never freeing anything here.
+        param::end(&shared.generations[slot], v.generation);
+        v.state = State::Free;
+        if let Some(sound) = v.sound.take() {
+            if let Err(g) = shared.garbage.push(Garbage {
+                slot: slot as u32,
+                sound,
+            }) {
+                // Unreachable by the slot accounting; leak rather than free on this thread.
+                std::mem::forget(g);
+                shared.stats.garbage_overflow.fetch_add(1, Relaxed);
+            }
+        }
+        shared.stats.voices_ended.fetch_add(1, Relaxed);
+        active.swap_remove(i);
+    }
+    if late > 0 {
+        shared.stats.late_starts.fetch_add(late as u64, Relaxed);
+    }
+}
+
+fn mix_voices_portable(r: &mut MixerRenderer, t0: u64, n: usize) {
+    mix_voices(r, t0, n)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn mix_voices_avx2(r: &mut MixerRenderer, t0: u64, n: usize) {
+    mix_voices(r, t0, n)
+}

@@ -1,0 +1,409 @@
+//! Decoded, immutable sounds shared by reference, and WAV loading.
+//!
+//! A [`Sound`] is interleaved `f32` sample data behind an `Arc<[f32]>`, at
+//! the device rate: cloning it is a reference-count increment, and the mixer
+//! holds such a reference for every voice that plays it. WAV files are read
+//! with `hound` (8, 16, 24 and 32-bit integer PCM and 32-bit float) and
+//! converted to the device rate at load time by [`crate::resample`].
+
+use std::fmt;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Most channels a sound may have (mono and stereo are mixed).
+pub const MAX_CHANNELS: u16 = 2;
+
+/// Decoded sample data: interleaved `f32`, a channel count and a rate.
+///
+/// A sound is a range of an `Arc<[f32]>`: usually the whole buffer, or one
+/// part of a bank made by [`Sound::pack`], where many sounds share one
+/// large buffer backed by huge pages (fewer TLB misses when thousands of
+/// voices read thousands of sounds).
+#[derive(Clone)]
+pub struct Sound {
+    samples: Arc<[f32]>,
+    offset: usize,
+    len: usize,
+    channels: u16,
+    rate: u32,
+}
+
+/// Asks for huge pages over the 2 MiB-aligned interior of `[addr, addr + len)`.
+fn advise_huge_pages(addr: usize, len: usize) {
+    const HUGE: usize = 2 << 20;
+    let start = (addr + HUGE - 1) & !(HUGE - 1);
+    let end = (addr + len) & !(HUGE - 1);
+    if end > start {
+        // SAFETY: the range lies inside an allocation we own; MADV_HUGEPAGE
+        // only changes how the kernel backs it, never its contents. Failure
+        // (no THP support) is harmless and ignored.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
+    }
+}
+
+impl fmt::Debug for Sound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sound")
+            .field("channels", &self.channels)
+            .field("rate", &self.rate)
+            .field("frames", &self.frames())
+            .finish()
+    }
+}
+
+/// Why a sound could not be made or loaded.
+#[derive(Debug)]
+pub enum SoundError {
+    /// The file could not be opened or read.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The file is not a WAV file hound can read, or it is corrupt or truncated.
+    Format {
+        /// The file (empty for in-memory data).
+        path: PathBuf,
+        /// What is wrong, in words.
+        problem: String,
+    },
+    /// The WAV sample format is not one we decode.
+    Unsupported {
+        /// The file.
+        path: PathBuf,
+        /// The format found, in words.
+        what: String,
+    },
+    /// The channel count is zero or above [`MAX_CHANNELS`], or the sample
+    /// count is not a whole number of frames.
+    BadShape {
+        /// The channel count.
+        channels: u16,
+        /// The number of samples given.
+        samples: usize,
+    },
+    /// A sample rate of zero.
+    BadRate,
+}
+
+impl fmt::Display for SoundError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SoundError::Io { path, source } => {
+                write!(f, "{}: cannot read: {source}", path.display())
+            }
+            SoundError::Format { path, problem } => {
+                write!(f, "{}: not a readable WAV file: {problem}", path.display())
+            }
+            SoundError::Unsupported { path, what } => {
+                write!(
+                    f,
+                    "{}: unsupported WAV sample format: {what}",
+                    path.display()
+                )
+            }
+            SoundError::BadShape { channels, samples } => {
+                write!(
+                    f,
+                    "bad sound shape: {samples} samples in {channels} channels"
+                )
+            }
+            SoundError::BadRate => write!(f, "bad sound: sample rate 0"),
+        }
+    }
+}
+
+impl std::error::Error for SoundError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SoundError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl Sound {
+    /// Makes a sound from interleaved samples already at the rate `rate`.
+    ///
+    /// ```
+    /// let s = pcmring::sound::Sound::from_samples(vec![0.0, 0.5, 1.0], 1, 48_000).unwrap();
+    /// assert_eq!(s.frames(), 3);
+    /// ```
+    pub fn from_samples(
+        samples: impl Into<Arc<[f32]>>,
+        channels: u16,
+        rate: u32,
+    ) -> Result<Sound, SoundError> {
+        let samples = samples.into();
+        if channels == 0
+            || channels > MAX_CHANNELS
+            || !samples.len().is_multiple_of(channels as usize)
+        {
+            return Err(SoundError::BadShape {
+                channels,
+                samples: samples.len(),
+            });
+        }
+        if rate == 0 {
+            return Err(SoundError::BadRate);
+        }
+        let len = samples.len();
+        Ok(Sound {
+            samples,
+            offset: 0,
+            len,
+            channels,
+            rate,
+        })
+    }
+
+    /// Makes a sound from interleaved samples at `rate`, converted to `device_rate`.
+    pub fn from_samples_at(
+        samples: &[f32],
+        channels: u16,
+        rate: u32,
+        device_rate: u32,
+    ) -> Result<Sound, SoundError> {
+        if rate == 0 || device_rate == 0 {
+            return Err(SoundError::BadRate);
+        }
+        if channels == 0
+            || channels > MAX_CHANNELS
+            || !samples.len().is_multiple_of(channels as usize)
+        {
+            return Err(SoundError::BadShape {
+                channels,
+                samples: samples.len(),
+            });
+        }
+        let converted = crate::resample::resample(samples, channels as usize, rate, device_rate);
+        Sound::from_samples(converted, channels, device_rate)
+    }
+
+    /// Loads a WAV file and converts it to `device_rate`.
+    ///
+    /// Errors name the file and the problem; truncated or corrupt files are
+    /// errors, never panics.
+    pub fn load_wav(path: impl AsRef<Path>, device_rate: u32) -> Result<Sound, SoundError> {
+        let path = path.as_ref();
+        let file = std::fs::File::open(path).map_err(|source| SoundError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Sound::read_wav(BufReader::new(file), path, device_rate)
+    }
+
+    /// Reads a WAV stream; `name` is used in error messages.
+    pub fn read_wav<R: Read>(
+        reader: R,
+        name: &Path,
+        device_rate: u32,
+    ) -> Result<Sound, SoundError> {
+        let format_err = |e: hound::Error| match e {
+            // hound reports a short read as UnexpectedEof or as Other ("Failed
+            // to read enough bytes"): both mean the file ends early.
+            hound::Error::IoError(source)
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::Other
+                ) =>
+            {
+                SoundError::Format {
+                    path: name.to_path_buf(),
+                    problem: format!("file is truncated ({source})"),
+                }
+            }
+            hound::Error::IoError(source) => SoundError::Io {
+                path: name.to_path_buf(),
+                source,
+            },
+            hound::Error::Unsupported => SoundError::Unsupported {
+                path: name.to_path_buf(),
+                what: "a format hound does not decode".into(),
+            },
+            other => SoundError::Format {
+                path: name.to_path_buf(),
+                problem: other.to_string(),
+            },
+        };
+        let mut wav = hound::WavReader::new(reader).map_err(format_err)?;
+        let spec = wav.spec();
+        if spec.channels == 0 || spec.channels > MAX_CHANNELS {
+            return Err(SoundError::Unsupported {
+                path: name.to_path_buf(),
+                what: format!("{} channels (1..={MAX_CHANNELS} supported)", spec.channels),
+            });
+        }
+        if spec.sample_rate == 0 {
+            return Err(SoundError::Format {
+                path: name.to_path_buf(),
+                problem: "sample rate 0".into(),
+            });
+        }
+        // Bound the preallocation by what the header claims, capped so a lying
+        // header cannot make us allocate gigabytes up front.
+        let claimed = (wav.len() as usize).min(1 << 24);
+        let mut samples: Vec<f32> = Vec::with_capacity(claimed);
+        match (spec.sample_format, spec.bits_per_sample) {
+            (hound::SampleFormat::Float, 32) => {
+                for s in wav.samples::<f32>() {
+                    samples.push(s.map_err(format_err)?);
+                }
+            }
+            (hound::SampleFormat::Int, bits @ 1..=32) => {
+                let scale = 1.0 / (1u64 << (bits - 1)) as f64;
+                for s in wav.samples::<i32>() {
+                    samples.push((s.map_err(format_err)? as f64 * scale) as f32);
+                }
+            }
+            (fmt, bits) => {
+                return Err(SoundError::Unsupported {
+                    path: name.to_path_buf(),
+                    what: format!("{fmt:?} {bits}-bit"),
+                });
+            }
+        }
+        if !samples.len().is_multiple_of(spec.channels as usize) {
+            return Err(SoundError::Format {
+                path: name.to_path_buf(),
+                problem: format!(
+                    "{} samples is not a whole number of {}-channel frames",
+                    samples.len(),
+                    spec.channels
+                ),
+            });
+        }
+        Sound::from_samples_at(&samples, spec.channels, spec.sample_rate, device_rate)
+    }
+
+    /// The interleaved samples.
+    pub fn samples(&self) -> &[f32] {
+        &self.samples[self.offset..self.offset + self.len]
+    }
+
+    /// The shared sample buffer (for a packed sound, the whole bank).
+    pub fn shared_samples(&self) -> &Arc<[f32]> {
+        &self.samples
+    }
+
+    /// Channels per frame.
+    pub fn channels(&self) -> u16 {
+        self.channels
+    }
+
+    /// Frames per second.
+    pub fn rate(&self) -> u32 {
+        self.rate
+    }
+
+    /// Number of frames.
+    pub fn frames(&self) -> usize {
+        self.len / self.channels as usize
+    }
+
+    /// Makes a bank: one shared buffer holding `parts` (frames and channels
+    /// each) at `rate`, filled by `fill(part, samples)`, and returns a
+    /// [`Sound`] per part.
+    ///
+    /// The buffer is advised to the kernel as huge-page memory
+    /// (`madvise(MADV_HUGEPAGE)`, best effort) before it is first touched.
+    /// Call it at load time, not on a realtime thread.
+    ///
+    /// ```
+    /// use pcmring::sound::Sound;
+    /// let bank = Sound::pack(&[(100, 1), (50, 2)], 48_000, |i, s| s.fill(i as f32)).unwrap();
+    /// assert_eq!(bank[1].frames(), 50);
+    /// assert_eq!(bank[1].samples()[99], 1.0);
+    /// ```
+    pub fn pack(
+        parts: &[(usize, u16)],
+        rate: u32,
+        mut fill: impl FnMut(usize, &mut [f32]),
+    ) -> Result<Vec<Sound>, SoundError> {
+        if rate == 0 {
+            return Err(SoundError::BadRate);
+        }
+        let mut total = 0usize;
+        for &(frames, channels) in parts {
+            if channels == 0 || channels > MAX_CHANNELS {
+                return Err(SoundError::BadShape {
+                    channels,
+                    samples: frames,
+                });
+            }
+            total += frames * channels as usize;
+        }
+        let mut buf: Arc<[std::mem::MaybeUninit<f32>]> = Arc::new_uninit_slice(total);
+        let Some(raw) = Arc::get_mut(&mut buf) else {
+            unreachable!("a new Arc is unique")
+        };
+        advise_huge_pages(
+            raw.as_mut_ptr() as usize,
+            total * std::mem::size_of::<f32>(),
+        );
+        for x in raw.iter_mut() {
+            x.write(0.0);
+        }
+        // SAFETY: every element was initialised just above, and
+        // `MaybeUninit<f32>` has the same layout as `f32`.
+        let init: &mut [f32] =
+            unsafe { &mut *(raw as *mut [std::mem::MaybeUninit<f32>] as *mut [f32]) };
+        let mut offset = 0;
+        for (i, &(frames, channels)) in parts.iter().enumerate() {
+            let len = frames * channels as usize;
+            fill(i, &mut init[offset..offset + len]);
+            offset += len;
+        }
+        // SAFETY: all elements are initialised (see above).
+        let samples: Arc<[f32]> = unsafe { buf.assume_init() };
+        let mut offset = 0;
+        Ok(parts
+            .iter()
+            .map(|&(frames, channels)| {
+                let len = frames * channels as usize;
+                let s = Sound {
+                    samples: samples.clone(),
+                    offset,
+                    len,
+                    channels,
+                    rate,
+                };
+                offset += len;
+                s
+            })
+            .collect())
+    }
+
+    /// Copies already-made sounds (e.g. loaded WAV files, all at the same
+    /// rate) into one huge-page bank; see [`Sound::pack`].
+    ///
+    /// ```
+    /// use pcmring::sound::Sound;
+    /// let a = Sound::from_samples(vec![0.5; 10], 1, 48_000).unwrap();
+    /// let b = Sound::from_samples(vec![0.25; 8], 2, 48_000).unwrap();
+    /// let bank = Sound::pack_sounds(&[a, b]).unwrap();
+    /// assert_eq!(bank[1].samples(), &[0.25; 8]);
+    /// ```
+    pub fn pack_sounds(sounds: &[Sound]) -> Result<Vec<Sound>, SoundError> {
+        let Some(first) = sounds.first() else {
+            return Ok(Vec::new());
+        };
+        if sounds.iter().any(|s| s.rate != first.rate) {
+            return Err(SoundError::Format {
+                path: PathBuf::new(),
+                problem: "sounds packed into one bank must share a rate".into(),
+            });
+        }
+        let parts: Vec<(usize, u16)> = sounds.iter().map(|s| (s.frames(), s.channels)).collect();
+        Sound::pack(&parts, first.rate, |i, dst| {
+            dst.copy_from_slice(sounds[i].samples())
+        })
+    }
+
+    /// How many `Sound` values share this sample data.
+    pub fn ref_count(&self) -> usize {
+        Arc::strong_count(&self.samples)
+    }
+}

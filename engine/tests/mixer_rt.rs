@@ -1,0 +1,122 @@
+//! The render path does no heap operation: the rt crate's counting allocator
+//! is this binary's global allocator, and a guard is armed around every
+//! `render` call while voices start, ramp, loop, resample, pause, stop, end
+//! and go to the garbage queue.
+
+use pcmring::mixer::{BlockInfo, Clip, Loop, MixerBuilder, PlayParams};
+use pcmring::sound::Sound;
+use pcmring_rt::alloc_guard::{self, AllocGuard, CountingAllocator, Mode};
+
+#[global_allocator]
+static A: CountingAllocator = CountingAllocator::new();
+
+#[test]
+fn render_never_touches_the_heap() {
+    assert!(alloc_guard::is_installed());
+    let (m, mut r) = MixerBuilder::new(48_000)
+        .voices(2048)
+        .bus("music")
+        .bus("effects")
+        .clip(Clip::Soft)
+        .build();
+    let mono = Sound::from_samples(
+        (0..3000)
+            .map(|i| (i as f32 * 0.01).sin())
+            .collect::<Vec<_>>(),
+        1,
+        48_000,
+    )
+    .unwrap();
+    let stereo = Sound::from_samples(
+        (0..4000)
+            .map(|i| (i as f32 * 0.02).cos())
+            .collect::<Vec<_>>(),
+        2,
+        48_000,
+    )
+    .unwrap();
+    let music = m.bus("music").unwrap();
+    let mut out = vec![0.0f32; 2 * 256];
+    let mut handles = Vec::new();
+    let mut t = 0u64;
+    let mut total = alloc_guard::AllocCounts::default();
+    for block in 0..400u64 {
+        // Control-side work between blocks (allowed to allocate).
+        for k in 0..8u64 {
+            // A fresh sound per voice, dropped here right after `play`: the voice
+            // holds the only reference, so freeing it on the render thread
+            // would show up as a heap free under the guard.
+            let base = if k % 2 == 0 { &mono } else { &stereo };
+            let s = &Sound::from_samples(base.samples().to_vec(), base.channels(), 48_000).unwrap();
+            let p = PlayParams::new()
+                .gain(0.1)
+                .pan((k as f32 / 4.0) - 1.0)
+                .rate(if k % 3 == 0 {
+                    1.0
+                } else {
+                    0.5 + k as f32 * 0.2
+                })
+                .looping(if k % 4 == 0 {
+                    Loop::Region {
+                        start: 100,
+                        end: 1500,
+                    }
+                } else {
+                    Loop::Off
+                })
+                .bus(if k % 2 == 0 {
+                    music
+                } else {
+                    Default::default()
+                })
+                .at(t + k * 37)
+                .fade_in(if k == 5 { 300 } else { 0 });
+            if let Ok(h) = m.play(s, p) {
+                handles.push(h);
+            }
+        }
+        for (i, h) in handles.iter().enumerate() {
+            let _ = match (block + i as u64) % 11 {
+                0 => h.set_gain(0.05),
+                1 => h.set_pan(0.3),
+                2 => h.set_rate(1.7).map(|_| ()),
+                3 => h.pause(),
+                4 => h.resume(),
+                5 => h.stop_at(t + 100, 64),
+                _ => Ok(()),
+            };
+        }
+        handles.retain(|h| h.is_active());
+        m.set_bus_gain(music, if block % 2 == 0 { 0.5 } else { 1.0 });
+        m.set_master_gain(0.9);
+        // The realtime part.
+        let guard = AllocGuard::enter(Mode::Count);
+        r.render(
+            &mut out,
+            &BlockInfo {
+                frame_time: t,
+                frames: 256,
+                channels: 2,
+                rate: 48_000,
+            },
+        );
+        let c = guard.counts();
+        drop(guard);
+        total.allocs += c.allocs;
+        total.frees += c.frees;
+        total.reallocs += c.reallocs;
+        t += 256;
+        if block % 16 == 0 {
+            m.collect_garbage();
+        }
+    }
+    let st = m.stats();
+    assert!(
+        st.voices_ended > 500,
+        "voices ended during render: {}",
+        st.voices_ended
+    );
+    assert!(st.voices_started > 1000);
+    assert_eq!(st.mix_time.count(), 400);
+    assert!(total.is_zero(), "heap operations during render: {total:?}");
+}
