@@ -113,6 +113,8 @@ pub enum Error {
         /// The OS error.
         source: io::Error,
     },
+    /// Getting or keeping a lease from a broker failed.
+    Lease(Box<crate::client::LeaseError>),
 }
 
 impl Error {
@@ -170,6 +172,7 @@ impl std::fmt::Display for Error {
                 step,
                 source,
             } => write!(f, "{device}: {step} failed: {source}"),
+            Error::Lease(e) => write!(f, "{e}"),
         }
     }
 }
@@ -178,6 +181,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Sys { source, .. } => Some(source),
+            Error::Lease(e) => Some(e.as_ref()),
             _ => None,
         }
     }

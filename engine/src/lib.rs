@@ -3,6 +3,8 @@
 //! buffer-mode fd received from a broker, or a simulated device.
 
 pub mod anondup;
+pub mod broker;
+pub mod client;
 pub mod convert;
 pub mod device;
 pub mod engine;
