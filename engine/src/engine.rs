@@ -274,6 +274,24 @@ impl Engine {
         }
     }
 
+    /// Connects to a pcmring broker at `addr` (a socket path, or `@name`
+    /// for an abstract socket), validates the lease it sends, and starts
+    /// output on the leased device. `make_renderer` sees the stream layout
+    /// first, so a mixer can be built at the device's rate.
+    ///
+    /// Lease failures (refused, queued too long, malformed message, wrong
+    /// fd type) come back as [`Error::Lease`] with a message a user can
+    /// act on.
+    pub fn connect<R: Renderer>(
+        addr: &str,
+        config: EngineConfig,
+        make_renderer: impl FnOnce(&crate::StreamLayout) -> R,
+    ) -> Result<Engine> {
+        let device = crate::client::connect(addr)?.into_device()?;
+        let renderer = make_renderer(&device.layout());
+        Engine::start(device, renderer, config)
+    }
+
     /// What start-up found (wake mode, margin, realtime status).
     pub fn start_info(&self) -> &StartInfo {
         &self.info

@@ -412,10 +412,6 @@ fn engine_runs_on_a_leased_device_and_stops_when_the_broker_goes() {
         unique_addr("engine"),
         |_| {},
     );
-    let device = client::connect_with(&b.addr, &ConnectOptions::default())
-        .expect("lease")
-        .into_device()
-        .expect("device");
     let config = EngineConfig {
         name: "leased".into(),
         block_frames: 64,
@@ -423,11 +419,10 @@ fn engine_runs_on_a_leased_device_and_stops_when_the_broker_goes() {
         margin: Margin::Frames(480),
         ..EngineConfig::default()
     };
-    let engine = Engine::start(
-        device,
-        |out: &mut [f32], _: &BlockInfo| out.fill(0.25),
-        config,
-    )
+    let engine = Engine::connect(&addr_string(&b.addr), config, |layout| {
+        assert_eq!(layout.rate, 48_000, "the renderer sees the leased layout");
+        |out: &mut [f32], _: &BlockInfo| out.fill(0.25)
+    })
     .expect("engine on the leased device");
     std::thread::sleep(Duration::from_millis(300));
     assert!(engine.is_running());
