@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# test.sh: the project's test command.
+#   1. `cargo test --workspace` on the host (the vm_* tests show as ignored);
+#   2. the VM suite (kernel/vm/run) on each kernel of $TEST_KERNELS
+#      (default "6.1 6.12"; e.g. TEST_KERNELS="6.1 6.12 6.12-rt").
+# HOST_TEST_TIMEOUT (seconds, default 1200) bounds the host part: a hung test
+# fails the run instead of stalling CI.
+# Ends with one combined line `N passed, N failed` over all parts, and exits
+# non-zero if anything failed. Every part runs even if an earlier one failed.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+TEST_KERNELS=${TEST_KERNELS:-6.1 6.12}
+HOST_TEST_TIMEOUT=${HOST_TEST_TIMEOUT:-1200}
+OUT=$(mktemp)
+trap 'rm -f "$OUT"' EXIT
+
+total_passed=0
+total_failed=0
+status=0
+parts=()
+
+# Record one part's counts; a part that failed with no failed test counted
+# (build error, crash, no result) counts as one failure.
+record() {
+    local name=$1 rc=$2 passed=$3 failed=$4
+    if [[ $rc != 0 && $failed == 0 ]]; then failed=1; fi
+    [[ $rc != 0 || $failed != 0 ]] && status=1
+    total_passed=$((total_passed + passed))
+    total_failed=$((total_failed + failed))
+    parts+=("$name: $passed passed, $failed failed")
+}
+
+echo "=== host: cargo test --workspace"
+rc=0
+timeout -k 10 "$HOST_TEST_TIMEOUT" cargo test --workspace 2>&1 | tee "$OUT" || rc=$?
+[[ $rc == 124 ]] && echo "host: cargo test timed out after ${HOST_TEST_TIMEOUT}s"
+# Sum libtest's `test result: ok. N passed; M failed; ...` lines.
+read -r passed failed < <(awk '/^test result:/ {
+        for (i = 2; i <= NF; i++) {
+            if ($i == "passed;") p += $(i - 1)
+            if ($i == "failed;") f += $(i - 1)
+        }
+    } END { print p + 0, f + 0 }' "$OUT")
+record host "$rc" "$passed" "$failed"
+
+for kernel in $TEST_KERNELS; do
+    echo "=== vm: KERNEL=$kernel kernel/vm/run"
+    rc=0
+    KERNEL=$kernel bash kernel/vm/run 2>&1 | tee "$OUT" || rc=$?
+    passed=0
+    failed=0
+    line=$(grep -E '^vm: [0-9]+ passed, [0-9]+ failed$' "$OUT" | tail -n1 || true)
+    if [[ $line =~ ^vm:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+        passed=${BASH_REMATCH[1]}
+        failed=${BASH_REMATCH[2]}
+    fi
+    record "vm-$kernel" "$rc" "$passed" "$failed"
+done
+
+echo "=== summary"
+for p in "${parts[@]}"; do echo "$p"; done
+echo "$total_passed passed, $total_failed failed"
+exit "$status"
