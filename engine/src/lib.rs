@@ -27,3 +27,8 @@ pub use error::{Error, Result, Step};
 pub use layout::{Format, StreamLayout};
 pub use pcm::Pcm;
 pub use ring::RingView;
+
+/// The README's code blocks, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
