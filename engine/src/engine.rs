@@ -21,9 +21,32 @@
 //!
 //! The margin is `granule + jitter allowance + safety`, where the jitter
 //! allowance comes from a short wake-up jitter probe run on the RT thread
-//! at start ([`Margin::Auto`]), so it follows the machine, not a constant;
-//! an underrun shows the probe missed a tail, and grows the allowance by
-//! the shortfall (plus a quarter), up to what the ring can hold.
+//! at start ([`Margin::Auto`]), so it follows the machine, not a constant.
+//! That probe-based value is the margin's **floor**. An underrun shows the
+//! probe missed a tail, and grows the allowance by the shortfall (plus a
+//! quarter), up to what the ring can hold; the growth is an *excess* over
+//! the floor that decays: after each [`EngineConfig::margin_decay`] without
+//! an underrun, the excess halves (never below the floor), so one stall
+//! does not cost latency for the rest of the run. A 50 ms stall (an excess
+//! of about 3000 frames at 48 kHz) is back within 100 frames of the floor
+//! after 5 quiet half-lives (20 s with the default 4 s), and at the floor
+//! after 12. Telemetry shows the current margin and the floor.
+//!
+//! **Start-up.** The first cycle anchors the write cursor
+//! [`EngineConfig::start_headroom_ns`] beyond the margin (the frames in
+//! between are silence) and renders its first blocks right away, so the
+//! first, cold cycles (code run for the first time, first touches of the
+//! ring, the starting thread) cannot eat into the margin; the headroom
+//! drains in that much play time, as the engine waits for the lead to come
+//! down to the margin before it renders again. The ring's pages are touched
+//! at set-up, before the position is read.
+//!
+//! **Fill.** Each fill renders whole blocks until the cursor reaches its
+//! target (the last block may end past it): the lead after a fill is
+//! never below `margin + wake interval`, whatever the block size. In timer
+//! mode the wake interval is the block, or several blocks when the block is
+//! shorter than [`EngineConfig::min_wake_ns`] (fewer wake-ups, position
+//! reads and system calls for tiny blocks).
 //!
 //! Realtime rules on the RT thread after start-up: no allocation, no
 //! locks, no blocking calls except the wait. The renderer's panics are
@@ -167,8 +190,24 @@ pub struct EngineConfig {
     /// Arm the no-allocation guard on the RT thread after start-up; counts
     /// appear in telemetry (needs `CountingAllocator` installed as the
     /// global allocator to see anything). `Mode::Abort` aborts the process
-    /// on the first allocation.
+    /// on the first allocation. Also turns on the blocking monitor
+    /// (`TelemetrySnapshot::unexpected_blocks`), which costs three
+    /// `getrusage` calls per cycle and is off otherwise.
     pub alloc_guard: Option<Mode>,
+    /// Automatic margin: after this long without an underrun, the
+    /// allowance grown by underruns loses half its excess over the probe's
+    /// floor (and again after each further such period). Zero: never
+    /// shrinks back.
+    pub margin_decay: Duration,
+    /// Extra lead, nanoseconds, the first cycle writes beyond the margin
+    /// (silence up to the anchor) so that the cold first cycles cannot
+    /// underrun; it drains in that much play time.
+    pub start_headroom_ns: u64,
+    /// Timer wake-ups: the shortest interval between wake-ups; a block
+    /// shorter than this is rendered several at a time (the lead at a
+    /// wake-up stays `margin`; after a fill it is up to a wake interval
+    /// more). Zero: one block per wake-up.
+    pub min_wake_ns: u64,
 }
 
 impl Default for EngineConfig {
@@ -186,6 +225,9 @@ impl Default for EngineConfig {
             cpus: Vec::new(),
             lock_memory: false,
             alloc_guard: None,
+            margin_decay: Duration::from_secs(4),
+            start_headroom_ns: 10_000_000,
+            min_wake_ns: 1_000_000,
         }
     }
 }
@@ -438,8 +480,18 @@ struct RtLoop<D, R> {
     period: u64,
     buffer: u64,
     mode: WakeMode,
+    /// Frames between timer wake-ups (whole blocks).
+    timer_interval: u64,
     fixed_margin: Option<u64>,
+    /// The probe-based jitter allowance + safety (the floor's part).
     allowance_frames: u64,
+    /// Allowance added by underruns on top of the floor; decays.
+    excess_frames: u64,
+    /// When the excess halves next (CLOCK_MONOTONIC ns).
+    next_decay_ns: u64,
+    decay_ns: u64,
+    headroom_frames: u64,
+    monitor_blocking: bool,
     margin: u64,
     name: String,
     shared: Arc<Shared>,
@@ -499,6 +551,9 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
             WakeStrategy::Auto => WakeMode::Timer,
         };
         let block_ns = block as u64 * 1_000_000_000 / u64::from(rate);
+        // Touch every page of the ring now (reads: the hardware may be
+        // playing it), so the first cycle takes no page faults.
+        prefault(dev.ring(), layout.ring_bytes());
         let jitter_ns = match cfg.margin {
             Margin::Auto { probe } if !probe.is_zero() => {
                 let period_ns = if mode == WakeMode::Timer {
@@ -512,6 +567,9 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
         };
         let ns_to_frames = |ns: u64| (ns as u128 * u128::from(rate)).div_ceil(1_000_000_000) as u64;
         let allowance_frames = ns_to_frames(jitter_ns + cfg.safety_ns);
+        let blocks_per_wake = ns_to_frames(cfg.min_wake_ns)
+            .div_ceil(block as u64)
+            .clamp(1, (layout.buffer_size / 4 / block as u64).max(1));
         let fixed_margin = match cfg.margin {
             Margin::Frames(f) => Some(f),
             Margin::Auto { .. } => None,
@@ -540,8 +598,18 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
             period: layout.period_size,
             buffer: layout.buffer_size,
             mode,
+            timer_interval: blocks_per_wake * block as u64,
             fixed_margin,
             allowance_frames,
+            excess_frames: 0,
+            next_decay_ns: u64::MAX,
+            // Zero means never: u64::MAX never comes.
+            decay_ns: match u64::try_from(cfg.margin_decay.as_nanos()) {
+                Ok(0) | Err(_) => u64::MAX,
+                Ok(ns) => ns,
+            },
+            headroom_frames: ns_to_frames(cfg.start_headroom_ns),
+            monitor_blocking: cfg.alloc_guard.is_some(),
             margin: 0,
             name,
             shared: shared.clone(),
@@ -573,24 +641,53 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
     /// Frames between planned wake-ups.
     fn interval(&self) -> u64 {
         match self.mode {
-            WakeMode::Timer => self.block as u64,
+            WakeMode::Timer => self.timer_interval,
             WakeMode::Period => self.period.max(self.block as u64),
         }
     }
 
-    /// margin = granule + jitter allowance + safety (or the fixed value),
-    /// kept inside what the ring can hold.
+    /// margin = granule + jitter allowance + safety + decaying excess (or
+    /// the fixed value), kept inside what the ring can hold.
     fn update_margin(&mut self) {
         let granule = self.model.granule();
-        let want = match self.fixed_margin {
-            Some(f) => f.max(granule),
-            None => granule + self.allowance_frames,
+        let (floor, want) = match self.fixed_margin {
+            Some(f) => (f.max(granule), f.max(granule)),
+            None => {
+                let floor = granule + self.allowance_frames;
+                (floor, floor + self.excess_frames)
+            }
         };
         let room = self.buffer.saturating_sub(self.interval() + granule);
-        self.margin = want.min(room).max(granule);
+        let fit = |m: u64| m.min(room).max(granule);
+        self.margin = fit(want);
         let tel = &self.shared.telemetry;
         tel.margin.store(self.margin, Ordering::Relaxed);
+        tel.margin_floor.store(fit(floor), Ordering::Relaxed);
         tel.granule.store(granule, Ordering::Relaxed);
+    }
+
+    /// After an underrun with the automatic margin: grow the excess by the
+    /// shortfall (+25%), and restart the quiet period before it decays.
+    fn grow_margin(&mut self, short: u64, now: u64) {
+        if self.fixed_margin.is_some() {
+            return;
+        }
+        self.excess_frames = (self.excess_frames + short + short / 4).min(self.buffer);
+        self.next_decay_ns = now.saturating_add(self.decay_ns);
+        self.update_margin();
+    }
+
+    /// Halves the excess once per quiet `margin_decay` (no underrun).
+    fn decay_margin(&mut self, now: u64) {
+        if self.excess_frames == 0 || self.decay_ns == u64::MAX || now < self.next_decay_ns {
+            return;
+        }
+        self.excess_frames /= 2;
+        self.next_decay_ns = now.saturating_add(self.decay_ns);
+        self.shared
+            .telemetry
+            .margin_decays
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     fn run(&mut self, guard: Option<&AllocGuard>) -> std::result::Result<(), Error> {
@@ -632,12 +729,17 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
                 deadline
             };
             if use_poll {
-                // Never wait past a fallback deadline (a wake-up that does
-                // not come must not starve the ring).
-                let fallback = deadline + self.model.frames_to_ns(self.period);
+                // Never wait past the deadline, when the lead is down to
+                // the margin (a period wake-up that does not come must not
+                // starve the ring; waiting a period longer would spend a
+                // period of the margin).
+                let fallback = deadline;
                 let fd = self.dev.poll_fd();
                 let out = match fd {
-                    Some(fd) => mon.wait(|| poll_fd_until(fd, events, fallback)),
+                    Some(fd) if self.monitor_blocking => {
+                        mon.wait(|| poll_fd_until(fd, events, fallback))
+                    }
+                    Some(fd) => poll_fd_until(fd, events, fallback),
                     None => Ok(PollOutcome::Timeout),
                 };
                 match out {
@@ -647,8 +749,10 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
                     Ok(_) => {}
                     Err(e) => return Err(Failure::Wait(e)),
                 }
-            } else {
+            } else if self.monitor_blocking {
                 mon.wait(|| sleep_until_ns(deadline));
+            } else {
+                sleep_until_ns(deadline);
             }
             let woke = now_ns();
 
@@ -675,6 +779,7 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
                 }
             }
             tel.wake_late_ns.record(woke.saturating_sub(planned));
+            self.decay_margin(woke);
             self.update_margin();
 
             // 3. Fill.
@@ -688,22 +793,29 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
                     now: pos,
                     granule,
                 };
-                let c = self.writer.begin(at, self.margin);
+                // The first cycle anchors (and fills) beyond the margin by
+                // the start-up headroom, within what the ring holds.
+                let headroom = if self.writer.is_anchored() {
+                    0
+                } else {
+                    let room = self
+                        .buffer
+                        .saturating_sub(self.margin + self.interval() + granule);
+                    self.headroom_frames.min(room)
+                };
+                let c = self.writer.begin(at, self.margin + headroom);
                 if c.xrun {
                     tel.xruns.fetch_add(1, Ordering::Relaxed);
-                    if self.fixed_margin.is_none() {
-                        // The probe missed a tail this long: grow the
-                        // allowance by the shortfall (+25%), within the ring.
-                        let short = (granule as i64 - c.lead).max(0) as u64;
-                        self.allowance_frames += short + short / 4;
-                        self.update_margin();
-                    }
+                    // The probe missed a tail this long: grow the
+                    // allowance by the shortfall (+25%), within the ring.
+                    let short = (granule as i64 - c.lead).max(0) as u64;
+                    self.grow_margin(short, woke);
                 }
                 if !c.first {
                     tel.lead.store(c.lead, Ordering::Relaxed);
                     tel.min_lead.fetch_min(c.lead, Ordering::Relaxed);
                 }
-                let target = pos + self.margin + self.interval();
+                let target = pos + self.margin + headroom + self.interval();
                 written = self.fill(target).map_err(Failure::Fill)?;
                 tel.frames_written.fetch_add(written, Ordering::Relaxed);
             }
@@ -721,8 +833,10 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
             tel.rate_mhz
                 .store((self.model.rate_hz() * 1000.0) as u64, Ordering::Relaxed);
             tel.cycles.fetch_add(1, Ordering::Relaxed);
-            tel.unexpected_blocks
-                .store(mon.report().unexpected(), Ordering::Relaxed);
+            if self.monitor_blocking {
+                tel.unexpected_blocks
+                    .store(mon.report().unexpected(), Ordering::Relaxed);
+            }
             if let Some(g) = guard {
                 publish_allocs(tel, g);
             }
@@ -809,6 +923,23 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
         {
             let _ = self.dev.commit(end);
         }
+    }
+}
+
+/// Reads one byte of every page of the first `len` bytes of `ring`, so
+/// that its pages are mapped before the realtime loop writes there.
+fn prefault(ring: &crate::ring::RingView, len: usize) {
+    const PAGE: usize = 4096;
+    let len = len.min(ring.len());
+    let base = ring.as_ptr();
+    let mut off = 0;
+    while off < len {
+        // SAFETY: `off < len <= ring.len()`, so the byte is inside the
+        // mapping; a volatile read of a `u8` has no alignment requirement
+        // and does not race in a way that matters (the value is discarded,
+        // and the hardware only ever reads the ring).
+        unsafe { std::ptr::read_volatile(base.add(off)) };
+        off += PAGE;
     }
 }
 

@@ -150,6 +150,12 @@ impl RingWriter {
         self.cursor
     }
 
+    /// Whether the cursor has been anchored (by a first
+    /// [`RingWriter::begin`]).
+    pub fn is_anchored(&self) -> bool {
+        self.anchored
+    }
+
     /// Underruns seen so far.
     pub fn xruns(&self) -> u64 {
         self.xruns
@@ -272,7 +278,9 @@ impl RingWriter {
     }
 
     /// Renders and writes whole blocks of `block` frames until the cursor
-    /// reaches `target` (or the window's end), then commits the cursor to
+    /// reaches `target` (the last block may end up to `block - 1` frames
+    /// past it; rounding down instead would leave the lead short of the
+    /// target by as much) or the window's end, then commits the cursor to
     /// the device. `produce(frame_time, samples)` fills one block of
     /// interleaved f32 for the frames starting at `frame_time` and returns
     /// whether to write it: `false` drops the block and ends the fill (the
@@ -308,7 +316,10 @@ impl RingWriter {
             self.frames_written -= to - from;
             padded = true;
         }
-        while block > 0 && self.room(target) >= block as u64 {
+        // Whole blocks until the cursor reaches the target (the last one
+        // may end past it: the lead after a fill is never short of the
+        // target), as far as the window allows.
+        while block > 0 && self.cursor < target && self.room(u64::MAX) >= block as u64 {
             if !produce(self.cursor, buf) {
                 break;
             }
@@ -490,10 +501,16 @@ mod tests {
         }
         assert_eq!(d.frame(15), vec![0xEE; 4]);
         assert_eq!(d.frame(292), vec![0xEE; 4]);
-        // Not a whole block short of the target: nothing written, no commit.
-        let n = w.fill(&mut d, &mut scratch, 64, 292 + 63, produce);
+        // At the target: nothing written, no commit.
+        let n = w.fill(&mut d, &mut scratch, 64, 292, produce);
         assert_eq!(n.ok(), Some(0));
         assert_eq!(d.commits.len(), 1);
+        // Less than a block short of the target: one whole block, ending
+        // past it (the lead never falls short of the target).
+        let n = w.fill(&mut d, &mut scratch, 64, 292 + 1, produce);
+        assert_eq!(n.ok(), Some(64));
+        assert_eq!(w.cursor(), 356);
+        assert_eq!(d.commits, vec![292, 356]);
     }
 
     /// A batch device: the pointer reports period starts; interpolation
@@ -523,8 +540,8 @@ mod tests {
         assert!(w
             .fill(&mut d, &mut scratch, 32, 500 + 300 + 32, produce)
             .is_ok());
-        assert_eq!(w.cursor(), 812);
-        // Reported 768 (the period [768, 1024) in flight): 812 < 1024 is.
+        assert_eq!(w.cursor(), 844);
+        // Reported 768 (the period [768, 1024) in flight): 844 < 1024 is.
         let c = w.begin(
             HwWindow {
                 hw: 768,

@@ -47,6 +47,8 @@ pub struct Telemetry {
     pub(crate) wake_mode: AtomicU8,
     pub(crate) xruns: AtomicU64,
     pub(crate) margin: AtomicU64,
+    pub(crate) margin_floor: AtomicU64,
+    pub(crate) margin_decays: AtomicU64,
     pub(crate) lead: AtomicI64,
     pub(crate) min_lead: AtomicI64,
     pub(crate) granule: AtomicU64,
@@ -72,6 +74,8 @@ impl Telemetry {
             wake_mode: AtomicU8::new(0),
             xruns: AtomicU64::new(0),
             margin: AtomicU64::new(0),
+            margin_floor: AtomicU64::new(0),
+            margin_decays: AtomicU64::new(0),
             lead: AtomicI64::new(0),
             min_lead: AtomicI64::new(i64::MAX),
             granule: AtomicU64::new(0),
@@ -128,6 +132,8 @@ impl Telemetry {
             },
             xruns: self.xruns(),
             margin_frames: self.margin.load(Ordering::Relaxed),
+            margin_floor_frames: self.margin_floor.load(Ordering::Relaxed),
+            margin_decays: self.margin_decays.load(Ordering::Relaxed),
             lead_frames: self.lead.load(Ordering::Relaxed),
             min_lead_frames: (min_lead != i64::MAX).then_some(min_lead),
             granule_frames: self.granule.load(Ordering::Relaxed),
@@ -158,8 +164,15 @@ pub struct TelemetrySnapshot {
     /// Underruns (the position passed the write cursor) so far.
     pub xruns: u64,
     /// The margin the writer keeps ahead of the position, in frames:
-    /// granule + wake-up jitter allowance + safety.
+    /// granule + wake-up jitter allowance + safety, plus what underruns
+    /// added (decaying back to the floor).
     pub margin_frames: u64,
+    /// The margin's floor: granule + the probe-based allowance + safety,
+    /// without what underruns added (equal to the margin when fixed).
+    pub margin_floor_frames: u64,
+    /// Times the underrun-grown excess of the margin was halved after a
+    /// quiet period.
+    pub margin_decays: u64,
     /// Frames that were still queued at the latest wake-up.
     pub lead_frames: i64,
     /// The smallest lead seen at a wake-up (the margin actually used);
@@ -189,7 +202,8 @@ pub struct TelemetrySnapshot {
     /// Reallocations on the RT thread after start-up (same condition).
     pub rt_reallocs: u64,
     /// Times the RT thread went to sleep outside its wake-up wait (a lock
-    /// or blocking call on the realtime path).
+    /// or blocking call on the realtime path); measured only when the
+    /// allocation guard is armed (`EngineConfig::alloc_guard`).
     pub unexpected_blocks: u64,
     /// Time spent in the renderer per block, nanoseconds.
     pub render_ns: HistogramSnapshot,
