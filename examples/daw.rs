@@ -20,7 +20,7 @@ use clap::Parser;
 use pcmring::engine::{BlockInfo, Engine, EngineConfig};
 use pcmring::Device;
 use pcmring_examples::session::{self, OutputArgs};
-use pcmring_examples::signal;
+use pcmring_examples::signal::{self, Ending};
 use std::f32::consts::TAU;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -285,20 +285,10 @@ impl Synth {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    if let Err(e) = signal::install() {
-        eprintln!("daw: cannot install the Ctrl-C handler: {e}");
-    }
-    match run(&args) {
-        Ok(true) => ExitCode::from(130),
-        Ok(false) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("daw: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    signal::run_main("daw", || run(&args))
 }
 
-fn run(args: &Args) -> Result<bool, String> {
+fn run(args: &Args) -> Result<Ending, String> {
     let out = session::open_stereo(&args.output, "daw", args.seconds)?;
     let rate = out.device.layout().rate;
     let knobs = Arc::new(Knobs {
@@ -371,5 +361,5 @@ fn run(args: &Args) -> Result<bool, String> {
         tel.render_panics,
         session::telemetry_line(&tel, block, rate)
     );
-    Ok(interrupted)
+    Ok(Ending::from_interrupted(interrupted))
 }

@@ -22,7 +22,7 @@ use pcmring::sound::Sound;
 use pcmring::Device;
 use pcmring_examples::rng::Rng;
 use pcmring_examples::session::{self, OutputArgs};
-use pcmring_examples::signal;
+use pcmring_examples::signal::{self, Ending};
 use pcmring_examples::status::StatusLine;
 use std::f32::consts::TAU;
 use std::process::ExitCode;
@@ -280,20 +280,10 @@ fn music_thread(
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    if let Err(e) = signal::install() {
-        eprintln!("game: cannot install the Ctrl-C handler: {e}");
-    }
-    match run(&args) {
-        Ok(true) => ExitCode::from(130),
-        Ok(false) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("game: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    signal::run_main("game", || run(&args))
 }
 
-fn run(args: &Args) -> Result<bool, String> {
+fn run(args: &Args) -> Result<Ending, String> {
     let out = session::open_stereo(&args.output, "game", args.seconds)?;
     let layout = out.device.layout();
     let rate = layout.rate;
@@ -445,5 +435,5 @@ fn run(args: &Args) -> Result<bool, String> {
         st.mix_time.percentile(99.0) as f64 * 100.0 / block_ns
     );
     println!("engine: {}", session::telemetry_line(&t, block, rate));
-    Ok(interrupted)
+    Ok(Ending::from_interrupted(interrupted))
 }

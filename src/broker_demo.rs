@@ -12,9 +12,10 @@
 //! cargo run --example broker_client -- --connect /tmp/pcmring.sock
 //! ```
 
+use crate::demo;
 use crate::play::{self, PlayArgs, Summary};
+use crate::signal::{self, Ending};
 use crate::stream::WavSource;
-use crate::{demo, signal};
 use clap::Parser;
 use pcmring::broker::source::{PcmSource, SimSource};
 use pcmring::broker::{Broker, BrokerConfig, LeaseSource, Listener, SocketAddr, StopHandle};
@@ -97,18 +98,16 @@ pub struct BrokerSummary {
 /// The example's `main`.
 pub fn main() -> ExitCode {
     let args = BrokerArgs::parse();
-    if let Err(e) = signal::install() {
-        eprintln!("broker_client: cannot install the Ctrl-C handler: {e}");
-    }
-    match run(&args) {
-        Ok(s) if s.play.interrupted => ExitCode::from(130),
-        Ok(s) if s.bit_exact == Some(false) => ExitCode::FAILURE,
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("broker_client: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    signal::run_main("broker_client", || {
+        let s = run(&args)?;
+        Ok(if s.play.interrupted {
+            Ending::Interrupted
+        } else if s.bit_exact == Some(false) {
+            Ending::CheckFailed
+        } else {
+            Ending::Finished
+        })
+    })
 }
 
 /// The broker's stream: 48 kHz stereo S16, 128-frame periods.

@@ -9,10 +9,11 @@
 //! hardware with an automatic margin (wake-up jitter probe; grown on an
 //! underrun).
 
+use crate::demo;
 use crate::output::{self, Choice, Output, Request};
+use crate::signal::{self, Ending};
 use crate::status::{clock_time, frames_ms, progress_bar, StatusLine};
 use crate::stream::{self, StreamPlan, WavSource};
-use crate::{demo, signal};
 use clap::Parser;
 use pcmring::engine::{Engine, EngineConfig, Margin};
 use pcmring::{Format, StreamLayout};
@@ -142,17 +143,9 @@ pub struct Summary {
 /// an error, 2 on a bad command line.
 pub fn main() -> ExitCode {
     let args = PlayArgs::parse();
-    if let Err(e) = signal::install() {
-        eprintln!("play: cannot install the Ctrl-C handler: {e}");
-    }
-    match run(&args) {
-        Ok(s) if s.interrupted => ExitCode::from(130),
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("play: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    signal::run_main("play", || {
+        Ok(Ending::from_interrupted(run(&args)?.interrupted))
+    })
 }
 
 /// The ring format that keeps a file's samples exact on the simulated

@@ -3,12 +3,28 @@
 //! the end) makes no heap allocation and no free on the calling thread.
 
 use pcmring::engine::{BlockInfo, Renderer};
-use pcmring_examples::stream::{self, StreamPlan, WavSource};
+use pcmring_examples::stream::{self, StreamPlan, StreamRenderer, WavSource};
 use pcmring_rt::alloc_guard::{AllocGuard, CountingAllocator, Mode};
 use std::time::{Duration, Instant};
 
 #[global_allocator]
 static ALLOC: CountingAllocator = CountingAllocator::new();
+
+/// Renders one 48 kHz stereo block (`out.len() / 2` frames) at `frame_time`
+/// into `out`, zeroed first as the engine hands blocks over.
+fn render_zeroed_block(renderer: &mut StreamRenderer, out: &mut [f32], frame_time: u64) {
+    out.fill(0.0);
+    let frames = out.len() / 2;
+    renderer.render(
+        out,
+        &BlockInfo {
+            frame_time,
+            frames,
+            channels: 2,
+            rate: 48_000,
+        },
+    );
+}
 
 #[test]
 fn rendering_never_allocates_or_frees() {
@@ -40,16 +56,7 @@ fn rendering_never_allocates_or_frees() {
     let guard = AllocGuard::enter(Mode::Count);
     while shared.end_frame().is_none() {
         assert!(Instant::now() < deadline, "never finished");
-        out.fill(0.0); // the engine hands over zeroed blocks
-        renderer.render(
-            &mut out,
-            &BlockInfo {
-                frame_time: t,
-                frames: 256,
-                channels: 2,
-                rate: 48_000,
-            },
-        );
+        render_zeroed_block(&mut renderer, &mut out, t);
         t += 256;
         // Pace like a device would (the loader refills meanwhile); no
         // allocation happens in sleep either.
@@ -57,16 +64,7 @@ fn rendering_never_allocates_or_frees() {
     }
     // A few more blocks after the end: silence, still no allocation.
     for _ in 0..4 {
-        out.fill(0.0); // the engine hands over zeroed blocks
-        renderer.render(
-            &mut out,
-            &BlockInfo {
-                frame_time: t,
-                frames: 256,
-                channels: 2,
-                rate: 48_000,
-            },
-        );
+        render_zeroed_block(&mut renderer, &mut out, t);
         t += 256;
     }
     let counts = guard.counts();

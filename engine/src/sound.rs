@@ -124,6 +124,15 @@ impl std::error::Error for SoundError {
     }
 }
 
+/// Checks that `samples` interleaved samples make whole frames of
+/// `channels` channels, and that the channel count is supported.
+fn check_shape(channels: u16, samples: usize) -> Result<(), SoundError> {
+    if channels == 0 || channels > MAX_CHANNELS || !samples.is_multiple_of(channels as usize) {
+        return Err(SoundError::BadShape { channels, samples });
+    }
+    Ok(())
+}
+
 impl Sound {
     /// Makes a sound from interleaved samples already at the rate `rate`.
     ///
@@ -137,15 +146,7 @@ impl Sound {
         rate: u32,
     ) -> Result<Sound, SoundError> {
         let samples = samples.into();
-        if channels == 0
-            || channels > MAX_CHANNELS
-            || !samples.len().is_multiple_of(channels as usize)
-        {
-            return Err(SoundError::BadShape {
-                channels,
-                samples: samples.len(),
-            });
-        }
+        check_shape(channels, samples.len())?;
         if rate == 0 {
             return Err(SoundError::BadRate);
         }
@@ -169,15 +170,7 @@ impl Sound {
         if rate == 0 || device_rate == 0 {
             return Err(SoundError::BadRate);
         }
-        if channels == 0
-            || channels > MAX_CHANNELS
-            || !samples.len().is_multiple_of(channels as usize)
-        {
-            return Err(SoundError::BadShape {
-                channels,
-                samples: samples.len(),
-            });
-        }
+        check_shape(channels, samples.len())?;
         let converted = crate::resample::resample(samples, channels as usize, rate, device_rate);
         Sound::from_samples(converted, channels, device_rate)
     }

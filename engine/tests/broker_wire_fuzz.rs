@@ -97,6 +97,21 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
     ".{0,80}".prop_map(|n| ClientMessage::Hello(Hello::new(&n)))
 }
 
+/// One to three (place, new value) byte overwrites for a message of any
+/// length; apply them with [`overwrite_bytes`].
+fn byte_overwrites() -> impl Strategy<Value = Vec<(prop::sample::Index, u8)>> {
+    prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4)
+}
+
+/// Overwrites the bytes `overwrites` names (a place may repeat: the last
+/// value wins).
+fn overwrite_bytes(bytes: &mut [u8], overwrites: &[(prop::sample::Index, u8)]) {
+    for (i, v) in overwrites {
+        let i = i.index(bytes.len());
+        bytes[i] = *v;
+    }
+}
+
 /// Both parsers on arbitrary input: no panic, and the only accepted inputs
 /// are exactly the encoding of what they return.
 fn check_both(bytes: &[u8]) {
@@ -155,26 +170,20 @@ proptest! {
     #[test]
     fn mutated_server_messages(
         m in server_message(),
-        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+        overwrites in byte_overwrites(),
     ) {
         let mut bytes = m.encode().as_bytes().to_vec();
-        for (i, v) in flips {
-            let i = i.index(bytes.len());
-            bytes[i] = v;
-        }
+        overwrite_bytes(&mut bytes, &overwrites);
         check_both(&bytes);
     }
 
     #[test]
     fn mutated_client_messages(
         m in client_message(),
-        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+        overwrites in byte_overwrites(),
     ) {
         let mut bytes = m.encode().as_bytes().to_vec();
-        for (i, v) in flips {
-            let i = i.index(bytes.len());
-            bytes[i] = v;
-        }
+        overwrite_bytes(&mut bytes, &overwrites);
         check_both(&bytes);
     }
 

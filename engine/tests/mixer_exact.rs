@@ -7,30 +7,11 @@ use pcmring::mixer::{
 use pcmring::sound::Sound;
 use std::f32::consts::FRAC_1_SQRT_2;
 
-const RATE: u32 = 48_000;
+mod mixer_support;
+use mixer_support::{render_stereo, RATE};
 
 fn mixer() -> (Mixer, MixerRenderer) {
     MixerBuilder::new(RATE).voices(64).clip(Clip::Off).build()
-}
-
-/// Renders `frames` frames of stereo starting at `t0` in blocks of `block`.
-fn render(r: &mut MixerRenderer, t0: u64, frames: usize, block: usize) -> Vec<f32> {
-    let mut out = vec![0.0f32; frames * 2];
-    let mut done = 0;
-    while done < frames {
-        let n = block.min(frames - done);
-        r.render(
-            &mut out[done * 2..(done + n) * 2],
-            &BlockInfo {
-                frame_time: t0 + done as u64,
-                frames: n,
-                channels: 2,
-                rate: RATE,
-            },
-        );
-        done += n;
-    }
-    out
 }
 
 /// A mono sound whose sample i is (i + 1) / 1024: exact in f32, never zero.
@@ -50,7 +31,7 @@ fn one_voice_unity_centre_is_source_times_pan_law() {
     let (m, mut r) = mixer();
     let s = ramp_sound(300);
     m.play(&s, PlayParams::new()).unwrap();
-    let out = render(&mut r, 0, 400, 128);
+    let out = render_stereo(&mut r, 0, 400, 128);
     let (gl, gr) = pan_gains(0.0, 1);
     assert_eq!((gl, gr), (FRAC_1_SQRT_2, FRAC_1_SQRT_2));
     for i in 0..300 {
@@ -68,7 +49,7 @@ fn hard_pans_and_stereo_balance() {
     let (m, mut r) = mixer();
     let s = ramp_sound(64);
     m.play(&s, PlayParams::new().pan(-1.0)).unwrap();
-    let out = render(&mut r, 0, 64, 64);
+    let out = render_stereo(&mut r, 0, 64, 64);
     for i in 0..64 {
         assert_eq!(out[2 * i], s.samples()[i]);
         assert!(out[2 * i + 1].abs() < 1e-7 * s.samples()[i]);
@@ -78,7 +59,7 @@ fn hard_pans_and_stereo_balance() {
         .collect();
     let st = Sound::from_samples(st, 2, RATE).unwrap();
     m.play(&st, PlayParams::new()).unwrap();
-    let out = render(&mut r, 64, 64, 64);
+    let out = render_stereo(&mut r, 64, 64, 64);
     assert_eq!(
         &out[..],
         st.samples(),
@@ -96,7 +77,7 @@ fn identical_voices_sum() {
     for _ in 0..5 {
         m.play(&s, PlayParams::new()).unwrap();
     }
-    let out = render(&mut r, 0, 256, 256);
+    let out = render_stereo(&mut r, 0, 256, 256);
     for i in 0..256 {
         let x = s.samples()[i];
         let centre = x * FRAC_1_SQRT_2;
@@ -123,7 +104,7 @@ fn scheduled_start_is_sample_accurate_for_any_block_size() {
             let s = ramp_sound(50);
             m.play(&s, PlayParams::new().pan(-1.0).at(10_000 + f))
                 .unwrap();
-            let out = render(&mut r, 10_000, 1400, block);
+            let out = render_stereo(&mut r, 10_000, 1400, block);
             let first = out.iter().step_by(2).position(|&x| x != 0.0);
             assert_eq!(first, Some(f as usize), "block {block}, start {f}");
             for k in 0..50 {
@@ -148,7 +129,7 @@ fn scheduled_stop_is_sample_accurate() {
                 .play(&s, PlayParams::new().pan(-1.0).looping(Loop::Whole))
                 .unwrap();
             v.stop_at(f, 0).unwrap();
-            let out = render(&mut r, 0, 600, block);
+            let out = render_stereo(&mut r, 0, 600, block);
             let last = out.iter().step_by(2).rposition(|&x| x != 0.0);
             assert_eq!(last, Some(f as usize - 1), "block {block}, stop {f}");
             assert!(!v.is_active());
@@ -162,7 +143,7 @@ fn late_start_plays_at_once_and_is_counted() {
     let (m, mut r) = mixer();
     let s = ramp_sound(10);
     m.play(&s, PlayParams::new().pan(-1.0).at(5)).unwrap();
-    let out = render(&mut r, 100, 16, 16);
+    let out = render_stereo(&mut r, 100, 16, 16);
     assert_eq!(out[0], s.samples()[0]);
     assert_eq!(m.stats().late_starts, 1);
 }
@@ -178,7 +159,7 @@ fn loop_region_wraps_exactly() {
             .looping(Loop::Region { start: 5, end: 12 }),
     )
     .unwrap();
-    let out = render(&mut r, 0, 100, 7);
+    let out = render_stereo(&mut r, 0, 100, 7);
     let mut want = Vec::new();
     let mut i = 0usize;
     while want.len() < 100 {
@@ -200,7 +181,7 @@ fn whole_loop_wraps_and_one_shot_ends() {
         .play(&s, PlayParams::new().pan(-1.0).looping(Loop::Whole))
         .unwrap();
     let once = m.play(&s, PlayParams::new().pan(1.0)).unwrap();
-    let out = render(&mut r, 0, 35, 8);
+    let out = render_stereo(&mut r, 0, 35, 8);
     for k in 0..35 {
         assert_eq!(out[2 * k], s.samples()[k % 10], "loop frame {k}");
         let want = if k < 10 { s.samples()[k] } else { 0.0 };
@@ -217,13 +198,13 @@ fn rate_two_skips_and_rate_half_interpolates() {
     let (m, mut r) = mixer();
     let s = ramp_sound(400);
     m.play(&s, PlayParams::new().pan(-1.0).rate(2.0)).unwrap();
-    let out = render(&mut r, 0, 256, 64);
+    let out = render_stereo(&mut r, 0, 256, 64);
     for k in 0..150 {
         assert_eq!(out[2 * k], s.samples()[2 * k], "rate 2 frame {k}");
     }
     let (m, mut r) = mixer();
     m.play(&s, PlayParams::new().pan(-1.0).rate(0.5)).unwrap();
-    let out = render(&mut r, 0, 256, 64);
+    let out = render_stereo(&mut r, 0, 256, 64);
     for k in 0..256 {
         let want = (s.samples()[k / 2] + s.samples()[k / 2 + 1]) * 0.5;
         let want = if k % 2 == 0 { s.samples()[k / 2] } else { want };
@@ -244,7 +225,7 @@ fn rate_with_loop_wraps_interpolating_across_the_loop_point() {
         PlayParams::new().pan(-1.0).rate(0.5).looping(Loop::Whole),
     )
     .unwrap();
-    let out = render(&mut r, 0, 40, 5);
+    let out = render_stereo(&mut r, 0, 40, 5);
     for k in 0..40 {
         let i = (k / 2) % 8;
         let want = if k % 2 == 0 {
@@ -281,7 +262,7 @@ fn buses_and_master_gain_scale() {
         .unwrap();
     assert!(m.set_bus_gain(music, 0.5));
     assert!(m.set_master_gain(2.0));
-    let out = render(&mut r, 0, 64, 64);
+    let out = render_stereo(&mut r, 0, 64, 64);
     // One-frame ramps: from frame 1 on, the gains have arrived.
     assert_eq!(out[2 * 10], 0.25 * 0.5 * 2.0);
     assert!((out[2 * 10 + 1] - 0.25 * 2.0).abs() < 1e-7);
@@ -303,9 +284,9 @@ fn pause_resume_and_stop_with_fade() {
     let v = m
         .play(&s, PlayParams::new().pan(-1.0).looping(Loop::Whole))
         .unwrap();
-    render(&mut r, 0, 64, 64);
+    render_stereo(&mut r, 0, 64, 64);
     v.pause().unwrap();
-    let out = render(&mut r, 64, 128, 64);
+    let out = render_stereo(&mut r, 64, 128, 64);
     assert!(out[0] > 0.0 && out[0] < 0.5, "fading");
     assert!(
         out[2 * 40..].iter().all(|&x| x == 0.0),
@@ -313,11 +294,11 @@ fn pause_resume_and_stop_with_fade() {
     );
     assert!(v.is_active(), "paused, not ended");
     v.resume().unwrap();
-    let out = render(&mut r, 192, 64, 64);
+    let out = render_stereo(&mut r, 192, 64, 64);
     assert!(out[0] > 0.0 && out[0] < 0.1, "fading in");
     assert_eq!(out[2 * 40], 0.5);
     v.stop().unwrap();
-    let out = render(&mut r, 256, 64, 64);
+    let out = render_stereo(&mut r, 256, 64, 64);
     // A 32-frame fade reaches zero on its 32nd frame (index 31).
     assert!(out[2 * 30] > 0.0 && out[2 * 31] == 0.0, "32-frame fade");
     assert!(!v.is_active());
@@ -367,7 +348,7 @@ fn soft_and_hard_clip() {
         for _ in 0..4 {
             m.play(&s, PlayParams::new().pan(-1.0)).unwrap();
         }
-        let out = render(&mut r, 0, 50, 50);
+        let out = render_stereo(&mut r, 0, 50, 50);
         assert!(out.iter().all(|x| x.abs() <= check), "{clip:?}");
         assert!(out[0] > 0.95, "{clip:?}: {}", out[0]);
     }
@@ -375,7 +356,7 @@ fn soft_and_hard_clip() {
     let (m, mut r) = MixerBuilder::new(RATE).clip(Clip::Soft).build();
     let s = Sound::from_samples(vec![0.7; 100], 1, RATE).unwrap();
     m.play(&s, PlayParams::new().pan(-1.0)).unwrap();
-    assert_eq!(render(&mut r, 0, 10, 10)[0], 0.7);
+    assert_eq!(render_stereo(&mut r, 0, 10, 10)[0], 0.7);
 }
 
 #[test]
@@ -427,7 +408,7 @@ fn packed_sounds_play_their_own_part() {
     let (m, mut r) = mixer();
     m.play(&bank[1], PlayParams::new().pan(-1.0)).unwrap();
     m.play(&bank[2], PlayParams::new().at(40)).unwrap();
-    let out = render(&mut r, 0, 64, 16);
+    let out = render_stereo(&mut r, 0, 64, 16);
     for k in 0..20 {
         assert_eq!(out[2 * k], bank[1].samples()[k]);
     }
@@ -457,7 +438,7 @@ fn a_hundred_thousand_voices() {
         m.play(&s, PlayParams::new()).unwrap_err(),
         pcmring::mixer::PlayError::PoolFull
     );
-    let out = render(&mut r, 0, 32, 32);
+    let out = render_stereo(&mut r, 0, 32, 32);
     assert_eq!(r.active_voices(), n);
     assert_eq!(out[0], n as f32 / 1024.0);
     assert_eq!(m.stats().active_voices, n as u32);
@@ -498,7 +479,7 @@ fn simd_and_portable_loops_agree_bit_for_bit() {
                 v.set_gain(0.9).unwrap();
             }
         }
-        render(&mut r, 0, 3000, 100)
+        render_stereo(&mut r, 0, 3000, 100)
     };
     let (a, b) = (run(false), run(true));
     assert!(a.iter().any(|&x| x != 0.0));

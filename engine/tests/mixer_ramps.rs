@@ -2,30 +2,13 @@
 //! pause never make the output jump by more than the documented bound:
 //! `|Δgain| * max|source| / ramp_frames` (plus the source's own step).
 
-use pcmring::mixer::{BlockInfo, Clip, Loop, MixerBuilder, MixerRenderer, PlayParams};
+use pcmring::mixer::{Clip, Loop, MixerBuilder, PlayParams};
 use pcmring::sound::Sound;
 
-const RATE: u32 = 48_000;
-const RAMP: u32 = 240;
+mod mixer_support;
+use mixer_support::{render_stereo, RATE};
 
-fn render(r: &mut MixerRenderer, t0: u64, frames: usize, block: usize) -> Vec<f32> {
-    let mut out = vec![0.0f32; frames * 2];
-    let mut done = 0;
-    while done < frames {
-        let n = block.min(frames - done);
-        r.render(
-            &mut out[done * 2..(done + n) * 2],
-            &BlockInfo {
-                frame_time: t0 + done as u64,
-                frames: n,
-                channels: 2,
-                rate: RATE,
-            },
-        );
-        done += n;
-    }
-    out
-}
+const RAMP: u32 = 240;
 
 fn max_jump(out: &[f32], ch: usize) -> f32 {
     out.iter()
@@ -54,9 +37,9 @@ fn gain_step_is_ramped_within_bound() {
                     PlayParams::new().gain(from).pan(-1.0).looping(Loop::Whole),
                 )
                 .unwrap();
-            let mut out = render(&mut r, 0, 300, block);
+            let mut out = render_stereo(&mut r, 0, 300, block);
             v.set_gain(to).unwrap();
-            out.extend(render(&mut r, 300, 900, block));
+            out.extend(render_stereo(&mut r, 300, 900, block));
             let bound = (to - from).abs() / RAMP as f32 * 1.0001 + 1e-6;
             let jump = max_jump(&out, 0);
             assert!(
@@ -80,9 +63,9 @@ fn pan_sweep_is_ramped() {
     let v = m
         .play(&dc(), PlayParams::new().pan(-1.0).looping(Loop::Whole))
         .unwrap();
-    let mut out = render(&mut r, 0, 256, 256);
+    let mut out = render_stereo(&mut r, 0, 256, 256);
     v.set_pan(1.0).unwrap();
-    out.extend(render(&mut r, 256, 768, 256));
+    out.extend(render_stereo(&mut r, 256, 768, 256));
     for ch in 0..2 {
         let jump = max_jump(&out, ch);
         assert!(jump <= 1.0 / RAMP as f32 * 1.0001, "channel {ch}: {jump}");
@@ -103,10 +86,10 @@ fn stop_and_pause_fade_within_bound() {
     let w = m
         .play(&dc(), PlayParams::new().pan(1.0).looping(Loop::Whole))
         .unwrap();
-    let mut out = render(&mut r, 0, 100, 100);
+    let mut out = render_stereo(&mut r, 0, 100, 100);
     v.stop().unwrap();
     w.pause().unwrap();
-    out.extend(render(&mut r, 100, 1000, 100));
+    out.extend(render_stereo(&mut r, 100, 1000, 100));
     for ch in 0..2 {
         let jump = max_jump(&out, ch);
         assert!(jump <= 1.0 / fade as f32 * 1.0001, "channel {ch}: {jump}");
@@ -114,7 +97,7 @@ fn stop_and_pause_fade_within_bound() {
     assert!(!v.is_active());
     assert!(w.is_active());
     w.resume().unwrap();
-    let out = render(&mut r, 1100, 1000, 100);
+    let out = render_stereo(&mut r, 1100, 1000, 100);
     assert!(max_jump(&out, 1) <= 1.0 / r_ramp() * 1.0001);
 }
 
@@ -127,7 +110,7 @@ fn fade_in_is_ramped() {
     let (m, mut r) = MixerBuilder::new(RATE).clip(Clip::Off).build();
     m.play(&dc(), PlayParams::new().pan(-1.0).fade_in(1000).at(10))
         .unwrap();
-    let out = render(&mut r, 0, 2000, 128);
+    let out = render_stereo(&mut r, 0, 2000, 128);
     assert!(max_jump(&out, 0) <= 1.0 / 1000.0 * 1.0001);
     assert_eq!(out[2 * 1500], 1.0);
 }
@@ -146,9 +129,9 @@ fn rate_change_is_smooth_on_a_smooth_source() {
     let v = m
         .play(&s, PlayParams::new().pan(-1.0).looping(Loop::Whole))
         .unwrap();
-    let mut out = render(&mut r, 0, 1000, 256);
+    let mut out = render_stereo(&mut r, 0, 1000, 256);
     v.set_rate(3.0).unwrap();
-    out.extend(render(&mut r, 1000, 3000, 256));
+    out.extend(render_stereo(&mut r, 1000, 3000, 256));
     // At 100 Hz * 3 the largest natural step is 2π·300/48000 ≈ 0.039.
     let jump = max_jump(&out, 0);
     assert!(jump < 0.045, "jump {jump}");

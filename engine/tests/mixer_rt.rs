@@ -3,9 +3,12 @@
 //! `render` call while voices start, ramp, loop, resample, pause, stop, end
 //! and go to the garbage queue.
 
-use pcmring::mixer::{BlockInfo, Clip, Loop, MixerBuilder, PlayParams};
+use pcmring::mixer::{Clip, Loop, MixerBuilder, PlayParams};
 use pcmring::sound::Sound;
 use pcmring_rt::alloc_guard::{self, AllocGuard, CountingAllocator, Mode};
+
+mod mixer_support;
+use mixer_support::render_stereo_block;
 
 #[global_allocator]
 static A: CountingAllocator = CountingAllocator::new();
@@ -91,15 +94,7 @@ fn render_never_touches_the_heap() {
         m.set_master_gain(0.9);
         // The realtime part.
         let guard = AllocGuard::enter(Mode::Count);
-        r.render(
-            &mut out,
-            &BlockInfo {
-                frame_time: t,
-                frames: 256,
-                channels: 2,
-                rate: 48_000,
-            },
-        );
+        render_stereo_block(&mut r, &mut out, t);
         let c = guard.counts();
         drop(guard);
         total.allocs += c.allocs;

@@ -8,12 +8,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pcmring::mixer::{
-    BlockInfo, Clip, Loop, MixerBuilder, PlayError, PlayParams, VoiceError, VoiceHandle,
-};
+use pcmring::mixer::{Clip, Loop, MixerBuilder, PlayError, PlayParams, VoiceError, VoiceHandle};
 use pcmring::sound::Sound;
 
-const RATE: u32 = 48_000;
+mod mixer_support;
+use mixer_support::{render_stereo_block, RATE};
+
 const THREADS: usize = 8;
 const IDS: u64 = 16_000;
 
@@ -63,15 +63,7 @@ fn eight_threads_play_and_stop_at_random() {
             let mut violations = 0u64;
             let mut blocks = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                renderer.render(
-                    &mut out,
-                    &BlockInfo {
-                        frame_time: t,
-                        frames: 256,
-                        channels: 2,
-                        rate: RATE,
-                    },
-                );
+                render_stereo_block(&mut renderer, &mut out, t);
                 t += 256;
                 blocks += 1;
                 renderer.debug_voices(|id, gain| {
@@ -180,15 +172,7 @@ fn eight_threads_play_and_stop_at_random() {
     // Let every remaining voice end.
     let mut out = vec![0.0f32; 2 * 256];
     for _ in 0..10 {
-        renderer.render(
-            &mut out,
-            &BlockInfo {
-                frame_time: t,
-                frames: 256,
-                channels: 2,
-                rate: RATE,
-            },
-        );
+        render_stereo_block(&mut renderer, &mut out, t);
         t += 256;
     }
     drop(janitor);
