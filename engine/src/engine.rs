@@ -914,8 +914,8 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
         if let Ok(hw) = self.dev.position() {
             self.model.update(&hw, now_ns());
         }
-        // From the device's reported pointer: everything past the granule
-        // it may be reading.
+        // Past what is already queued (it plays out, at most the margin),
+        // up to one buffer past the device's reported pointer.
         let hw = self.model.frames();
         if let Ok(end) = self
             .writer

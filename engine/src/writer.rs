@@ -332,10 +332,14 @@ impl RingWriter {
         Ok(written)
     }
 
-    /// Silences what the hardware could still play after the in-flight
-    /// granule: `[hw + granule, hw + buffer_size)`, every slot but the
-    /// granule's, where `hw` is the device's reported position. Used when
-    /// output stops; returns the end of the silenced range, for a final
+    /// Silences the ring past what was already written, for a stop:
+    /// `[max(cursor, hw + granule), hw + buffer_size)`, where `hw` is the
+    /// device's reported position. Frames before the cursor hold audio
+    /// already queued; they are left to play out (at most the margin), so
+    /// this never overwrites a frame the hardware may be copying, even when
+    /// its next step is longer than the granule. What lies past the cursor
+    /// is stale audio from one buffer ago, which would otherwise be played
+    /// again. Returns the end of the silenced range, for a final
     /// [`Device::commit`].
     pub fn silence_ahead(
         &mut self,
@@ -347,20 +351,21 @@ impl RingWriter {
             return Err(WriteError::RingTooSmall);
         }
         let granule = granule.clamp(1, self.layout.buffer_size);
-        let saved = self.cursor;
-        self.cursor = hw + granule;
-        let frames = self.layout.buffer_size - granule;
-        for (offset, n) in self.pieces(frames) {
+        let end = hw + self.layout.buffer_size;
+        let start = self.cursor.max(hw + granule).min(end);
+        self.cursor = start;
+        for (offset, n) in self.pieces(end - start) {
             if n == 0 {
                 continue;
             }
             // SAFETY: in bounds (pieces stays within one buffer, the ring
-            // is at least ring_bytes); the range is the cycle window, which
-            // the hardware cannot be reading; the writer is the only writer.
+            // is at least ring_bytes); the range starts at or past both the
+            // cursor and the granule, which the hardware cannot be reading,
+            // and ends one buffer past the hardware; the writer is the only
+            // writer.
             convert::silence(unsafe { ring.slice_mut(offset, n * self.frame_bytes) });
         }
-        let end = hw + granule + frames;
-        self.cursor = saved.max(end);
+        self.cursor = end;
         self.in_cycle = false;
         Ok(end)
     }
@@ -691,6 +696,35 @@ mod tests {
         }
         for f in pos + 16..pos + 256 {
             assert_eq!(d.frame(f % 256), vec![0; 4], "frame {f}");
+        }
+    }
+
+    #[test]
+    fn silence_ahead_leaves_queued_audio_to_play_out() {
+        let d = Fake::new(Format::S16Le, 256, 256 * 16);
+        let mut w = RingWriter::new(&d.layout);
+        // Anchor at 300 + margin 100 = 400 and queue 64 frames there.
+        let win = HwWindow {
+            hw: 300,
+            now: 300,
+            granule: 16,
+        };
+        let _ = w.begin(win, 100);
+        assert_eq!(w.cursor(), 400);
+        w.write(&d.ring, &[0.5f32; 2 * 64]).expect("queue audio");
+        let queued: Vec<_> = (400..464).map(|f| d.frame(f % 256)).collect();
+        assert!(queued.iter().all(|f| f != &vec![0; 4]), "audio queued");
+        // A stop with the hardware at 302: the queued frames stay (they
+        // play out), the rest of the ring up to one buffer past the
+        // hardware is silenced, nothing before the cursor is touched.
+        assert_eq!(w.silence_ahead(&d.ring, 302, 16), Ok(302 + 256));
+        let after: Vec<_> = (400..464).map(|f| d.frame(f % 256)).collect();
+        assert_eq!(queued, after, "queued audio untouched");
+        for f in 318..400 {
+            assert_eq!(d.frame(f % 256), vec![0xEE; 4], "frame {f} untouched");
+        }
+        for f in 464..302 + 256 {
+            assert_eq!(d.frame(f % 256), vec![0; 4], "frame {f} silenced");
         }
     }
 

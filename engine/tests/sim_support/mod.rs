@@ -205,12 +205,15 @@ pub fn run_bitexact(case: Case, secs: f64) -> u64 {
     assert_eq!(tel.xruns, 0, "telemetry: {tel:?}");
     // Measured while the engine ran (after it stops nobody writes).
     assert_eq!(running_stats.underrun_frames, 0, "{running_stats:?}");
-    // After the signal only silence: the ring was silenced on stop (what
-    // had been written ahead, more than a margin, never played).
+    // After the signal only silence: what was queued played out (stop
+    // never overwrites frames the hardware may be copying) and the stale
+    // rest of the ring was silenced, so nothing from one buffer ago plays
+    // again. `tel` was read just before stop(): the engine may write a few
+    // more blocks before it sees the stop, hence the slack.
     assert!(rec.frames() > end + 4800, "the DAC kept playing silence");
     assert!(
-        (n as u64) + 3000 < tel.frames_written,
-        "frames written ahead were silenced on stop, not played: played {n}, written {}",
+        n as u64 <= tel.frames_written + 1024,
+        "only what was written plays: played {n}, written {}",
         tel.frames_written
     );
     report.stats.hw_frames
