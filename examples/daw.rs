@@ -17,7 +17,7 @@
 //! the way a DAW's UI thread moves a knob.
 
 use clap::Parser;
-use pcmring::engine::{BlockInfo, Engine, EngineConfig};
+use pcmring::engine::{BlockInfo, EngineConfig};
 use pcmring::Device;
 use pcmring_examples::session::{self, OutputArgs};
 use pcmring_examples::signal::{self, Ending};
@@ -39,7 +39,7 @@ struct Args {
     output: OutputArgs,
 
     /// How long to run, in seconds.
-    #[arg(long, short = 's', default_value_t = 10.0, value_parser = seconds)]
+    #[arg(long, short = 's', default_value_t = 10.0, value_parser = session::parse_seconds)]
     seconds: f64,
 
     /// Frames per render block.
@@ -49,13 +49,6 @@ struct Args {
     /// Tempo, beats per minute.
     #[arg(long, default_value_t = 110.0, value_parser = bpm)]
     bpm: f64,
-}
-
-fn seconds(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v > 0.0 && v <= 3600.0 => Ok(v),
-        _ => Err("a number of seconds in (0, 3600]".into()),
-    }
 }
 
 fn bpm(s: &str) -> Result<f64, String> {
@@ -305,14 +298,8 @@ fn run(args: &Args) -> Result<Ending, String> {
         ..EngineConfig::default()
     };
     let sim_out = out.sim_out.clone();
-    let engine = match Engine::start(out.device, render, config) {
-        Ok(e) => e,
-        Err(e) => {
-            let _ = pcmring_examples::output::Output::finish_sim(out.sim);
-            return Err(format!("cannot start the engine: {e}"));
-        }
-    };
-    println!("{}", session::engine_line(engine.start_info(), block, rate));
+    let mut sim = out.sim;
+    let engine = session::start_engine(out.device, &mut sim, render, config)?;
     let started = Instant::now();
     let mut next_print = 1.0;
     let mut interrupted = false;
@@ -345,7 +332,7 @@ fn run(args: &Args) -> Result<Ending, String> {
         }
     }
     let tel = engine.telemetry().snapshot();
-    let report = session::shut_down(engine, out.sim, sim_out.as_deref());
+    let report = session::shut_down(engine, sim, sim_out.as_deref());
     if let Some(f) = failure {
         return Err(format!("playback failed: {f}"));
     }

@@ -16,7 +16,7 @@
 //! live voice count and the mix load (render time / block time).
 
 use clap::Parser;
-use pcmring::engine::{Engine, EngineClock, EngineConfig};
+use pcmring::engine::{EngineClock, EngineConfig};
 use pcmring::mixer::{BusId, Mixer, MixerBuilder, PlayError, PlayParams};
 use pcmring::sound::Sound;
 use pcmring::Device;
@@ -43,7 +43,7 @@ struct Args {
     output: OutputArgs,
 
     /// How long to run, in seconds.
-    #[arg(long, short = 's', default_value_t = 10.0, value_parser = seconds)]
+    #[arg(long, short = 's', default_value_t = 10.0, value_parser = session::parse_seconds)]
     seconds: f64,
 
     /// Gameplay threads firing sound effects.
@@ -69,13 +69,6 @@ struct Args {
     /// No live status line.
     #[arg(long, short = 'q')]
     quiet: bool,
-}
-
-fn seconds(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v > 0.0 && v <= 3600.0 => Ok(v),
-        _ => Err("a number of seconds in (0, 3600]".into()),
-    }
 }
 
 fn positive(s: &str) -> Result<f64, String> {
@@ -308,14 +301,8 @@ fn run(args: &Args) -> Result<Ending, String> {
         ..EngineConfig::default()
     };
     let sim_out = out.sim_out.clone();
-    let engine = match Engine::start(out.device, renderer, config) {
-        Ok(e) => e,
-        Err(e) => {
-            let _ = pcmring_examples::output::Output::finish_sim(out.sim);
-            return Err(format!("cannot start the engine: {e}"));
-        }
-    };
-    println!("{}", session::engine_line(engine.start_info(), block, rate));
+    let mut sim = out.sim;
+    let engine = session::start_engine(out.device, &mut sim, renderer, config)?;
     println!(
         "sounds: {} effects + kick, snare, hat, bass; {} gameplay threads x {}/s, music at {} bpm",
         bank.effects.len(),
@@ -407,7 +394,7 @@ fn run(args: &Args) -> Result<Ending, String> {
     }
     let st = mixer.stats();
     let t = engine.telemetry().snapshot();
-    let report = session::shut_down(engine, out.sim, sim_out.as_deref());
+    let report = session::shut_down(engine, sim, sim_out.as_deref());
     drop(janitor);
     if let Some(f) = failure {
         return Err(format!("playback failed: {f}"));

@@ -15,7 +15,7 @@ use crate::signal::{self, Ending};
 use crate::status::{clock_time, frames_ms, progress_bar, StatusLine};
 use crate::stream::{self, StreamPlan, WavSource};
 use clap::Parser;
-use pcmring::engine::{Engine, EngineConfig, Margin};
+use pcmring::engine::{EngineConfig, Margin};
 use pcmring::{Format, StreamLayout};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -218,10 +218,7 @@ pub fn run(args: &PlayArgs) -> Result<Summary, String> {
         clock_time(source.duration_secs())
     );
     let out = output::open(&choice, &req)?;
-    for n in &out.notes {
-        println!("note:   {n}");
-    }
-    println!("device: {}", out.label);
+    crate::session::print_output(&out);
     if out.sim.is_none() && args.out.is_some() {
         println!("note:   --out only applies to the simulated device: nothing is recorded");
     }
@@ -250,7 +247,7 @@ fn play_on(
 ) -> Result<Summary, String> {
     let Output {
         device,
-        sim,
+        mut sim,
         sim_out,
         label,
         ..
@@ -274,17 +271,7 @@ fn play_on(
         fifo_priority: (!args.no_realtime).then_some(80),
         ..EngineConfig::default()
     };
-    let engine = match Engine::start(device, renderer, config) {
-        Ok(e) => e,
-        Err(e) => {
-            let _ = Output::finish_sim(sim);
-            return Err(format!("cannot start the engine: {e}"));
-        }
-    };
-    println!(
-        "{}",
-        crate::session::engine_line(engine.start_info(), args.block as usize, rate)
-    );
+    let engine = crate::session::start_engine(device, &mut sim, renderer, config)?;
 
     let mut status = StatusLine::new(Duration::from_secs(1));
     let clock = engine.clock();

@@ -2,10 +2,10 @@
 //! set-up lines, and the clean shutdown (engine first, then the simulated
 //! device, whose recording is then written).
 
-use crate::output::{self, Choice, Output, Request};
+use crate::output::{self, AnyDevice, Choice, Output, Request};
 use crate::status::frames_ms;
-use pcmring::engine::{Engine, StartInfo, TelemetrySnapshot, WakeMode};
-use pcmring::sim::SimReport;
+use pcmring::engine::{Engine, EngineConfig, Renderer, StartInfo, TelemetrySnapshot, WakeMode};
+use pcmring::sim::{SimDac, SimReport};
 use pcmring::Format;
 use std::path::PathBuf;
 
@@ -27,6 +27,14 @@ pub struct OutputArgs {
     pub out: Option<PathBuf>,
 }
 
+/// Parses a `--seconds` value for clap: a duration in (0, 3600] seconds.
+pub fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 3600.0 => Ok(v),
+        _ => Err("a number of seconds in (0, 3600]".into()),
+    }
+}
+
 /// Opens a stereo 48 kHz output for about `seconds` of audio (the
 /// simulated device records that long plus a margin) and prints where it
 /// plays and why.
@@ -46,11 +54,39 @@ pub fn open_stereo(args: &OutputArgs, example: &str, seconds: f64) -> Result<Out
         sim_record_frames: ((seconds + 5.0) * f64::from(rate)) as usize,
     };
     let out = output::open(&choice, &req)?;
+    print_output(&out);
+    Ok(out)
+}
+
+/// Prints the "note:" lines (fallbacks and why) and the "device:" line.
+pub fn print_output(out: &Output) {
     for n in &out.notes {
         println!("note:   {n}");
     }
     println!("device: {}", out.label);
-    Ok(out)
+}
+
+/// Starts the engine and prints the "engine:" set-up line. If it cannot
+/// start, the simulated device (if any) is stopped first, so its DAC
+/// thread does not outlive the error.
+pub fn start_engine<R: Renderer>(
+    device: AnyDevice,
+    sim: &mut Option<SimDac>,
+    renderer: R,
+    config: EngineConfig,
+) -> Result<Engine, String> {
+    let rate = pcmring::Device::layout(&device).rate;
+    let block = config.block_frames;
+    match Engine::start(device, renderer, config) {
+        Ok(engine) => {
+            println!("{}", engine_line(engine.start_info(), block, rate));
+            Ok(engine)
+        }
+        Err(e) => {
+            let _ = Output::finish_sim(sim.take());
+            Err(format!("cannot start the engine: {e}"))
+        }
+    }
 }
 
 /// The "engine:" set-up line.
@@ -98,7 +134,7 @@ pub fn telemetry_line(t: &TelemetrySnapshot, block: usize, rate: u32) -> String 
 /// stopped it, and the simulated device's report.
 pub fn shut_down(
     engine: Engine,
-    sim: Option<pcmring::sim::SimDac>,
+    sim: Option<SimDac>,
     sim_out: Option<&std::path::Path>,
 ) -> Result<Option<SimReport>, String> {
     let stopped = engine.stop();
