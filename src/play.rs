@@ -294,10 +294,16 @@ fn play_on(
             );
             break;
         }
-        let now = clock.now_frames();
-        if shared.end_frame().is_some_and(|end| now >= end) {
+        // Done once the device itself reports the last frame consumed:
+        // the interpolated clock runs up to a granule ahead of that, and
+        // stopping on it cut the tail off the capture in the VM.
+        if shared
+            .end_frame()
+            .is_some_and(|end| clock.reported_frames() >= end)
+        {
             break;
         }
+        let now = clock.now_frames();
         if now != last_move.0 {
             last_move = (now, Instant::now());
         } else if last_move.1.elapsed() > Duration::from_secs(3) {

@@ -85,6 +85,14 @@ impl EngineClock {
         frames + adv.min(granule)
     }
 
+    /// The frames the device has reported consumed at the latest reading
+    /// (not interpolated): every frame before it has left the ring. Wait
+    /// for this, not [`EngineClock::now_frames`], before closing a stream
+    /// whose last frames must be heard.
+    pub fn reported_frames(&self) -> u64 {
+        self.shared.read().0
+    }
+
     /// The first frame not written yet: events scheduled at or after it
     /// are rendered sample-accurately.
     pub fn write_cursor(&self) -> u64 {
