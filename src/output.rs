@@ -7,12 +7,10 @@
 //! server holds it) or refuses the settings, it says why and falls back to
 //! the simulated device.
 
-use pcmring::client::LeasedDevice;
-use pcmring::device::{Device, HwPosition, PositionSource};
+use pcmring::device::Device;
 use pcmring::pcm::{self, BufferSize, Config, Direction, Pcm};
-use pcmring::sim::{DacMode, SimConfig, SimDac, SimDevice, SimReport};
-use pcmring::{Error, Format, RingView, StreamLayout};
-use std::os::fd::BorrowedFd;
+use pcmring::sim::{DacMode, SimConfig, SimDac, SimReport};
+use pcmring::{Error, Format, StreamLayout};
 use std::path::{Path, PathBuf};
 
 /// Where to play.
@@ -72,57 +70,7 @@ pub struct Request {
 }
 
 /// A device of any of the three kinds, as one [`Device`] type.
-#[derive(Debug)]
-pub enum AnyDevice {
-    /// A sound card opened by this process.
-    Hw(Box<Pcm>),
-    /// The simulated device's endpoint.
-    Sim(SimDevice),
-    /// A stream leased from a broker.
-    Leased(LeasedDevice),
-}
-
-impl AnyDevice {
-    fn inner(&self) -> &dyn Device {
-        match self {
-            AnyDevice::Hw(d) => &**d,
-            AnyDevice::Sim(d) => d,
-            AnyDevice::Leased(d) => d,
-        }
-    }
-
-    fn inner_mut(&mut self) -> &mut dyn Device {
-        match self {
-            AnyDevice::Hw(d) => &mut **d,
-            AnyDevice::Sim(d) => d,
-            AnyDevice::Leased(d) => d,
-        }
-    }
-}
-
-impl Device for AnyDevice {
-    fn layout(&self) -> StreamLayout {
-        self.inner().layout()
-    }
-    fn ring(&self) -> &RingView {
-        self.inner().ring()
-    }
-    fn position(&mut self) -> pcmring::Result<HwPosition> {
-        self.inner_mut().position()
-    }
-    fn position_source(&self) -> PositionSource {
-        self.inner().position_source()
-    }
-    fn poll_fd(&self) -> Option<BorrowedFd<'_>> {
-        self.inner().poll_fd()
-    }
-    fn is_batch(&self) -> bool {
-        self.inner().is_batch()
-    }
-    fn commit(&mut self, appl_frames: u64) -> pcmring::Result<()> {
-        self.inner_mut().commit(appl_frames)
-    }
-}
+pub type AnyDevice = Box<dyn Device>;
 
 /// An opened output: the device for the engine, and the simulated DAC
 /// when there is one (stop it after the engine to get the recording).
@@ -225,7 +173,7 @@ fn open_hw(name: &str, req: &Request) -> pcmring::Result<Output> {
         format!("{name} ({})", info.name)
     };
     Ok(Output {
-        device: AnyDevice::Hw(Box::new(pcm)),
+        device: Box::new(pcm),
         sim: None,
         sim_out: None,
         label,
@@ -264,7 +212,7 @@ fn open_sim(req: &Request, mut notes: Vec<String>) -> Result<Output, String> {
         notes.push("playing on the simulated device instead".to_owned());
     }
     Ok(Output {
-        device: AnyDevice::Sim(device),
+        device: Box::new(device),
         sim: Some(dac),
         sim_out: Some(req.sim_out.clone()),
         label: format!(
@@ -306,7 +254,7 @@ fn open_leased(addr: &str) -> Result<Output, String> {
         l.rate
     );
     Ok(Output {
-        device: AnyDevice::Leased(device),
+        device: Box::new(device),
         sim: None,
         sim_out: None,
         label,

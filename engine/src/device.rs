@@ -2,9 +2,9 @@
 //! hardware position. Implemented by the full [`crate::Pcm`], the
 //! restricted buffer-mode PCM and the simulated device.
 
+use crate::error::DeviceError;
 use crate::layout::StreamLayout;
 use crate::ring::RingView;
-use crate::Result;
 use std::os::fd::BorrowedFd;
 
 /// Stream state, with the values of ALSA's `SNDRV_PCM_STATE_*`.
@@ -80,14 +80,18 @@ pub enum PositionSource {
 /// A playback or capture ring the engine can write (or read) directly.
 ///
 /// All methods are realtime-safe after construction: no allocation, no
-/// locks; `position` may make one non-blocking ioctl.
+/// locks; `position` may make one non-blocking ioctl. Errors are the
+/// `Copy` [`DeviceError`], so failing allocates nothing either.
+///
+/// `Box<D>` (also `Box<dyn Device>`) and `&mut D` are devices too, so a
+/// program that picks its device at run time needs no forwarding enum.
 pub trait Device: Send {
     /// Geometry of the stream.
     fn layout(&self) -> StreamLayout;
     /// The mapped data ring.
     fn ring(&self) -> &RingView;
     /// Refreshes and reads the hardware position.
-    fn position(&mut self) -> Result<HwPosition>;
+    fn position(&mut self) -> Result<HwPosition, DeviceError>;
     /// Where [`Device::position`] comes from.
     fn position_source(&self) -> PositionSource;
     /// The fd to poll for period wake-ups, if the device has one.
@@ -98,7 +102,69 @@ pub trait Device: Send {
     }
     /// Tells the device how far the application has written (64-bit
     /// frames). Free-running and restricted devices ignore it.
-    fn commit(&mut self, _appl_frames: u64) -> Result<()> {
+    fn commit(&mut self, _appl_frames: u64) -> Result<(), DeviceError> {
         Ok(())
+    }
+}
+
+/// A device behind `dyn` shows its layout and where its position comes
+/// from (what a log needs).
+impl std::fmt::Debug for dyn Device + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device")
+            .field("layout", &self.layout())
+            .field("position_source", &self.position_source())
+            .field("batch", &self.is_batch())
+            .finish()
+    }
+}
+
+/// Forwards every method, defaults included, to the boxed device.
+impl<D: Device + ?Sized> Device for Box<D> {
+    fn layout(&self) -> StreamLayout {
+        (**self).layout()
+    }
+    fn ring(&self) -> &RingView {
+        (**self).ring()
+    }
+    fn position(&mut self) -> Result<HwPosition, DeviceError> {
+        (**self).position()
+    }
+    fn position_source(&self) -> PositionSource {
+        (**self).position_source()
+    }
+    fn poll_fd(&self) -> Option<BorrowedFd<'_>> {
+        (**self).poll_fd()
+    }
+    fn is_batch(&self) -> bool {
+        (**self).is_batch()
+    }
+    fn commit(&mut self, appl_frames: u64) -> Result<(), DeviceError> {
+        (**self).commit(appl_frames)
+    }
+}
+
+/// Forwards every method, defaults included, to the borrowed device.
+impl<D: Device + ?Sized> Device for &mut D {
+    fn layout(&self) -> StreamLayout {
+        (**self).layout()
+    }
+    fn ring(&self) -> &RingView {
+        (**self).ring()
+    }
+    fn position(&mut self) -> Result<HwPosition, DeviceError> {
+        (**self).position()
+    }
+    fn position_source(&self) -> PositionSource {
+        (**self).position_source()
+    }
+    fn poll_fd(&self) -> Option<BorrowedFd<'_>> {
+        (**self).poll_fd()
+    }
+    fn is_batch(&self) -> bool {
+        (**self).is_batch()
+    }
+    fn commit(&mut self, appl_frames: u64) -> Result<(), DeviceError> {
+        (**self).commit(appl_frames)
     }
 }

@@ -1,5 +1,6 @@
 //! The engine's error type: every failure names the device and the step.
 
+use crate::client::error::LeaseError;
 use std::io;
 
 /// What the engine was doing when a system call failed.
@@ -114,7 +115,7 @@ pub enum Error {
         source: io::Error,
     },
     /// Getting or keeping a lease from a broker failed.
-    Lease(Box<crate::client::LeaseError>),
+    Lease(Box<LeaseError>),
 }
 
 impl Error {
@@ -184,6 +185,90 @@ impl std::error::Error for Error {
             Error::Lease(e) => Some(e.as_ref()),
             _ => None,
         }
+    }
+}
+
+/// A device failure on the realtime path ([`crate::Device::position`],
+/// [`crate::Device::commit`]): `Copy`, built and dropped without allocating.
+/// [`DeviceError::into_error`] names the device off the realtime path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeviceError {
+    /// A system call failed.
+    Sys {
+        /// The step that failed.
+        step: Step,
+        /// The errno.
+        errno: i32,
+    },
+    /// The device's fd was closed (see `Pcm::close`).
+    Closed,
+    /// The kernel reported a stream state number ALSA does not define.
+    UnknownState(i32),
+    /// The broker that leased the device went away.
+    BrokerGone,
+}
+
+impl DeviceError {
+    /// The failed system call's error, from an `io::Error` (no allocation:
+    /// only the errno is kept).
+    pub fn sys(step: Step, e: &io::Error) -> DeviceError {
+        DeviceError::Sys {
+            step,
+            errno: e.raw_os_error().unwrap_or(libc::EIO),
+        }
+    }
+
+    /// The full [`Error`], naming `device` (allocates: call it off the
+    /// realtime path).
+    pub fn into_error(self, device: &str) -> Error {
+        match self {
+            DeviceError::Sys { step, errno } => {
+                Error::sys(device, step, io::Error::from_raw_os_error(errno))
+            }
+            DeviceError::Closed => Error::BadState {
+                device: device.to_owned(),
+                state: "closed".to_owned(),
+            },
+            DeviceError::UnknownState(n) => Error::BadState {
+                device: device.to_owned(),
+                state: format!("unknown state {n}"),
+            },
+            DeviceError::BrokerGone => {
+                Error::Lease(Box::new(LeaseError::BrokerGone { during: "playing" }))
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for DeviceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeviceError::Sys { step, errno } => {
+                write!(f, "{step} failed: {}", io::Error::from_raw_os_error(*errno))
+            }
+            DeviceError::Closed => f.write_str("the device is closed"),
+            DeviceError::UnknownState(n) => write!(f, "unknown stream state {n}"),
+            DeviceError::BrokerGone => f.write_str(
+                "the broker closed the connection (it exited or was killed); playback stopped",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for DeviceError {}
+
+impl From<DeviceError> for Error {
+    /// Names the device generically; the engine names it with
+    /// [`DeviceError::into_error`].
+    fn from(e: DeviceError) -> Error {
+        e.into_error("device")
+    }
+}
+
+impl From<LeaseError> for Error {
+    fn from(e: LeaseError) -> Self {
+        Error::Lease(Box::new(e))
     }
 }
 

@@ -13,6 +13,7 @@ pub mod layout;
 pub mod mixer;
 pub mod pcm;
 pub mod position;
+pub mod render;
 pub mod resample;
 pub mod restricted;
 pub mod ring;
@@ -23,7 +24,7 @@ pub mod wrap;
 pub mod writer;
 
 pub use device::{Device, HwPosition, PcmState, PositionSource};
-pub use error::{Error, Result, Step};
+pub use error::{DeviceError, Error, Result, Step};
 pub use layout::{Format, StreamLayout};
 pub use pcm::Pcm;
 pub use ring::RingView;

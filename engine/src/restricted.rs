@@ -5,7 +5,7 @@
 
 use crate::anondup::{position_ioctl, AnondupPosition};
 use crate::device::{Device, HwPosition, PcmState, PositionSource};
-use crate::error::{Error, Result, Step};
+use crate::error::{DeviceError, Error, Result, Step};
 use crate::layout::StreamLayout;
 use crate::ring::RingView;
 use crate::sys::abi::{
@@ -14,7 +14,6 @@ use crate::sys::abi::{
 };
 use crate::sys::ioctl::ioctl_none;
 use crate::sys::mmap::{Mapping, Protection};
-use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::ptr::addr_of;
 
@@ -119,16 +118,16 @@ impl RestrictedPcm {
 
     /// Reads the position without refreshing it first (no system call when
     /// the status page is mapped).
-    pub fn peek_position(&self) -> Result<HwPosition> {
+    pub fn peek_position(&self) -> std::result::Result<HwPosition, DeviceError> {
         match &self.status {
             Some((map, layout)) => to_position(read_page(map, *layout)?),
             None => self.ioctl_position(),
         }
     }
 
-    fn ioctl_position(&self) -> Result<HwPosition> {
+    fn ioctl_position(&self) -> std::result::Result<HwPosition, DeviceError> {
         let pos =
-            position_ioctl(self.fd.as_fd()).map_err(|e| Error::sys(NAME, Step::Position, e))?;
+            position_ioctl(self.fd.as_fd()).map_err(|e| DeviceError::sys(Step::Position, &e))?;
         to_position(from_ioctl(&pos))
     }
 }
@@ -142,7 +141,7 @@ impl Device for RestrictedPcm {
         &self.ring
     }
 
-    fn position(&mut self) -> Result<HwPosition> {
+    fn position(&mut self) -> std::result::Result<HwPosition, DeviceError> {
         match &self.status {
             Some(_) => {
                 // A stopped stream refuses HWSYNC (EBADFD, EPIPE...): the
@@ -201,7 +200,7 @@ fn page_size() -> usize {
 }
 
 /// Reads the page until two consecutive readings agree.
-fn read_page(map: &Mapping, layout: StatusLayout) -> Result<RawReading> {
+fn read_page(map: &Mapping, layout: StatusLayout) -> std::result::Result<RawReading, DeviceError> {
     let mut last = read_once(map, layout);
     for _ in 0..MAX_READS {
         let next = read_once(map, layout);
@@ -210,11 +209,11 @@ fn read_page(map: &Mapping, layout: StatusLayout) -> Result<RawReading> {
         }
         last = next;
     }
-    Err(Error::sys(
-        NAME,
-        Step::Position,
-        io::Error::new(io::ErrorKind::WouldBlock, "status page kept changing"),
-    ))
+    // The page kept changing.
+    Err(DeviceError::Sys {
+        step: Step::Position,
+        errno: libc::EAGAIN,
+    })
 }
 
 // The casts widen `c_ulong`/`time_t`, which are already 64-bit on 64-bit
@@ -280,11 +279,8 @@ fn to_ns((sec, nsec): (i64, i64)) -> u64 {
     sec.saturating_mul(1_000_000_000).saturating_add(nsec)
 }
 
-fn to_position(r: RawReading) -> Result<HwPosition> {
-    let state = PcmState::from_raw(r.state).ok_or_else(|| Error::BadState {
-        device: NAME.to_owned(),
-        state: format!("unknown state {}", r.state),
-    })?;
+fn to_position(r: RawReading) -> std::result::Result<HwPosition, DeviceError> {
+    let state = PcmState::from_raw(r.state).ok_or(DeviceError::UnknownState(r.state))?;
     Ok(HwPosition {
         state,
         hw_ptr: r.hw_ptr,
@@ -312,7 +308,7 @@ mod tests {
             tstamp: (0, 0),
             audio_tstamp: (0, 0),
         };
-        assert!(matches!(to_position(r), Err(Error::BadState { .. })));
+        assert_eq!(to_position(r), Err(DeviceError::UnknownState(99)));
         let ok = to_position(RawReading { state: 3, ..r }).unwrap();
         assert_eq!(ok.state, PcmState::Running);
     }

@@ -377,7 +377,7 @@ pub enum FillError {
     /// The writer refused a write (a bug).
     Write(WriteError),
     /// [`Device::commit`] failed.
-    Commit(crate::Error),
+    Commit(crate::error::DeviceError),
 }
 
 impl std::fmt::Display for FillError {
@@ -447,7 +447,7 @@ mod tests {
         fn ring(&self) -> &RingView {
             &self.ring
         }
-        fn position(&mut self) -> crate::Result<HwPosition> {
+        fn position(&mut self) -> Result<HwPosition, crate::error::DeviceError> {
             Ok(HwPosition {
                 state: PcmState::Running,
                 hw_ptr: self.hw_ptr % self.layout.boundary,
@@ -461,7 +461,7 @@ mod tests {
         fn poll_fd(&self) -> Option<BorrowedFd<'_>> {
             None
         }
-        fn commit(&mut self, appl: u64) -> crate::Result<()> {
+        fn commit(&mut self, appl: u64) -> Result<(), crate::error::DeviceError> {
             self.commits.push(appl);
             Ok(())
         }

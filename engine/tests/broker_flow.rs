@@ -140,7 +140,7 @@ fn play(dev: &mut impl Device, mark: i16, for_frames: Option<u64>) -> Error {
     loop {
         let p = match dev.position() {
             Ok(p) => p.hw_ptr,
-            Err(e) => return e,
+            Err(e) => return e.into(),
         };
         let start = *first.get_or_insert(p);
         if for_frames.is_some_and(|n| p >= start + n) {

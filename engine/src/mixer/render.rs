@@ -21,8 +21,8 @@ use super::param;
 use super::shared::{Garbage, Shared};
 use super::stats::StatsShared;
 use super::voice::{State, Voice};
-pub use crate::engine::BlockInfo;
-use crate::engine::Renderer;
+pub use crate::render::BlockInfo;
+use crate::render::Renderer;
 
 /// Frames mixed per inner pass (the scratch size).
 pub const CHUNK: usize = 256;

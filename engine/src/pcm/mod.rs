@@ -36,6 +36,7 @@ pub use ptr::{ControlPath, Fallback, RawStatus, StatusPath};
 pub use sw::{SwConfig, SwGranted, XrunMode};
 
 use crate::device::{Device, HwPosition, PcmState, PositionSource};
+use crate::error::DeviceError;
 use crate::layout::{Format, StreamLayout};
 use crate::ring::RingView;
 use crate::sys::abi::*;
@@ -426,6 +427,15 @@ impl Pcm {
             .map_err(|e| Error::sys(&self.name, Step::Position, e))
     }
 
+    /// The realtime path's error for a failed position or pointer call
+    /// (no allocation).
+    fn device_error(&self, e: &io::Error) -> DeviceError {
+        if self.fd.is_none() && e.raw_os_error() == Some(libc::EBADF) {
+            return DeviceError::Closed;
+        }
+        DeviceError::sys(Step::Position, e)
+    }
+
     fn position_error(&self, e: io::Error) -> Error {
         if self.fd.is_none() && e.raw_os_error() == Some(libc::EBADF) {
             return Error::BadState {
@@ -666,12 +676,13 @@ impl Device for Pcm {
         &self.ring
     }
 
-    fn position(&mut self) -> Result<HwPosition> {
-        let st = self.status_synced()?;
-        let state = PcmState::from_raw(st.state).ok_or_else(|| Error::BadState {
-            device: self.name.clone(),
-            state: format!("unknown state {}", st.state),
-        })?;
+    fn position(&mut self) -> std::result::Result<HwPosition, DeviceError> {
+        let fd = self.fd.as_ref().map(|f| f.as_fd());
+        let st = self
+            .ptrs
+            .status(fd, true)
+            .map_err(|e| self.device_error(&e))?;
+        let state = PcmState::from_raw(st.state).ok_or(DeviceError::UnknownState(st.state))?;
         Ok(HwPosition {
             state,
             hw_ptr: st.hw_ptr,
@@ -695,8 +706,11 @@ impl Device for Pcm {
         self.hw.is_batch()
     }
 
-    fn commit(&mut self, appl_frames: u64) -> Result<()> {
-        self.set_appl_ptr(appl_frames)
+    fn commit(&mut self, appl_frames: u64) -> std::result::Result<(), DeviceError> {
+        let fd = self.fd.as_ref().map(|f| f.as_fd());
+        self.ptrs
+            .set_appl_ptr(fd, to_raw(appl_frames, self.layout.boundary))
+            .map_err(|e| self.device_error(&e))
     }
 }
 

@@ -4,7 +4,7 @@
 use super::page::{StatusPage, PAGE_BYTES};
 use super::{SimFds, SimLayout};
 use crate::device::{Device, HwPosition, PositionSource};
-use crate::error::{Error, Result, Step};
+use crate::error::{DeviceError, Error, Result, Step};
 use crate::layout::StreamLayout;
 use crate::ring::RingView;
 use crate::sys::mmap::{Mapping, Protection};
@@ -135,7 +135,7 @@ impl Device for SimDevice {
 
     /// Reads the status page; also acknowledges period wake-ups, so a
     /// poll on [`Device::poll_fd`] blocks until the next period.
-    fn position(&mut self) -> Result<HwPosition> {
+    fn position(&mut self) -> std::result::Result<HwPosition, DeviceError> {
         self.ack_wake();
         Ok(self.status.read())
     }
@@ -154,7 +154,7 @@ impl Device for SimDevice {
 
     /// Publishes the write cursor to the DAC, which counts frames it
     /// plays that were never written (see [`super`]).
-    fn commit(&mut self, appl_frames: u64) -> Result<()> {
+    fn commit(&mut self, appl_frames: u64) -> std::result::Result<(), DeviceError> {
         self.status
             .set_appl(appl_frames % self.layout.stream.boundary);
         Ok(())

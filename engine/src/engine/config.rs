@@ -1,0 +1,113 @@
+//! [`EngineConfig`] and what start-up reports back ([`StartInfo`]).
+
+use super::WakeMode;
+use pcmring_rt::alloc_guard::Mode;
+use std::time::Duration;
+
+/// How the RT thread wakes up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WakeStrategy {
+    /// Timer when the block is shorter than a period or the device has no
+    /// poll fd, period wake-ups otherwise.
+    Auto,
+    /// Poll on [`Device::poll_fd`] (falls back to the timer if an fd that is
+    /// always ready would make the thread spin).
+    Period,
+    /// Absolute-deadline sleeps with position interpolation.
+    Timer,
+}
+
+/// How the margin (frames kept written ahead of the position) is chosen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Margin {
+    /// `granule + jitter + safety`, jitter from a wake-up probe of this
+    /// duration on the RT thread at start (zero duration: no probe, use
+    /// [`EngineConfig::default_jitter_ns`]).
+    Auto {
+        /// How long the start-up jitter probe runs.
+        probe: Duration,
+    },
+    /// A fixed number of frames (raised to at least one granule).
+    Frames(u64),
+}
+
+/// Settings for [`Engine::start`].
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Device name used in errors.
+    pub name: String,
+    /// Frames per render block.
+    pub block_frames: usize,
+    /// Wake strategy.
+    pub wake: WakeStrategy,
+    /// Margin choice.
+    pub margin: Margin,
+    /// Safety term added to the margin, nanoseconds.
+    pub safety_ns: u64,
+    /// Jitter allowance when no probe runs, nanoseconds.
+    pub default_jitter_ns: u64,
+    /// SCHED_FIFO priority to try for the RT thread (`None`: stay normal).
+    pub fifo_priority: Option<i32>,
+    /// Pin the RT thread to these CPUs (empty: no pinning).
+    pub cpus: Vec<usize>,
+    /// `mlockall` the process at start (failure is reported, not fatal).
+    pub lock_memory: bool,
+    /// Arm the no-allocation guard on the RT thread after start-up; counts
+    /// appear in telemetry (needs `CountingAllocator` installed as the
+    /// global allocator to see anything). `Mode::Abort` aborts the process
+    /// on the first allocation. Also turns on the blocking monitor
+    /// (`TelemetrySnapshot::unexpected_blocks`), which costs three
+    /// `getrusage` calls per cycle and is off otherwise.
+    pub alloc_guard: Option<Mode>,
+    /// Automatic margin: after this long without an underrun, the
+    /// allowance grown by underruns loses half its excess over the probe's
+    /// floor (and again after each further such period). Zero: never
+    /// shrinks back.
+    pub margin_decay: Duration,
+    /// Extra lead, nanoseconds, the first cycle writes beyond the margin
+    /// (silence up to the anchor) so that the cold first cycles cannot
+    /// underrun; it drains in that much play time.
+    pub start_headroom_ns: u64,
+    /// Timer wake-ups: the shortest interval between wake-ups; a block
+    /// shorter than this is rendered several at a time (the lead at a
+    /// wake-up stays `margin`; after a fill it is up to a wake interval
+    /// more). Zero: one block per wake-up.
+    pub min_wake_ns: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            name: "pcm".to_owned(),
+            block_frames: 128,
+            wake: WakeStrategy::Auto,
+            margin: Margin::Auto {
+                probe: Duration::from_millis(200),
+            },
+            safety_ns: 500_000,
+            default_jitter_ns: 2_000_000,
+            fifo_priority: Some(80),
+            cpus: Vec::new(),
+            lock_memory: false,
+            alloc_guard: None,
+            margin_decay: Duration::from_secs(4),
+            start_headroom_ns: 10_000_000,
+            min_wake_ns: 1_000_000,
+        }
+    }
+}
+
+/// What start-up found, reported once the RT thread runs.
+#[derive(Debug, Clone)]
+pub struct StartInfo {
+    /// The wake strategy chosen.
+    pub wake: WakeMode,
+    /// The margin in frames at start.
+    pub margin_frames: u64,
+    /// The jitter allowance in the margin, nanoseconds.
+    pub jitter_ns: u64,
+    /// Whether SCHED_FIFO was granted; if not, why.
+    pub realtime: std::result::Result<i32, String>,
+    /// Whether memory was locked (when asked); if not, why.
+    pub memory_locked: Option<std::result::Result<(), String>>,
+}

@@ -1,0 +1,546 @@
+//! The realtime loop: wait, read the position, fill the ring, plan the
+//! next wake-up (see the [`super`] module docs).
+
+use super::config::{EngineConfig, Margin, StartInfo, WakeStrategy};
+use super::margin::MarginPolicy;
+use super::telemetry::{EngineState, Telemetry, WakeMode};
+use super::Shared;
+use crate::device::Device;
+use crate::error::{DeviceError, Error, Result, Step};
+use crate::position::{PositionModel, StreamEvent};
+use crate::render::{BlockInfo, Renderer};
+use crate::writer::{FillError, HwWindow, RingWriter};
+use pcmring_rt::alloc_guard::{self, AllocGuard};
+use pcmring_rt::blocking::BlockingMonitor;
+use pcmring_rt::timer::{now_ns, poll_fd_until, sleep_until_ns, PollEvents, PollOutcome};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc};
+
+/// The shortest wait of a cycle: the RT thread blocks every cycle.
+const MIN_SLEEP_NS: u64 = 20_000;
+
+type StartReply = std::result::Result<StartInfo, Error>;
+
+pub(super) fn rt_main<D: Device, R: Renderer>(
+    dev: D,
+    renderer: R,
+    cfg: EngineConfig,
+    shared: Arc<Shared>,
+    reply: mpsc::Sender<StartReply>,
+) {
+    let tel = &shared.telemetry;
+    let mut rt = match RtLoop::setup(dev, renderer, &cfg, &shared) {
+        Ok((rt, info)) => {
+            tel.set_state(EngineState::Running);
+            let _ = reply.send(Ok(info));
+            rt
+        }
+        Err(e) => {
+            tel.set_state(EngineState::Failed);
+            let _ = reply.send(Err(e));
+            return;
+        }
+    };
+    drop(reply);
+    let outcome = {
+        let guard = cfg.alloc_guard.map(AllocGuard::enter);
+        let r = rt.run(guard.as_ref());
+        if let Some(g) = &guard {
+            publish_allocs(tel, g);
+        }
+        r
+    };
+    rt.silence();
+    match outcome {
+        Ok(()) => tel.set_state(EngineState::Stopped),
+        Err(e) => {
+            if let Ok(mut g) = shared.error.lock() {
+                *g = Some(e);
+            }
+            tel.set_state(EngineState::Failed);
+        }
+    }
+    let _ = pcmring_rt::sched::demote();
+}
+
+fn publish_allocs(tel: &Telemetry, g: &AllocGuard) {
+    let c = g.counts();
+    tel.rt_allocs.store(c.allocs, Ordering::Relaxed);
+    tel.rt_frees.store(c.frees, Ordering::Relaxed);
+    tel.rt_reallocs.store(c.reallocs, Ordering::Relaxed);
+}
+
+/// Why the loop ended with an error, built off the hot path.
+enum Failure {
+    Stream(StreamEvent),
+    Position(DeviceError),
+    Fill(FillError),
+    Wait(std::io::Error),
+}
+
+struct RtLoop<D, R> {
+    dev: D,
+    renderer: R,
+    poisoned: bool,
+    model: PositionModel,
+    writer: RingWriter,
+    scratch: Vec<f32>,
+    block: usize,
+    channels: usize,
+    rate: u32,
+    period: u64,
+    buffer: u64,
+    mode: WakeMode,
+    /// Frames between timer wake-ups (whole blocks).
+    timer_interval: u64,
+    policy: MarginPolicy,
+    headroom_frames: u64,
+    monitor_blocking: bool,
+    margin: u64,
+    name: String,
+    shared: Arc<Shared>,
+}
+
+impl<D: Device, R: Renderer> RtLoop<D, R> {
+    fn setup(
+        mut dev: D,
+        renderer: R,
+        cfg: &EngineConfig,
+        shared: &Arc<Shared>,
+    ) -> Result<(Self, StartInfo)> {
+        let name = cfg.name.clone();
+        let layout = dev.layout();
+        let bad = |what: String| Error::Unsupported {
+            device: name.clone(),
+            what,
+        };
+        if cfg.block_frames == 0 || cfg.block_frames as u64 * 2 > layout.buffer_size {
+            return Err(bad(format!(
+                "block of {} frames: must be 1..={} (half the buffer)",
+                cfg.block_frames,
+                layout.buffer_size / 2
+            )));
+        }
+        if dev.ring().len() < layout.ring_bytes() {
+            return Err(bad("mapped ring smaller than the layout".to_owned()));
+        }
+        let realtime = match cfg.fifo_priority {
+            Some(p) => pcmring_rt::sched::promote_fifo(p)
+                .map(|r| r.priority())
+                .map_err(|e| e.to_string()),
+            None => Err("not requested".to_owned()),
+        };
+        shared
+            .telemetry
+            .realtime
+            .store(realtime.is_ok(), Ordering::Relaxed);
+        if !cfg.cpus.is_empty() {
+            let _ = pcmring_rt::sched::set_affinity(&cfg.cpus);
+        }
+        let memory_locked = cfg
+            .lock_memory
+            .then(|| pcmring_rt::sched::lock_memory().map_err(|e| e.to_string()));
+        pcmring_rt::sched::prefault_stack(128 * 1024);
+
+        let rate = layout.rate;
+        let block = cfg.block_frames;
+        let has_fd = dev.poll_fd().is_some();
+        let mode = match cfg.wake {
+            WakeStrategy::Timer => WakeMode::Timer,
+            WakeStrategy::Period if has_fd => WakeMode::Period,
+            WakeStrategy::Period => {
+                return Err(bad("period wake-ups need a device poll fd".to_owned()))
+            }
+            WakeStrategy::Auto if has_fd && block as u64 >= layout.period_size => WakeMode::Period,
+            WakeStrategy::Auto => WakeMode::Timer,
+        };
+        let block_ns = block as u64 * 1_000_000_000 / u64::from(rate);
+        // Touch every page of the ring now (reads: the hardware may be
+        // playing it), so the first cycle takes no page faults.
+        prefault(dev.ring(), layout.ring_bytes());
+        let jitter_ns = match cfg.margin {
+            Margin::Auto { probe } if !probe.is_zero() => {
+                let period_ns = if mode == WakeMode::Timer {
+                    block_ns
+                } else {
+                    layout.period_size * 1_000_000_000 / u64::from(rate)
+                };
+                pcmring_rt::jitter::probe(period_ns.max(50_000), probe).suggested_margin_ns()
+            }
+            _ => cfg.default_jitter_ns,
+        };
+        let ns_to_frames = |ns: u64| (ns as u128 * u128::from(rate)).div_ceil(1_000_000_000) as u64;
+        let allowance_frames = ns_to_frames(jitter_ns + cfg.safety_ns);
+        let blocks_per_wake = ns_to_frames(cfg.min_wake_ns)
+            .div_ceil(block as u64)
+            .clamp(1, (layout.buffer_size / 4 / block as u64).max(1));
+        let fixed_margin = match cfg.margin {
+            Margin::Frames(f) => Some(f),
+            Margin::Auto { .. } => None,
+        };
+
+        let mut model = PositionModel::new(&layout, dev.is_batch());
+        let hw = dev.position().map_err(|e| position_error(&name, e))?;
+        if let Some(ev) = model.update(&hw, now_ns()) {
+            if ev.is_fatal() {
+                return Err(stream_error(&name, ev));
+            }
+        }
+        let tel = &shared.telemetry;
+        tel.wake_mode.store(mode as u8, Ordering::Relaxed);
+        tel.jitter_ns.store(jitter_ns, Ordering::Relaxed);
+        let mut rt = RtLoop {
+            dev,
+            renderer,
+            poisoned: false,
+            model,
+            writer: RingWriter::new(&layout),
+            scratch: vec![0.0; block * layout.channels as usize],
+            block,
+            channels: layout.channels as usize,
+            rate,
+            period: layout.period_size,
+            buffer: layout.buffer_size,
+            mode,
+            timer_interval: blocks_per_wake * block as u64,
+            policy: MarginPolicy::new(
+                fixed_margin,
+                allowance_frames,
+                cfg.margin_decay,
+                layout.buffer_size,
+            ),
+            headroom_frames: ns_to_frames(cfg.start_headroom_ns),
+            monitor_blocking: cfg.alloc_guard.is_some(),
+            margin: 0,
+            name,
+            shared: shared.clone(),
+        };
+        rt.update_margin();
+        let interval = rt.interval();
+        if rt.margin + interval + rt.model.granule() > rt.buffer {
+            return Err(Error::Unsupported {
+                device: rt.name.clone(),
+                what: format!(
+                    "margin {} + wake interval {} + granule {} frames exceed the {}-frame buffer",
+                    rt.margin,
+                    interval,
+                    rt.model.granule(),
+                    rt.buffer
+                ),
+            });
+        }
+        let info = StartInfo {
+            wake: mode,
+            margin_frames: rt.margin,
+            jitter_ns,
+            realtime,
+            memory_locked,
+        };
+        Ok((rt, info))
+    }
+
+    /// Frames between planned wake-ups.
+    fn interval(&self) -> u64 {
+        match self.mode {
+            WakeMode::Timer => self.timer_interval,
+            WakeMode::Period => self.period.max(self.block as u64),
+        }
+    }
+
+    /// Recomputes the margin ([`MarginPolicy::frames`]) and publishes it.
+    fn update_margin(&mut self) {
+        let granule = self.model.granule();
+        let m = self.policy.frames(granule, self.interval());
+        self.margin = m.margin;
+        let tel = &self.shared.telemetry;
+        tel.margin.store(m.margin, Ordering::Relaxed);
+        tel.margin_floor.store(m.floor, Ordering::Relaxed);
+        tel.granule.store(granule, Ordering::Relaxed);
+    }
+
+    /// After an underrun: grows the margin ([`MarginPolicy::grow`]).
+    fn grow_margin(&mut self, short: u64, now: u64) {
+        self.policy.grow(short, now);
+        self.update_margin();
+    }
+
+    /// Halves the excess once per quiet `margin_decay` (no underrun).
+    fn decay_margin(&mut self, now: u64) {
+        if self.policy.decay(now) {
+            self.shared
+                .telemetry
+                .margin_decays
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn run(&mut self, guard: Option<&AllocGuard>) -> std::result::Result<(), Error> {
+        let r = self.cycle_loop(guard);
+        r.map_err(|f| {
+            // Leaving the RT path: building the error may allocate.
+            let _s = alloc_guard::suspend();
+            match f {
+                Failure::Stream(ev) => stream_error(&self.name, ev),
+                Failure::Position(e) => position_error(&self.name, e),
+                Failure::Fill(FillError::Commit(e)) => e.into_error(&self.name),
+                Failure::Fill(FillError::Write(w)) => Error::BadState {
+                    device: self.name.clone(),
+                    state: format!("writer refused a write: {w}"),
+                },
+                Failure::Wait(e) => Error::sys(&self.name, Step::Wait, e),
+            }
+        })
+    }
+
+    fn cycle_loop(&mut self, guard: Option<&AllocGuard>) -> std::result::Result<(), Failure> {
+        let mut mon = BlockingMonitor::start();
+        let min_sleep_ns = (self.block as u64 * 250_000_000 / u64::from(self.rate)).max(50_000);
+        let mut deadline = now_ns();
+        let mut idle = false; // the last cycle wrote nothing
+        let mut position_errors = 0u32;
+        let tel_ptr = self.shared.clone();
+        let tel = &tel_ptr.telemetry;
+        let events = PollEvents::IN | PollEvents::OUT;
+        while !self.shared.stop.load(Ordering::Acquire) {
+            // 1. Wait.
+            let use_poll = self.mode == WakeMode::Period && !idle;
+            // When the wake-up is due: the deadline, or for a poll the
+            // expected time of the next period boundary.
+            let planned = if use_poll {
+                let next = (self.model.frames() / self.period + 1) * self.period;
+                self.model.time_of(next, now_ns())
+            } else {
+                deadline
+            };
+            if use_poll {
+                // Never wait past the deadline, when the lead is down to
+                // the margin (a period wake-up that does not come must not
+                // starve the ring; waiting a period longer would spend a
+                // period of the margin).
+                let fallback = deadline;
+                let fd = self.dev.poll_fd();
+                let out = match fd {
+                    Some(fd) if self.monitor_blocking => {
+                        mon.wait(|| poll_fd_until(fd, events, fallback))
+                    }
+                    Some(fd) => poll_fd_until(fd, events, fallback),
+                    None => Ok(PollOutcome::Timeout),
+                };
+                match out {
+                    Ok(o) if o.is_error() => {
+                        return Err(Failure::Wait(std::io::Error::from_raw_os_error(libc::EIO)))
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Err(Failure::Wait(e)),
+                }
+            } else if self.monitor_blocking {
+                mon.wait(|| sleep_until_ns(deadline));
+            } else {
+                sleep_until_ns(deadline);
+            }
+            let woke = now_ns();
+
+            // 2. Position.
+            let hw = match self.dev.position() {
+                Ok(hw) => {
+                    position_errors = 0;
+                    hw
+                }
+                Err(e) => {
+                    position_errors += 1;
+                    if position_errors >= 8 {
+                        return Err(Failure::Position(e));
+                    }
+                    deadline = woke + min_sleep_ns;
+                    continue;
+                }
+            };
+            let event = self.model.update(&hw, woke);
+            tel.device_state.store(hw.state as i32, Ordering::Relaxed);
+            if let Some(ev) = event {
+                if ev.is_fatal() {
+                    return Err(Failure::Stream(ev));
+                }
+            }
+            tel.wake_late_ns.record(woke.saturating_sub(planned));
+            self.decay_margin(woke);
+            self.update_margin();
+
+            // 3. Fill.
+            let paused = matches!(event, Some(StreamEvent::Paused));
+            let mut written = 0;
+            if !paused {
+                let pos = self.model.now_frames(now_ns());
+                let granule = self.model.granule();
+                let at = HwWindow {
+                    hw: self.model.frames(),
+                    now: pos,
+                    granule,
+                };
+                // The first cycle anchors (and fills) beyond the margin by
+                // the start-up headroom, within what the ring holds.
+                let headroom = if self.writer.is_anchored() {
+                    0
+                } else {
+                    let room = self
+                        .buffer
+                        .saturating_sub(self.margin + self.interval() + granule);
+                    self.headroom_frames.min(room)
+                };
+                let c = self.writer.begin(at, self.margin + headroom);
+                if c.xrun {
+                    tel.xruns.fetch_add(1, Ordering::Relaxed);
+                    // The probe missed a tail this long: grow the
+                    // allowance by the shortfall (+25%), within the ring.
+                    let short = (granule as i64 - c.lead).max(0) as u64;
+                    self.grow_margin(short, woke);
+                }
+                if !c.first {
+                    tel.lead.store(c.lead, Ordering::Relaxed);
+                    tel.min_lead.fetch_min(c.lead, Ordering::Relaxed);
+                }
+                let target = pos + self.margin + headroom + self.interval();
+                written = self.fill(target).map_err(Failure::Fill)?;
+                tel.frames_written.fetch_add(written, Ordering::Relaxed);
+            }
+            let a = self.model.anchor().unwrap_or(crate::position::Anchor {
+                frames: 0,
+                tstamp_ns: 0,
+            });
+            self.shared.clock.publish(
+                a.frames,
+                a.tstamp_ns,
+                self.model.rate_per_ns(),
+                self.model.granule(),
+                self.writer.cursor(),
+            );
+            tel.rate_mhz
+                .store((self.model.rate_hz() * 1000.0) as u64, Ordering::Relaxed);
+            tel.cycles.fetch_add(1, Ordering::Relaxed);
+            if self.monitor_blocking {
+                tel.unexpected_blocks
+                    .store(mon.report().unexpected(), Ordering::Relaxed);
+            }
+            if let Some(g) = guard {
+                publish_allocs(tel, g);
+            }
+
+            // 4. Plan the next wake: when the lead drops to the margin.
+            let now = now_ns();
+            let due = self
+                .model
+                .time_of(self.writer.cursor().saturating_sub(self.margin), now);
+            // A cycle that wrote nothing waits on the timer next: a poll fd
+            // that is always ready (a playback PCM whose avail_min is below
+            // what the engine keeps free) must not make the thread spin.
+            idle = written == 0;
+            // Always really sleep (at least MIN_SLEEP_NS): a thread that
+            // cannot keep up must still block now and then, or the kernel
+            // kills it for exceeding RLIMIT_RTTIME.
+            deadline = if written == 0 || paused {
+                due.max(now + min_sleep_ns)
+            } else {
+                due.max(now + MIN_SLEEP_NS)
+            };
+        }
+        Ok(())
+    }
+
+    /// Renders and writes whole blocks up to `target`. A block whose
+    /// render ended after the hardware got within a granule of it is
+    /// dropped (writing it would race the hardware); the next cycle then
+    /// finds the underrun and re-anchors.
+    fn fill(&mut self, target: u64) -> std::result::Result<u64, FillError> {
+        let info_base = BlockInfo {
+            frame_time: 0,
+            frames: self.block,
+            channels: self.channels,
+            rate: self.rate,
+        };
+        let renderer = &mut self.renderer;
+        let poisoned = &mut self.poisoned;
+        let model = &self.model;
+        let tel = &self.shared.telemetry;
+        self.writer.fill(
+            &mut self.dev,
+            &mut self.scratch,
+            self.block,
+            target,
+            |t, out| {
+                out.fill(0.0);
+                if *poisoned {
+                    return true;
+                }
+                let info = BlockInfo {
+                    frame_time: t,
+                    ..info_base
+                };
+                let t0 = now_ns();
+                let r = catch_unwind(AssertUnwindSafe(|| renderer.render(out, &info)));
+                let t1 = now_ns();
+                tel.render_ns.record(t1.saturating_sub(t0));
+                if let Err(payload) = r {
+                    // Rare slow path: dropping the payload frees.
+                    let _s = alloc_guard::suspend();
+                    drop(payload);
+                    *poisoned = true;
+                    tel.render_panics.fetch_add(1, Ordering::Relaxed);
+                    out.fill(0.0);
+                }
+                model.projected_frames(t1) + model.granule() <= t
+            },
+        )
+    }
+
+    /// Silences what the hardware could still play after stopping.
+    fn silence(&mut self) {
+        let _s = alloc_guard::suspend();
+        if let Ok(hw) = self.dev.position() {
+            self.model.update(&hw, now_ns());
+        }
+        // Past what is already queued (it plays out, at most the margin),
+        // up to one buffer past the device's reported pointer.
+        let hw = self.model.frames();
+        if let Ok(end) = self
+            .writer
+            .silence_ahead(self.dev.ring(), hw, self.model.granule())
+        {
+            let _ = self.dev.commit(end);
+        }
+    }
+}
+
+/// Reads one byte of every page of the first `len` bytes of `ring`, so
+/// that its pages are mapped before the realtime loop writes there.
+fn prefault(ring: &crate::ring::RingView, len: usize) {
+    const PAGE: usize = 4096;
+    let len = len.min(ring.len());
+    let base = ring.as_ptr();
+    let mut off = 0;
+    while off < len {
+        // SAFETY: `off < len <= ring.len()`, so the byte is inside the
+        // mapping; a volatile read of a `u8` has no alignment requirement
+        // and does not race in a way that matters (the value is discarded,
+        // and the hardware only ever reads the ring).
+        unsafe { std::ptr::read_volatile(base.add(off)) };
+        off += PAGE;
+    }
+}
+
+fn stream_error(name: &str, ev: StreamEvent) -> Error {
+    Error::BadState {
+        device: name.to_owned(),
+        state: ev.describe().to_owned(),
+    }
+}
+
+fn position_error(name: &str, e: DeviceError) -> Error {
+    match e.into_error(name) {
+        e @ (Error::Sys { .. } | Error::BadState { .. }) => e,
+        other => Error::BadState {
+            device: name.to_owned(),
+            state: format!("position unreadable: {other}"),
+        },
+    }
+}
