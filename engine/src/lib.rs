@@ -19,6 +19,7 @@ pub mod restricted;
 pub mod ring;
 pub mod sim;
 pub mod sound;
+mod status;
 pub mod sys;
 pub mod wrap;
 pub mod writer;

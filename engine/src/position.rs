@@ -179,6 +179,32 @@ pub struct Anchor {
     pub tstamp_ns: u64,
 }
 
+/// Whether the hardware position moves in `state` (running or draining);
+/// in any other state interpolation stays at the reading.
+pub(crate) fn is_moving(state: PcmState) -> bool {
+    matches!(state, PcmState::Running | PcmState::Draining)
+}
+
+/// The position at `now_ns` interpolated from the reading `a` at
+/// `rate_per_ns`: never behind the reading, never more than one `granule`
+/// ahead of it, and exactly the reading when the stream is not `moving`.
+/// The one interpolation: [`PositionModel::now_frames`] and the engine's
+/// clock both use it.
+pub(crate) fn interpolate(
+    a: Anchor,
+    moving: bool,
+    rate_per_ns: f64,
+    granule: u64,
+    now_ns: u64,
+) -> u64 {
+    if !moving {
+        return a.frames;
+    }
+    let dt = now_ns.saturating_sub(a.tstamp_ns) as f64;
+    let adv = (dt * rate_per_ns) as u64;
+    a.frames + adv.min(granule)
+}
+
 /// Follows the hardware position; see the module docs.
 #[derive(Debug, Clone)]
 pub struct PositionModel {
@@ -321,12 +347,13 @@ impl PositionModel {
     /// reading, never more than one granule ahead of it.
     pub fn now_frames(&self, now_ns: u64) -> u64 {
         let Some(a) = self.last else { return 0 };
-        if self.state != PcmState::Running && self.state != PcmState::Draining {
-            return a.frames;
-        }
-        let dt = now_ns.saturating_sub(a.tstamp_ns) as f64;
-        let adv = (dt * self.fit.rate) as u64;
-        a.frames + adv.min(self.granule)
+        interpolate(
+            a,
+            is_moving(self.state),
+            self.fit.rate,
+            self.granule,
+            now_ns,
+        )
     }
 
     /// The position extrapolated to `now_ns` at the estimated rate, with no

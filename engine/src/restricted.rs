@@ -4,24 +4,21 @@
 //! POSITION ioctl where the page cannot be mapped.
 
 use crate::anondup::{position_ioctl, AnondupPosition};
-use crate::device::{Device, HwPosition, PcmState, PositionSource};
+use crate::device::{Device, HwPosition, PositionSource};
 use crate::error::{DeviceError, Error, Result, Step};
 use crate::layout::StreamLayout;
 use crate::ring::RingView;
+use crate::status::{page_size, ts_ns, RawStatus, StatusLayout, StatusView};
 use crate::sys::abi::{
-    SndPcmMmapStatus, SndPcmMmapStatus64, SNDRV_PCM_IOCTL_HWSYNC, SNDRV_PCM_MMAP_OFFSET_DATA,
-    SNDRV_PCM_MMAP_OFFSET_STATUS_NEW, SNDRV_PCM_MMAP_OFFSET_STATUS_OLD,
+    SNDRV_PCM_IOCTL_HWSYNC, SNDRV_PCM_MMAP_OFFSET_DATA, SNDRV_PCM_MMAP_OFFSET_STATUS_NEW,
+    SNDRV_PCM_MMAP_OFFSET_STATUS_OLD,
 };
 use crate::sys::ioctl::ioctl_none;
 use crate::sys::mmap::{Mapping, Protection};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::ptr::addr_of;
 
 /// The name restricted devices carry in errors.
 const NAME: &str = "restricted PCM";
-
-/// How many times a torn status-page read is retried before giving up.
-const MAX_READS: usize = 16;
 
 /// How to obtain the position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -31,24 +28,6 @@ pub enum PositionPath {
     Auto,
     /// Always the POSITION ioctl (tests, or architectures without the page).
     Ioctl,
-}
-
-/// Which status page layout is mapped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum StatusLayout {
-    /// Offset 0x82000000, `struct __snd_pcm_mmap_status64`.
-    New,
-    /// Offset 0x80000000, `struct snd_pcm_mmap_status`.
-    Old,
-}
-
-/// One raw reading of the status fields, compared to detect tearing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct RawReading {
-    state: i32,
-    hw_ptr: u64,
-    tstamp: (i64, i64),
-    audio_tstamp: (i64, i64),
 }
 
 /// A restricted PCM: ring and position through a BUFFER fd.
@@ -120,7 +99,12 @@ impl RestrictedPcm {
     /// the status page is mapped).
     pub fn peek_position(&self) -> std::result::Result<HwPosition, DeviceError> {
         match &self.status {
-            Some((map, layout)) => to_position(read_page(map, *layout)?),
+            Some((map, layout)) => StatusView::new(map, *layout)
+                .ok_or(DeviceError::Sys {
+                    step: Step::Position,
+                    errno: libc::EFAULT,
+                })?
+                .position(),
             None => self.ioctl_position(),
         }
     }
@@ -128,7 +112,7 @@ impl RestrictedPcm {
     fn ioctl_position(&self) -> std::result::Result<HwPosition, DeviceError> {
         let pos =
             position_ioctl(self.fd.as_fd()).map_err(|e| DeviceError::sys(Step::Position, &e))?;
-        to_position(from_ioctl(&pos))
+        from_ioctl(&pos).position()
     }
 }
 
@@ -193,152 +177,80 @@ fn map_status(fd: BorrowedFd<'_>) -> Option<(Mapping, StatusLayout)> {
     })
 }
 
-fn page_size() -> usize {
-    // SAFETY: sysconf has no memory effects.
-    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    usize::try_from(n).unwrap_or(4096).max(4096)
-}
-
-/// Reads the page until two consecutive readings agree.
-fn read_page(map: &Mapping, layout: StatusLayout) -> std::result::Result<RawReading, DeviceError> {
-    let mut last = read_once(map, layout);
-    for _ in 0..MAX_READS {
-        let next = read_once(map, layout);
-        if next == last {
-            return Ok(next);
-        }
-        last = next;
-    }
-    // The page kept changing.
-    Err(DeviceError::Sys {
-        step: Step::Position,
-        errno: libc::EAGAIN,
-    })
-}
-
-// The casts widen `c_ulong`/`time_t`, which are already 64-bit on 64-bit
-// targets only.
-#[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
-fn read_once(map: &Mapping, layout: StatusLayout) -> RawReading {
-    let base = map.as_ptr();
-    match layout {
-        StatusLayout::New => {
-            let s = base.cast::<SndPcmMmapStatus64>().cast_const();
-            // SAFETY: the page is mapped read-only for the life of `map`,
-            // is page-aligned and at least one page long, which holds the
-            // struct; volatile reads because the kernel updates it.
-            unsafe {
-                RawReading {
-                    state: addr_of!((*s).state).read_volatile(),
-                    hw_ptr: addr_of!((*s).hw_ptr).read_volatile() as u64,
-                    tstamp: (
-                        addr_of!((*s).tstamp.tv_sec).read_volatile(),
-                        addr_of!((*s).tstamp.tv_nsec).read_volatile(),
-                    ),
-                    audio_tstamp: (
-                        addr_of!((*s).audio_tstamp.tv_sec).read_volatile(),
-                        addr_of!((*s).audio_tstamp.tv_nsec).read_volatile(),
-                    ),
-                }
-            }
-        }
-        StatusLayout::Old => {
-            let s = base.cast::<SndPcmMmapStatus>().cast_const();
-            // SAFETY: as above, for the legacy layout.
-            unsafe {
-                RawReading {
-                    state: addr_of!((*s).state).read_volatile(),
-                    hw_ptr: addr_of!((*s).hw_ptr).read_volatile() as u64,
-                    tstamp: (
-                        i64::from(addr_of!((*s).tstamp.tv_sec).read_volatile()),
-                        i64::from(addr_of!((*s).tstamp.tv_nsec).read_volatile()),
-                    ),
-                    audio_tstamp: (
-                        i64::from(addr_of!((*s).audio_tstamp.tv_sec).read_volatile()),
-                        i64::from(addr_of!((*s).audio_tstamp.tv_nsec).read_volatile()),
-                    ),
-                }
-            }
-        }
-    }
-}
-
-fn from_ioctl(p: &AnondupPosition) -> RawReading {
-    RawReading {
+/// The POSITION ioctl's answer as a status reading.
+fn from_ioctl(p: &AnondupPosition) -> RawStatus {
+    RawStatus {
         state: p.state,
         hw_ptr: p.hw_ptr,
-        tstamp: (p.tstamp_sec, p.tstamp_nsec),
-        audio_tstamp: (p.audio_tstamp_sec, p.audio_tstamp_nsec),
+        tstamp_ns: ts_ns(p.tstamp_sec, p.tstamp_nsec),
+        audio_tstamp_ns: ts_ns(p.audio_tstamp_sec, p.audio_tstamp_nsec),
+        suspended_state: 0,
     }
-}
-
-/// Nanoseconds of a (sec, nsec) pair; negative times read as 0.
-fn to_ns((sec, nsec): (i64, i64)) -> u64 {
-    let sec = u64::try_from(sec).unwrap_or(0);
-    let nsec = u64::try_from(nsec).unwrap_or(0);
-    sec.saturating_mul(1_000_000_000).saturating_add(nsec)
-}
-
-fn to_position(r: RawReading) -> std::result::Result<HwPosition, DeviceError> {
-    let state = PcmState::from_raw(r.state).ok_or(DeviceError::UnknownState(r.state))?;
-    Ok(HwPosition {
-        state,
-        hw_ptr: r.hw_ptr,
-        tstamp_ns: to_ns(r.tstamp),
-        audio_tstamp_ns: to_ns(r.audio_tstamp),
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::device::PcmState;
+    use crate::status::tests::{memfd, store_new};
+    use crate::sys::abi::SNDRV_PCM_MMAP_OFFSET_STATUS_NEW;
 
-    #[test]
-    fn timestamps_widen_and_clamp() {
-        assert_eq!(to_ns((2, 5)), 2_000_000_005);
-        assert_eq!(to_ns((-1, 5)), 5);
-        assert_eq!(to_ns((i64::MAX, 0)), u64::MAX);
-    }
-
-    #[test]
-    fn unknown_state_is_an_error() {
-        let r = RawReading {
-            state: 99,
-            hw_ptr: 0,
-            tstamp: (0, 0),
-            audio_tstamp: (0, 0),
-        };
-        assert_eq!(to_position(r), Err(DeviceError::UnknownState(99)));
-        let ok = to_position(RawReading { state: 3, ..r }).unwrap();
-        assert_eq!(ok.state, PcmState::Running);
-    }
-
-    #[test]
-    fn status_page_read_of_a_memfd_is_consistent() {
-        // A memfd stands in for the kernel's page: the reader must return
-        // exactly what is stored there.
-        // SAFETY: the name is NUL-terminated; memfd_create has no other inputs.
-        let raw = unsafe { libc::memfd_create(c"status".as_ptr(), libc::MFD_CLOEXEC) };
-        assert!(raw >= 0);
-        // SAFETY: memfd_create returned a new fd we own.
-        let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
-        let page = page_size();
-        // SAFETY: fd is a valid memfd; ftruncate only resizes it.
-        assert_eq!(unsafe { libc::ftruncate(raw, page as libc::off_t) }, 0);
-        let rw = Mapping::new(fd.as_fd(), 0, page, Protection::ReadWrite).unwrap();
-        let s = rw.as_ptr().cast::<SndPcmMmapStatus64>();
-        // SAFETY: the mapping is a page long and page aligned; nobody else
-        // touches it during the test.
-        unsafe {
-            (*s).state = 3;
-            (*s).hw_ptr = 12345;
-            (*s).tstamp.tv_sec = 7;
-            (*s).tstamp.tv_nsec = 9;
+    fn layout() -> StreamLayout {
+        StreamLayout {
+            format: crate::Format::S16Le,
+            channels: 2,
+            rate: 48_000,
+            period_size: 256,
+            buffer_size: 1024,
+            boundary: 1024 << 10,
         }
-        let ro = Mapping::new(fd.as_fd(), 0, page, Protection::ReadOnly).unwrap();
-        let pos = to_position(read_page(&ro, StatusLayout::New).unwrap()).unwrap();
-        assert_eq!(pos.state, PcmState::Running);
-        assert_eq!(pos.hw_ptr, 12345);
-        assert_eq!(pos.tstamp_ns, 7_000_000_009);
+    }
+
+    /// A sparse memfd stands in for a BUFFER fd: the ring at offset 0 and
+    /// the time64 status page at 0x82000000 (HWSYNC fails with ENOTTY,
+    /// which the device ignores as it does on a stopped stream).
+    #[test]
+    fn reads_its_status_page_with_the_one_reader_and_rejects_unknown_states() {
+        let page = crate::status::page_size();
+        let fd = memfd(SNDRV_PCM_MMAP_OFFSET_STATUS_NEW + page as u64);
+        let status = Mapping::new(
+            fd.as_fd(),
+            SNDRV_PCM_MMAP_OFFSET_STATUS_NEW,
+            page,
+            Protection::ReadWrite,
+        )
+        .unwrap();
+        store_new(&status, 3, 4321, (5, 6));
+        let dup = fd.try_clone().unwrap();
+        let mut pcm = RestrictedPcm::from_fd(dup, layout()).unwrap();
+        assert_eq!(pcm.position_source(), PositionSource::StatusPage);
+        let pos = pcm.position().unwrap();
+        assert_eq!((pos.state, pos.hw_ptr), (PcmState::Running, 4321));
+        assert_eq!(pos.tstamp_ns, 5_000_000_006);
+        store_new(&status, 99, 4321, (5, 6));
+        assert_eq!(pcm.position(), Err(DeviceError::UnknownState(99)));
+        assert_eq!(pcm.peek_position(), Err(DeviceError::UnknownState(99)));
+    }
+
+    #[test]
+    fn ioctl_readings_follow_the_same_rules() {
+        let p = AnondupPosition {
+            state: 99,
+            hw_ptr: 5,
+            tstamp_sec: -1,
+            tstamp_nsec: 5,
+            ..AnondupPosition::default()
+        };
+        assert_eq!(
+            from_ioctl(&p).position(),
+            Err(DeviceError::UnknownState(99))
+        );
+        let ok = from_ioctl(&AnondupPosition { state: 3, ..p })
+            .position()
+            .unwrap();
+        assert_eq!(
+            (ok.state, ok.hw_ptr, ok.tstamp_ns),
+            (PcmState::Running, 5, 0)
+        );
     }
 }

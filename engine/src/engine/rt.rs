@@ -404,17 +404,7 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
                 written = self.fill(target).map_err(Failure::Fill)?;
                 tel.frames_written.fetch_add(written, Ordering::Relaxed);
             }
-            let a = self.model.anchor().unwrap_or(crate::position::Anchor {
-                frames: 0,
-                tstamp_ns: 0,
-            });
-            self.shared.clock.publish(
-                a.frames,
-                a.tstamp_ns,
-                self.model.rate_per_ns(),
-                self.model.granule(),
-                self.writer.cursor(),
-            );
+            self.shared.clock.publish(&self.model, self.writer.cursor());
             tel.rate_mhz
                 .store((self.model.rate_hz() * 1000.0) as u64, Ordering::Relaxed);
             tel.cycles.fetch_add(1, Ordering::Relaxed);

@@ -682,13 +682,7 @@ impl Device for Pcm {
             .ptrs
             .status(fd, true)
             .map_err(|e| self.device_error(&e))?;
-        let state = PcmState::from_raw(st.state).ok_or(DeviceError::UnknownState(st.state))?;
-        Ok(HwPosition {
-            state,
-            hw_ptr: st.hw_ptr,
-            tstamp_ns: st.tstamp_ns,
-            audio_tstamp_ns: st.audio_tstamp_ns,
-        })
+        st.position()
     }
 
     fn position_source(&self) -> PositionSource {

@@ -1,6 +1,7 @@
 //! How the stream's pointers travel: the mapped status and control pages
 //! (time64 offsets), or the SYNC_PTR ioctl where they cannot be mapped.
 
+use crate::status::{page_size, ts_ns, StatusLayout, StatusView};
 use crate::sys::abi::*;
 use crate::sys::ioctl::{ioctl_arg, ioctl_none};
 use crate::sys::mmap::{Mapping, Protection};
@@ -44,39 +45,16 @@ pub enum Fallback {
     Refused(i32),
 }
 
-/// One consistent reading of the status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RawStatus {
-    /// `SNDRV_PCM_STATE_*`.
-    pub state: i32,
-    /// hw_ptr, 0..boundary.
-    pub hw_ptr: u64,
-    /// Timestamp of the last hw_ptr update (ns, the configured clock).
-    pub tstamp_ns: u64,
-    /// Audio timestamp (ns).
-    pub audio_tstamp_ns: u64,
-    /// State before a suspend.
-    pub suspended_state: i32,
-}
+pub use crate::status::RawStatus;
 
-fn ts_ns(ts: Timespec64) -> u64 {
-    if ts.tv_sec < 0 || ts.tv_nsec < 0 {
-        return 0;
-    }
-    (ts.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts.tv_nsec as u64)
-}
-
-impl RawStatus {
-    fn from_page(s: &SndPcmMmapStatus64) -> Self {
-        RawStatus {
-            state: s.state,
-            hw_ptr: uframes(s.hw_ptr),
-            tstamp_ns: ts_ns(s.tstamp),
-            audio_tstamp_ns: ts_ns(s.audio_tstamp),
-            suspended_state: s.suspended_state,
-        }
+/// The status as SYNC_PTR returns it (the time64 struct).
+fn from_sync_ptr(s: &SndPcmMmapStatus64) -> RawStatus {
+    RawStatus {
+        state: s.state,
+        hw_ptr: uframes(s.hw_ptr),
+        tstamp_ns: ts_ns(s.tstamp.tv_sec, s.tstamp.tv_nsec),
+        audio_tstamp_ns: ts_ns(s.audio_tstamp.tv_sec, s.audio_tstamp.tv_nsec),
+        suspended_state: s.suspended_state,
     }
 }
 
@@ -88,12 +66,6 @@ pub struct Pointers {
     fallback: Fallback,
     /// avail_min as last installed (SYNC_PTR writes it back unchanged).
     avail_min: u64,
-}
-
-fn page_size() -> usize {
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    usize::try_from(p).ok().filter(|&p| p > 0).unwrap_or(4096)
 }
 
 fn refused(e: &io::Error) -> Option<i32> {
@@ -187,39 +159,15 @@ impl Pointers {
         self.fallback
     }
 
-    /// Reads the mapped status page (no ioctl), re-reading until two
-    /// consecutive reads agree. `None` if the page is not mapped.
-    pub fn read_status_page(&self) -> Option<RawStatus> {
+    /// Reads the mapped status page (no ioctl) with the one status-page
+    /// reader ([`crate::status`]). `None` if the page is not mapped;
+    /// `EAGAIN` if it kept changing.
+    pub fn read_status_page(&self) -> Option<io::Result<RawStatus>> {
         let m = self.status.as_ref()?;
-        let p = m.as_ptr().cast::<SndPcmMmapStatus64>().cast_const();
-        let read = || {
-            // SAFETY: `p` points to the live, page-sized, page-aligned
-            // status mapping (the struct is 56 bytes) owned by `self`; the
-            // kernel updates it concurrently, hence volatile reads of each
-            // plain-integer field, never a reference.
-            unsafe {
-                SndPcmMmapStatus64 {
-                    state: std::ptr::read_volatile(addr_of!((*p).state)),
-                    pad1: 0,
-                    hw_ptr: std::ptr::read_volatile(addr_of!((*p).hw_ptr)),
-                    pad2: Default::default(),
-                    tstamp: std::ptr::read_volatile(addr_of!((*p).tstamp)),
-                    suspended_state: std::ptr::read_volatile(addr_of!((*p).suspended_state)),
-                    pad3: 0,
-                    audio_tstamp: std::ptr::read_volatile(addr_of!((*p).audio_tstamp)),
-                }
-            }
-        };
-        let mut last = RawStatus::from_page(&read());
-        for _ in 0..64 {
-            fence(Ordering::Acquire);
-            let now = RawStatus::from_page(&read());
-            if now == last {
-                return Some(now);
-            }
-            last = now;
-        }
-        Some(last)
+        Some(StatusView::new(m, StatusLayout::New).map_or_else(
+            || Err(io::Error::from_raw_os_error(libc::EFAULT)),
+            |v| v.read(),
+        ))
     }
 
     fn sync_ptr(&self, fd: BorrowedFd<'_>, flags: u32, appl: u64) -> io::Result<SndPcmSyncPtr64> {
@@ -255,7 +203,7 @@ impl Pointers {
         // SAFETY: the union halves were written by the kernel as the
         // status and control structs; every bit pattern is valid for them.
         let (st, ctl) = unsafe { (sp.s.status, sp.c.control) };
-        Ok((RawStatus::from_page(&st), uframes(ctl.appl_ptr)))
+        Ok((from_sync_ptr(&st), uframes(ctl.appl_ptr)))
     }
 
     /// The status: refreshed with HWSYNC (mapped path) or SYNC_PTR+HWSYNC
@@ -273,7 +221,7 @@ impl Pointers {
             }
             return self
                 .read_status_page()
-                .ok_or_else(|| io::Error::from_raw_os_error(libc::EBADFD));
+                .unwrap_or_else(|| Err(io::Error::from_raw_os_error(libc::EBADFD)));
         }
         let fd = fd.ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))?;
         Ok(self.sync_ptr_read(fd, hwsync)?.0)
@@ -309,5 +257,51 @@ impl Pointers {
         // Write appl_ptr, keep avail_min as the kernel has it.
         self.sync_ptr(fd, SNDRV_PCM_SYNC_PTR_AVAIL_MIN, raw)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::PcmState;
+    use crate::error::DeviceError;
+    use crate::status::tests::{memfd, store_new};
+    use std::os::fd::AsFd;
+
+    /// The full PCM's mapped path reads its status page with the one
+    /// reader, and its states follow the one rule.
+    #[test]
+    fn mapped_status_uses_the_one_reader_and_rule() {
+        let fd = memfd(4096);
+        let rw = Mapping::new(fd.as_fd(), 0, 4096, Protection::ReadWrite).unwrap();
+        store_new(&rw, 2, 99_999, (3, 4));
+        let ptrs = Pointers {
+            status: Some(Mapping::new(fd.as_fd(), 0, 4096, Protection::ReadOnly).unwrap()),
+            control: None,
+            fallback: Fallback::None,
+            avail_min: 0,
+        };
+        assert_eq!(ptrs.status_path(), StatusPath::Mapped);
+        // No fd: the HWSYNC is skipped, the page still reads.
+        let st = ptrs.status(None, true).unwrap();
+        let pos = st.position().unwrap();
+        assert_eq!((pos.state, pos.hw_ptr), (PcmState::Prepared, 99_999));
+        assert_eq!(pos.tstamp_ns, 3_000_000_004);
+        store_new(&rw, 1234, 99_999, (3, 4));
+        let st = ptrs.status(None, false).unwrap();
+        assert_eq!(st.position(), Err(DeviceError::UnknownState(1234)));
+    }
+
+    #[test]
+    fn sync_ptr_status_widens_like_the_page() {
+        let mut s = SndPcmMmapStatus64::zeroed();
+        s.state = 3;
+        s.hw_ptr = 42;
+        s.tstamp = Timespec64 {
+            tv_sec: -1,
+            tv_nsec: 0,
+        };
+        let st = from_sync_ptr(&s);
+        assert_eq!((st.state, st.hw_ptr, st.tstamp_ns), (3, 42, 0));
     }
 }

@@ -137,7 +137,7 @@ impl Device for SimDevice {
     /// poll on [`Device::poll_fd`] blocks until the next period.
     fn position(&mut self) -> std::result::Result<HwPosition, DeviceError> {
         self.ack_wake();
-        Ok(self.status.read())
+        self.status.read()
     }
 
     fn position_source(&self) -> PositionSource {
@@ -158,5 +158,55 @@ impl Device for SimDevice {
         self.status
             .set_appl(appl_frames % self.layout.stream.boundary);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::PcmState;
+    use crate::status::tests::{memfd, store_new};
+
+    /// The simulated device reads its page with the one status-page
+    /// reader, and an unknown state follows the one rule (it used to read
+    /// as DISCONNECTED here).
+    #[test]
+    fn reads_its_page_with_the_one_reader_and_rejects_unknown_states() {
+        let stream = StreamLayout {
+            format: crate::Format::S16Le,
+            channels: 2,
+            rate: 48_000,
+            period_size: 256,
+            buffer_size: 1024,
+            boundary: 1024 << 10,
+        };
+        let data = memfd(stream.ring_bytes() as u64);
+        let status = memfd(PAGE_BYTES as u64);
+        let map = Mapping::new(status.as_fd(), 0, PAGE_BYTES, Protection::ReadWrite).unwrap();
+        let writer = StatusPage::new(map).unwrap();
+        writer.publish(&HwPosition {
+            state: PcmState::Running,
+            hw_ptr: 300,
+            tstamp_ns: 2_000_000_001,
+            audio_tstamp_ns: 0,
+        });
+        let mut dev = SimDevice::attach(
+            SimFds {
+                data,
+                status: status.try_clone().unwrap(),
+                wake: None,
+            },
+            SimLayout {
+                stream,
+                batch: false,
+            },
+        )
+        .unwrap();
+        let pos = dev.position().unwrap();
+        assert_eq!((pos.state, pos.hw_ptr), (PcmState::Running, 300));
+        assert_eq!(pos.tstamp_ns, 2_000_000_001);
+        let raw = Mapping::new(status.as_fd(), 0, PAGE_BYTES, Protection::ReadWrite).unwrap();
+        store_new(&raw, 77, 300, (2, 1));
+        assert_eq!(dev.position(), Err(DeviceError::UnknownState(77)));
     }
 }

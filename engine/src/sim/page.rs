@@ -12,14 +12,16 @@
 //!        +0x18 flags   bit 0: appl is valid (a writer has committed)
 //! ```
 //!
-//! A reader that only knows the kernel layout can read the status the way
-//! it reads the kernel's (re-read until two reads agree); readers that know
-//! the sim use the sequence counter and never see a torn update.
+//! Readers read it the way they read the kernel's page, with the one
+//! status-page reader ([`crate::status`]: re-read until two reads agree);
+//! the sequence counter is there for readers that want a seqlock.
 //!
 //! All fields are accessed through atomics laid over the shared mapping:
 //! loads and stores only, never read-modify-write from two sides.
 
-use crate::device::{HwPosition, PcmState};
+use crate::device::HwPosition;
+use crate::error::DeviceError;
+use crate::status::{StatusLayout, StatusView};
 use crate::sys::abi::{SndPcmMmapStatus64, Timespec64};
 use crate::sys::mmap::Mapping;
 use std::mem::offset_of;
@@ -92,40 +94,15 @@ impl StatusPage {
         self.u64_at(MAGIC).store(SIM_MAGIC, Ordering::Release);
     }
 
-    fn read_raw(&self) -> (i32, u64, u64, u64) {
-        (
-            self.i32_at(STATE).load(Ordering::Relaxed),
-            self.u64_at(HW_PTR).load(Ordering::Relaxed),
-            load_ts(self, TSTAMP),
-            load_ts(self, AUDIO_TSTAMP),
-        )
-    }
-
-    /// Reads a consistent status (reader side). Never blocks: after a
-    /// bounded number of tries it falls back to two agreeing reads, the
-    /// way kernel status pages are read.
-    pub fn read(&self) -> HwPosition {
-        let seq = self.u64_at(SEQ);
-        let mut raw = self.read_raw();
-        for _ in 0..10_000 {
-            let s1 = seq.load(Ordering::Acquire);
-            if s1 & 1 == 1 {
-                std::hint::spin_loop();
-                continue;
-            }
-            raw = self.read_raw();
-            fence(Ordering::Acquire);
-            if seq.load(Ordering::Relaxed) == s1 {
-                return to_position(raw);
-            }
-        }
-        loop {
-            let again = self.read_raw();
-            if again == raw {
-                return to_position(raw);
-            }
-            raw = again;
-        }
+    /// The status, read with the one status-page reader
+    /// ([`crate::status`]) like a kernel page (reader side).
+    pub fn read(&self) -> Result<HwPosition, DeviceError> {
+        StatusView::new(&self.map, StatusLayout::New)
+            .ok_or(DeviceError::Sys {
+                step: crate::Step::Position,
+                errno: libc::EFAULT,
+            })?
+            .position()
     }
 
     /// Publishes the writer's cursor (raw frames, `< boundary`).
@@ -148,21 +125,4 @@ fn store_ts(p: &StatusPage, base: usize, ns: u64) {
         .store(ns / 1_000_000_000, Ordering::Relaxed);
     p.u64_at(base + NSEC)
         .store(ns % 1_000_000_000, Ordering::Relaxed);
-}
-
-fn load_ts(p: &StatusPage, base: usize) -> u64 {
-    let s = p.u64_at(base + SEC).load(Ordering::Relaxed);
-    let n = p.u64_at(base + NSEC).load(Ordering::Relaxed);
-    s.saturating_mul(1_000_000_000).saturating_add(n)
-}
-
-fn to_position((state, hw_ptr, t, at): (i32, u64, u64, u64)) -> HwPosition {
-    HwPosition {
-        // An unknown number can only come from a foreign writer: treat
-        // it as a device that went away.
-        state: PcmState::from_raw(state).unwrap_or(PcmState::Disconnected),
-        hw_ptr,
-        tstamp_ns: t,
-        audio_tstamp_ns: at,
-    }
 }
