@@ -7,7 +7,7 @@
 //!
 //! 1. waits: on the device fd (period wake-ups) or until an absolute
 //!    deadline (timer wake-ups; the position between updates comes from
-//!    the [`PositionModel`]'s interpolation);
+//!    the `PositionModel`'s interpolation);
 //! 2. reads the position; a stream that is no longer running
 //!    (DISCONNECTED, XRUN, SUSPENDED, SETUP) stops the engine with an error
 //!    the caller reads with [`Engine::error`] or [`Engine::stop`]; a PAUSED
@@ -16,7 +16,7 @@
 //!    normal-mode PCM, after prefilling so it survives until the engine's
 //!    first commit);
 //! 3. fills the ring up to `position + margin + wake interval` in whole
-//!    blocks through the [`RingWriter`] (underruns are counted and the
+//!    blocks through the `RingWriter` (underruns are counted and the
 //!    cursor re-anchored), calling the renderer once per block.
 //!
 //! The margin is `granule + jitter allowance + safety`, where the jitter
@@ -102,9 +102,8 @@ pub use clock::EngineClock;
 pub use config::{EngineConfig, Margin, StartInfo, WakeStrategy};
 pub use telemetry::{EngineState, Telemetry, TelemetrySnapshot, WakeMode};
 
-use crate::device::{Device, PcmState};
+use crate::device::Device;
 use crate::error::{Error, Result, Step};
-use crate::position::StreamEvent;
 use clock::ClockShared;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -266,13 +265,5 @@ impl Engine {
 impl Drop for Engine {
     fn drop(&mut self) {
         self.halt();
-    }
-}
-
-/// Whether a device state lets output run.
-pub fn state_is_playable(s: PcmState) -> bool {
-    match StreamEvent::from_state(s) {
-        None => true,
-        Some(e) => !e.is_fatal(),
     }
 }

@@ -1,8 +1,8 @@
 //! The broker: owns a stream and leases it, one client at a time, as
 //! restricted fds over a Unix socket.
 //!
-//! - [`wire`]: the versioned message format and its strict parsers;
-//! - [`socket`]: seqpacket sockets, peer credentials, fd passing;
+//! - `wire`: the versioned message format and its strict parsers;
+//! - `socket`: seqpacket sockets, peer credentials, fd passing;
 //! - [`source`]: what is leased (a full PCM or the simulated device);
 //! - [`server`]: the poll loop.
 //!
@@ -31,13 +31,19 @@
 //! ```
 
 pub mod server;
-pub mod socket;
 pub mod source;
-pub mod wire;
+mechanism_mod!(
+    /// Seqpacket sockets, peer credentials, fd passing.
+    socket
+);
+mechanism_mod!(
+    /// The versioned message format and its strict parsers.
+    wire
+);
 
 pub use server::{
     install_signal_handlers, AccessPolicy, Broker, BrokerConfig, BrokerStats, LogLevel, StopHandle,
 };
 pub use socket::{Listener, SocketAddr};
 pub use source::LeaseSource;
-pub use wire::{ClockId, DeviceKind, LeaseInfo};
+pub use wire::{ClockId, DeviceKind, LeaseInfo, RefusalCode, WireError};

@@ -123,7 +123,7 @@ impl DeviceKind {
     }
 
     /// How many fds a lease of this kind carries (without the optional
-    /// wake-up fd of [`FLAG_WAKE_FD`]).
+    /// wake-up fd of `FLAG_WAKE_FD`).
     pub const fn base_fd_count(self) -> usize {
         match self {
             DeviceKind::HwBuffer => 1,

@@ -28,7 +28,7 @@ mod fdcheck;
 
 pub use device::LeasedDevice;
 pub use error::LeaseError;
-pub use fdcheck::{check_buffer_fd, validate, BUFFER_FD_NAME, FULL_FD_NAME};
+use fdcheck::validate;
 
 use crate::broker::socket::{self, RecvError, SocketAddr};
 use crate::broker::wire::{self, Hello, LeaseInfo, ServerMessage};

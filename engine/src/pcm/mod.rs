@@ -26,7 +26,10 @@ mod list;
 mod name;
 mod ptr;
 mod sw;
-pub mod verify;
+mechanism_mod!(
+    /// Test signals and their search in recordings.
+    verify
+);
 
 pub use control::{card_id, resolve_card_id, CardInfo};
 pub use hw::{alsa_format_name, BufferSize, HwConfig, HwParams, HwRequest, Match};
@@ -623,7 +626,13 @@ impl Pcm {
 /// ALSA's `avail` from raw pointers: playback `hw + buffer - appl`,
 /// capture `hw - appl`, both modulo `boundary`. More than `buffer` means
 /// an underrun (playback) or overrun (capture).
-pub fn alsa_avail(direction: Direction, hw: u64, appl: u64, buffer: u64, boundary: u64) -> u64 {
+pub(crate) fn alsa_avail(
+    direction: Direction,
+    hw: u64,
+    appl: u64,
+    buffer: u64,
+    boundary: u64,
+) -> u64 {
     let b = i128::from(boundary.max(1));
     let (hw, appl) = (i128::from(hw), i128::from(appl));
     let a = match direction {

@@ -8,7 +8,7 @@
 //!   the layout's format);
 //! * a status memfd laid out like the kernel's time64 mmap status page
 //!   (`state`, `hw_ptr` wrapping at `boundary`, `tstamp`, `audio_tstamp`;
-//!   see [`page`]), plus a sim control block where the writer publishes
+//!   see `page`), plus a sim control block where the writer publishes
 //!   its cursor;
 //! * optionally a wake-up pipe the DAC signals at each period boundary;
 //!   its read end is the device's [`crate::Device::poll_fd`] (period
@@ -27,7 +27,7 @@
 //! when it is not within one buffer before the published cursor, i.e. the
 //! writer had not written it when it was played. Frames played before the
 //! first commit are idle, not underruns. This relies on the writer's
-//! contract (what [`crate::writer::RingWriter`] does): everything below
+//! contract (what `crate::writer::RingWriter` does): everything below
 //! the published cursor was written, the frames it skips when it
 //! re-anchors after an underrun included (it writes silence there). Limit:
 //! frames that were in the DAC's hands (its current step) when the writer
@@ -65,7 +65,7 @@
 
 mod dac;
 mod device;
-pub mod page;
+pub(crate) mod page;
 mod record;
 
 pub use dac::{SimDac, SimReport, SimStats};
