@@ -95,6 +95,7 @@ mod clock;
 mod config;
 mod margin;
 mod rt;
+mod shared;
 mod telemetry;
 
 pub use crate::render::{BlockInfo, Renderer};
@@ -105,17 +106,11 @@ pub use telemetry::{EngineState, Telemetry, TelemetrySnapshot, WakeMode};
 use crate::device::Device;
 use crate::error::{Error, Result, Step};
 use clock::ClockShared;
+use shared::Shared;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
-
-struct Shared {
-    stop: AtomicBool,
-    telemetry: Telemetry,
-    clock: Arc<ClockShared>,
-    error: Mutex<Option<Error>>,
-}
 
 /// A running output engine for one device; see the module docs.
 pub struct Engine {

@@ -1,9 +1,9 @@
 //! The owner side of the simulated device: memfds and the DAC thread.
 
+use super::config::{DacMode, SimConfig, SimFds, SimLayout};
 use super::device::{validate, SimDevice};
 use super::page::{StatusPage, PAGE_BYTES};
 use super::record::Recording;
-use super::{DacMode, SimConfig, SimFds, SimLayout};
 use crate::device::{HwPosition, PcmState};
 use crate::error::{Error, Result, Step};
 use crate::layout::StreamLayout;

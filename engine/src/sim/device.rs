@@ -1,8 +1,8 @@
 //! The client side of the simulated device: maps the shared fds and
 //! implements [`Device`].
 
+use super::config::{SimFds, SimLayout};
 use super::page::{StatusPage, PAGE_BYTES};
-use super::{SimFds, SimLayout};
 use crate::device::{Device, HwPosition, PositionSource};
 use crate::error::{DeviceError, Error, Result, Step};
 use crate::layout::StreamLayout;
