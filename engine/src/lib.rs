@@ -57,8 +57,8 @@
 //!   [`client`] (a stream leased from a broker, [`LeasedDevice`]).
 //! - Making restricted fds, for a process that owns a PCM:
 //!   [`Pcm::anonymous_dup`], [`restricted::anonymous_dup_fd`].
-//! - [`broker`]: the broker that owns a stream and leases it to clients
-//!   (the `pcmring-broker` daemon is built on it).
+//! - [`broker`]: what a broker leases ([`broker::source`]) and the
+//!   protocol's types; the broker itself is the `pcmring-broker` crate.
 //! - Errors: [`Error`] (with [`Step`]), the realtime path's
 //!   [`DeviceError`], [`LeaseError`].
 //! - Telemetry types from `pcmring-rt` ([`HistogramSnapshot`],
@@ -67,9 +67,27 @@
 //!
 //! # Features
 //!
+//! - `server`: the server side of the broker protocol (`broker::wire`,
+//!   `broker::socket`), for the `pcmring-broker` crate.
 //! - `testing`: makes the mechanism modules (the kernel ABI mirrors, ring
 //!   writer, position model, sample conversion, ...) public, hidden from
 //!   the docs, for this crate's own tests. Not part of the API.
+
+/// Declares a module of the broker protocol's server side: public with the
+/// `server` feature (for the `pcmring-broker` crate), crate-private
+/// otherwise (public and hidden with `testing`).
+macro_rules! server_mod {
+    ($(#[$attr:meta])* $name:ident) => {
+        $(#[$attr])*
+        #[cfg(any(feature = "server", feature = "testing"))]
+        #[cfg_attr(not(feature = "server"), doc(hidden))]
+        pub mod $name;
+        $(#[$attr])*
+        #[cfg(not(any(feature = "server", feature = "testing")))]
+        #[allow(dead_code, unused_imports)]
+        pub(crate) mod $name;
+    };
+}
 
 /// Declares a mechanism module: crate-private, public (and hidden from the
 /// docs) only with the `testing` feature, for the crate's own tests.

@@ -9,9 +9,9 @@ pub const HEADER_LEN: usize = 12;
 /// Upper bound on any message in this version, header included. Receive
 /// buffers are this size plus one, so a longer datagram is detected.
 pub const MAX_MESSAGE_LEN: usize = 256;
-/// Longest client name in a [`Hello`], in bytes.
+/// Longest client name in a [`Hello`](crate::broker::wire::Hello), in bytes.
 pub const MAX_NAME_LEN: usize = 64;
-/// Longest detail text in a [`Refusal`], in bytes.
+/// Longest detail text in a [`Refusal`](crate::broker::wire::Refusal), in bytes.
 pub const MAX_DETAIL_LEN: usize = 192;
 /// Bytes in a lease payload.
 pub const LEASE_PAYLOAD_LEN: usize = 64;

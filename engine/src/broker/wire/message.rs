@@ -113,7 +113,7 @@ impl ClockId {
 /// Client to broker: the first message on a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hello {
-    /// A label for the broker's log (at most [`MAX_NAME_LEN`] bytes of
+    /// A label for the broker's log (at most [`MAX_NAME_LEN`](crate::broker::wire::MAX_NAME_LEN) bytes of
     /// printable UTF-8; the encoder truncates and replaces control chars).
     pub name: String,
 }
@@ -223,7 +223,7 @@ impl RefusalCode {
 pub struct Refusal {
     /// Why.
     pub code: RefusalCode,
-    /// Free text with details (at most [`MAX_DETAIL_LEN`] bytes; the
+    /// Free text with details (at most [`MAX_DETAIL_LEN`](crate::broker::wire::MAX_DETAIL_LEN) bytes; the
     /// encoder truncates at a char boundary).
     pub detail: String,
 }

@@ -6,16 +6,16 @@
 //! | offset | size | field |
 //! | --- | --- | --- |
 //! | 0 | 4 | magic `b"PCMR"` |
-//! | 4 | 2 | version ([`VERSION`]) |
-//! | 6 | 2 | kind ([`Kind`]) |
+//! | 4 | 2 | version ([`VERSION`](crate::broker::wire::VERSION)) |
+//! | 6 | 2 | kind ([`Kind`](crate::broker::wire::Kind)) |
 //! | 8 | 4 | payload length in bytes |
 //!
-//! Client to broker: [`Hello`]. Broker to client: [`LeaseInfo`] (with the
-//! fds attached by `SCM_RIGHTS`), [`Queued`], [`Refusal`]. The full layout
+//! Client to broker: [`Hello`](crate::broker::wire::Hello). Broker to client: [`LeaseInfo`] (with the
+//! fds attached by `SCM_RIGHTS`), [`Queued`](crate::broker::wire::Queued), [`Refusal`](crate::broker::wire::Refusal). The full layout
 //! of each payload is in `docs/wire-format.md` and in the `encode`
 //! functions below. Parsers are strict: they bound every field, reject
 //! trailing bytes and non-zero reserved fields, never allocate more than
-//! [`MAX_MESSAGE_LEN`] bytes and never panic.
+//! [`MAX_MESSAGE_LEN`](crate::broker::wire::MAX_MESSAGE_LEN) bytes and never panic.
 
 mod encode;
 mod error;
