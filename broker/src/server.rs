@@ -637,6 +637,13 @@ impl<S: LeaseSource> Broker<S> {
 
     fn end_lease(&mut self, slot: usize, lease_id: u64) {
         if let Some(c) = self.take(slot) {
+            // A lessee that kept its fd must not reach the next one's ring.
+            if let Err(e) = self.source.revoke_leases() {
+                self.log(
+                    LogLevel::Error,
+                    &format!("lease {lease_id}: revoke failed: {e}"),
+                );
+            }
             self.source.silence();
             BrokerStats::bump(&self.stats.leases_ended);
             self.log(
