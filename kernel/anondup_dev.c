@@ -248,7 +248,6 @@ static long anondup_dup(const struct anondup_dup *req)
 	ctx->mapping.host = file_inode(nfile);
 	ctx->mapping.a_ops = file_inode(nfile)->i_mapping->a_ops;
 	nfile->f_mapping = &ctx->mapping;
-	ctx->file = nfile;
 
 	/* A dup of a restricted file that a revocation already reached dies. */
 	mutex_lock(&anondup_list_lock);

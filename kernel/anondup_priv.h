@@ -49,7 +49,6 @@ struct anondup_vm_wrap {
  *	      ALSA swaps @src->f_op when the card is disconnected
  * @substream: the substream of @src
  * @mode: ANONDUP_MODE_FULL or ANONDUP_MODE_BUFFER
- * @file: the restricted file (no reference; valid until release)
  * @ref: held by the file and by a revocation in progress
  * @node: entry in the module's list of restricted files
  * @revoke_node: entry in the list of files a revocation works through
@@ -73,7 +72,6 @@ struct anondup_ctx {
 	const struct file_operations *pcm_fops;
 	struct snd_pcm_substream *substream;
 	unsigned int mode;
-	struct file *file;
 	struct kref ref;
 	struct list_head node;
 	struct list_head revoke_node;

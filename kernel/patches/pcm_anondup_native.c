@@ -115,7 +115,6 @@ int snd_pcm_anonymous_dup(struct file *file,
 	ctx->mapping.host = file_inode(nfile);
 	ctx->mapping.a_ops = file_inode(nfile)->i_mapping->a_ops;
 	nfile->f_mapping = &ctx->mapping;
-	ctx->file = nfile;
 
 	mutex_lock(&anondup_list_lock);
 	if (had && READ_ONCE(had->revoked)) {
