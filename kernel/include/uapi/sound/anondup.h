@@ -94,7 +94,9 @@ struct anondup_position {
  * revoked: each of its mappings, in every process, is unmapped and faults
  * with SIGBUS when touched; mmap, ioctl, read, write and fasync fail with
  * ENODEV and poll reports EPOLLERR | EPOLLHUP. The source fd and the
- * stream are untouched. Returns the number of fds revoked (0 or more).
+ * stream are untouched. Returns how many restricted fds of @fd are still
+ * open, all of them now revoked (revoking again is harmless: ones revoked
+ * before are counted and torn down again).
  */
 struct anondup_revoke {
 	__s32 fd;
