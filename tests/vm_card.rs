@@ -18,6 +18,7 @@
 //! - the `play` example choosing the card by itself;
 //! - a broker owning the card and a separate unprivileged process playing
 //!   through a BUFFER fd (`Engine::connect`);
+//! - a BUFFER fd with its position from the module's POSITION ioctl only;
 //! - the negotiation table against the driver's real constraints.
 //!
 //! With no real card (`VM_CARD` unset or `dummy`) every test fails: the
@@ -26,6 +27,8 @@
 use clap::Parser;
 use pcmring::engine::{BlockInfo, Engine, EngineConfig, Margin, Renderer, WakeStrategy};
 use pcmring::pcm::{BufferSize, Config, Direction, Match, Pcm};
+use pcmring::restricted::{PositionPath, RestrictedPcm};
+use pcmring::DupMode;
 use pcmring::{Device, Format};
 use pcmring_broker::{Broker, BrokerConfig, Listener, PcmSource, SocketAddr};
 use pcmring_examples::play::{run, PlayArgs};
@@ -430,6 +433,45 @@ fn unprivileged_client_through_the_broker() {
     out(&p.to_string());
 }
 
+/// A BUFFER fd whose position comes only from the module's POSITION
+/// ioctl (no status page): the fallback a restricted client has where the
+/// page cannot be mapped, played by the engine in this process.
+#[test]
+#[ignore = "needs /dev/snd: runs in the VM suite (VM_CARD=... kernel/vm/run)"]
+fn restricted_fd_position_ioctl() {
+    let card = card();
+    let p = played(&card, "buffer-fd-position-ioctl");
+    let source = PcmSource::open(DEVICE, &card_config(&card)).expect("open the card");
+    let layout = source.pcm().layout();
+    let fd = source
+        .pcm()
+        .anonymous_dup(DupMode::Buffer)
+        .expect("a BUFFER fd (snd-pcm-anondup loaded?)");
+    let client = RestrictedPcm::with_path(fd, layout, PositionPath::Ioctl).expect("restricted PCM");
+    let via = client.position_source();
+    let (r, start) = PlacedSignal::new(&p, u64::from(p.rate) / 10);
+    let engine = Engine::start(client, r, engine_config(256, WakeStrategy::Timer)).expect("engine");
+    let done = wait_played(&engine, &start, &p);
+    let tel = engine.telemetry().snapshot();
+    let stopped = engine.stop();
+    out(&format!(
+        "vm_card | {card} buffer-fd-position-ioctl: {layout:?}, position via {via:?}, \
+         xruns {}, margin {} fr",
+        tel.xruns, tel.margin_frames
+    ));
+    // The stream runs on until the padding is out.
+    std::thread::sleep(Duration::from_millis(300));
+    drop(source);
+    done.expect("play the signal");
+    stopped.expect("the engine ran without error");
+    assert_eq!(via, pcmring::PositionSource::PositionIoctl);
+    assert_eq!(
+        tel.xruns, 0,
+        "an xrun leaves a gap the recording would show"
+    );
+    out(&p.to_string());
+}
+
 /// What the driver grants for each engine format at 44.1 and 48 kHz
 /// (exact), and the engine's own choice; the rates and format the card
 /// plays bit-exactly must be among them.
@@ -440,6 +482,17 @@ fn negotiation_table() {
     out(&format!(
         "vm_card | {card} negotiation: asked (format rate exact, period 1024, 16 periods) -> granted"
     ));
+    // The driver's real constraints (qemu's models): which exact
+    // (format, rate) pairs it grants among those asked.
+    let expected: &[(Format, u32)] = match card.as_str() {
+        "ac97" | "hda" => &[(Format::S16Le, 44_100), (Format::S16Le, 48_000)],
+        // 48000 is 1411200/29 = 48662 Hz on its divider clock.
+        "es1370" => &[(Format::S16Le, 44_100)],
+        // qemu's usb-audio: one alternate setting, S16 at 48 kHz.
+        "usb" => &[(Format::S16Le, 48_000)],
+        other => panic!("unknown card {other}"),
+    };
+    let mut exact_grants = Vec::new();
     let mut granted_own = false;
     let asks: Vec<(Option<Format>, u32, Match)> = Format::ALL
         .iter()
@@ -498,6 +551,7 @@ fn negotiation_table() {
                 );
                 if rate_match == Match::Exact {
                     assert_eq!(h.rate, rate, "{card}: an exact rate request moved");
+                    exact_grants.push((h.format, h.rate));
                 }
                 if format == Some(Format::S16Le) && rate == card_rate(&card) {
                     granted_own = true;
@@ -508,6 +562,7 @@ fn negotiation_table() {
             )),
         }
     }
+    assert_eq!(exact_grants, expected, "{card}: exact grants");
     assert!(
         granted_own,
         "{card} refused S16 at {} Hz exactly",
