@@ -179,6 +179,32 @@ fn wait_played(engine: &Engine, start: &AtomicU64, p: &Played) -> Result<(), Str
     }
 }
 
+/// Plays one signal with `attempt` (which returns the xruns the engine
+/// counted) and announces it for the host's comparison. An attempt with
+/// an xrun has a gap the engine itself reported (a stall of the TCG guest
+/// on a busy host, longer than the 170 ms margin): it is said in the log,
+/// not announced, and played once more with a fresh signal; a second
+/// xrun fails the test. The comparison itself never excuses a frame.
+fn announce_or_retry(card: &str, test: &str, mut attempt: impl FnMut(&Played) -> u64) {
+    let p = played(card, test);
+    let xruns = attempt(&p);
+    if xruns == 0 {
+        out(&p.to_string());
+        return;
+    }
+    out(&format!(
+        "vm_card | {card} {test}: the engine counted {xruns} xrun(s) (a guest stall): \
+         this signal has a gap and is not compared; retrying once with a new signal"
+    ));
+    let p = played(card, &format!("{test}-retry"));
+    let xruns = attempt(&p);
+    assert_eq!(
+        xruns, 0,
+        "{card} {test}: xruns again on the retry; an xrun leaves a gap the recording would show"
+    );
+    out(&p.to_string());
+}
+
 fn engine_config(block: usize, wake: WakeStrategy) -> EngineConfig {
     EngineConfig {
         name: DEVICE.into(),
@@ -187,6 +213,12 @@ fn engine_config(block: usize, wake: WakeStrategy) -> EngineConfig {
         // Generous (170 ms): the guest runs under TCG emulation on a busy
         // host, where 140 ms stalls were seen.
         margin: Margin::Frames(8192),
+        // No SCHED_FIFO: its 200 ms RLIMIT_RTTIME kills the whole test
+        // binary with SIGXCPU when the TCG guest stalls on a loaded host
+        // (seen on 6.12 USB; issue 13 makes the engine survive that).
+        // What this suite proves (drivers, paths, bit-exact frames) does
+        // not need it.
+        fifo_priority: None,
         ..EngineConfig::default()
     }
 }
@@ -194,10 +226,23 @@ fn engine_config(block: usize, wake: WakeStrategy) -> EngineConfig {
 /// A full `Pcm` opened here, played by the engine.
 fn full_pcm_run(test: &str, block: usize, wake: WakeStrategy, force_sync_ptr: bool) {
     let card = card();
-    let p = played(&card, test);
+    announce_or_retry(&card, test, |p| {
+        full_pcm_attempt(&card, p, block, wake, force_sync_ptr)
+    });
+}
+
+/// One attempt of [`full_pcm_run`]; returns the engine's xrun count.
+fn full_pcm_attempt(
+    card: &str,
+    p: &Played,
+    block: usize,
+    wake: WakeStrategy,
+    force_sync_ptr: bool,
+) -> u64 {
+    let test = &p.test;
     let config = Config {
         force_sync_ptr,
-        ..card_config(&card)
+        ..card_config(card)
     };
     let mut pcm = Pcm::open(DEVICE, Direction::Playback, &config).expect("open the card");
     let hw = *pcm.hw_config();
@@ -210,10 +255,10 @@ fn full_pcm_run(test: &str, block: usize, wake: WakeStrategy, force_sync_ptr: bo
     );
     pcm.prepare().expect("prepare");
     pcm.start().expect("start");
-    let (r, start) = PlacedSignal::new(&p, u64::from(p.rate) / 10);
+    let (r, start) = PlacedSignal::new(p, u64::from(p.rate) / 10);
     let engine = Engine::start(pcm, r, engine_config(block, wake)).expect("engine on the card");
     let info = engine.start_info().clone();
-    let done = wait_played(&engine, &start, &p);
+    let done = wait_played(&engine, &start, p);
     let tel = engine.telemetry().snapshot();
     let stopped = engine.stop();
     out(&format!(
@@ -231,11 +276,7 @@ fn full_pcm_run(test: &str, block: usize, wake: WakeStrategy, force_sync_ptr: bo
     ));
     done.expect("play the signal");
     stopped.expect("the engine ran without error");
-    assert_eq!(
-        tel.xruns, 0,
-        "an xrun leaves a gap the recording would show"
-    );
-    out(&p.to_string());
+    tel.xruns
 }
 
 #[test]
@@ -263,7 +304,11 @@ fn engine_full_pcm_sync_ptr() {
 #[ignore = "needs /dev/snd: runs in the VM suite (VM_CARD=... kernel/vm/run)"]
 fn play_example_picks_the_card() {
     let card = card();
-    let p = played(&card, "play-auto");
+    announce_or_retry(&card, "play-auto", |p| play_attempt(&card, p));
+}
+
+/// One attempt of [`play_example_picks_the_card`]; returns the xruns.
+fn play_attempt(card: &str, p: &Played) -> u64 {
     let file = std::env::temp_dir().join("pcmring-card-play.wav");
     let spec = hound::WavSpec {
         channels: 2,
@@ -280,22 +325,29 @@ fn play_example_picks_the_card() {
     }
     w.finalize().expect("finish the WAV");
     let mut args = PlayArgs::try_parse_from([
-        "play", "--quiet", "--margin", "8192", "--period", "1024", "--buffer", "16384",
+        "play",
+        "--quiet",
+        "--no-realtime", // see engine_config
+        "--margin",
+        "8192",
+        "--period",
+        "1024",
+        "--buffer",
+        "16384",
     ])
     .expect("arguments");
     args.file = Some(file);
     let s = run(&args).expect("play on the card");
     out(&format!(
-        "vm_card | {card} play-auto: {}: {:?}, xruns {}, margin {} fr",
-        s.device, s.layout, s.xruns, s.margin_frames
+        "vm_card | {card} {}: {}: {:?}, xruns {}, margin {} fr",
+        p.test, s.device, s.layout, s.xruns, s.margin_frames
     ));
     // The label names the card by id (hw:I82801AAICH,0 ...): card 0 is
     // the only card.
     assert!(s.device.starts_with("hw:"), "picked {}", s.device);
     assert!(s.recording.is_none(), "fell back to the simulated device");
     assert_eq!(s.played_frames, p.frames + p.pad);
-    assert_eq!(s.xruns, 0, "an xrun leaves a gap the recording would show");
-    out(&p.to_string());
+    s.xruns
 }
 
 fn pipe() -> (OwnedFd, OwnedFd) {
@@ -350,9 +402,7 @@ fn client_child(report: RawFd, addr: &str, p: &Played) -> ! {
         ));
         engine.stop().map_err(|e| format!("engine: {e}"))?;
         done?;
-        if tel.xruns != 0 {
-            return Err(format!("{} xruns", tel.xruns));
-        }
+        text.push_str(&format!("XRUNS {}\n", tel.xruns));
         Ok(())
     })();
     if let Err(e) = &r {
@@ -373,8 +423,13 @@ fn client_child(report: RawFd, addr: &str, p: &Played) -> ! {
 #[ignore = "needs /dev/snd: runs in the VM suite (VM_CARD=... kernel/vm/run)"]
 fn unprivileged_client_through_the_broker() {
     let card = card();
-    let p = played(&card, "broker-client");
-    let source = PcmSource::open(DEVICE, &card_config(&card)).expect("the broker opens the card");
+    announce_or_retry(&card, "broker-client", |p| broker_attempt(&card, p));
+}
+
+/// One attempt of [`unprivileged_client_through_the_broker`]; returns the
+/// xruns the client's engine counted.
+fn broker_attempt(card: &str, p: &Played) -> u64 {
+    let source = PcmSource::open(DEVICE, &card_config(card)).expect("the broker opens the card");
     let pcm = source.pcm();
     out(&format!(
         "vm_card | {card} broker-client: broker's stream {:?}, status {:?}, control {:?}",
@@ -397,7 +452,7 @@ fn unprivileged_client_through_the_broker() {
             libc::dup2(tx.as_raw_fd(), 3);
             libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32);
         }
-        client_child(3, &format!("@{name}"), &p);
+        client_child(3, &format!("@{name}"), p);
     }
     drop(tx);
     let mut config = BrokerConfig {
@@ -419,7 +474,7 @@ fn unprivileged_client_through_the_broker() {
     // SAFETY: waits for our own child.
     assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
     for line in report.lines() {
-        out(&format!("vm_card | {card} broker-client: client {line}"));
+        out(&format!("vm_card | {card} {}: client {line}", p.test));
     }
     // Keep the stream (broker) alive through the padding, then stop.
     std::thread::sleep(Duration::from_millis(300));
@@ -430,7 +485,10 @@ fn unprivileged_client_through_the_broker() {
         "client failed: {report}"
     );
     assert!(report.contains(&format!("uid {NOBODY}")), "{report}");
-    out(&p.to_string());
+    report
+        .lines()
+        .find_map(|l| l.strip_prefix("XRUNS ")?.parse().ok())
+        .unwrap_or_else(|| panic!("no xrun count in the client's report: {report}"))
 }
 
 /// A BUFFER fd whose position comes only from the module's POSITION
@@ -440,8 +498,14 @@ fn unprivileged_client_through_the_broker() {
 #[ignore = "needs /dev/snd: runs in the VM suite (VM_CARD=... kernel/vm/run)"]
 fn restricted_fd_position_ioctl() {
     let card = card();
-    let p = played(&card, "buffer-fd-position-ioctl");
-    let source = PcmSource::open(DEVICE, &card_config(&card)).expect("open the card");
+    announce_or_retry(&card, "buffer-fd-position-ioctl", |p| {
+        position_ioctl_attempt(&card, p)
+    });
+}
+
+/// One attempt of [`restricted_fd_position_ioctl`]; returns the xruns.
+fn position_ioctl_attempt(card: &str, p: &Played) -> u64 {
+    let source = PcmSource::open(DEVICE, &card_config(card)).expect("open the card");
     let layout = source.pcm().layout();
     let fd = source
         .pcm()
@@ -449,15 +513,14 @@ fn restricted_fd_position_ioctl() {
         .expect("a BUFFER fd (snd-pcm-anondup loaded?)");
     let client = RestrictedPcm::with_path(fd, layout, PositionPath::Ioctl).expect("restricted PCM");
     let via = client.position_source();
-    let (r, start) = PlacedSignal::new(&p, u64::from(p.rate) / 10);
+    let (r, start) = PlacedSignal::new(p, u64::from(p.rate) / 10);
     let engine = Engine::start(client, r, engine_config(256, WakeStrategy::Timer)).expect("engine");
-    let done = wait_played(&engine, &start, &p);
+    let done = wait_played(&engine, &start, p);
     let tel = engine.telemetry().snapshot();
     let stopped = engine.stop();
     out(&format!(
-        "vm_card | {card} buffer-fd-position-ioctl: {layout:?}, position via {via:?}, \
-         xruns {}, margin {} fr",
-        tel.xruns, tel.margin_frames
+        "vm_card | {card} {}: {layout:?}, position via {via:?}, xruns {}, margin {} fr",
+        p.test, tel.xruns, tel.margin_frames
     ));
     // The stream runs on until the padding is out.
     std::thread::sleep(Duration::from_millis(300));
@@ -465,11 +528,7 @@ fn restricted_fd_position_ioctl() {
     done.expect("play the signal");
     stopped.expect("the engine ran without error");
     assert_eq!(via, pcmring::PositionSource::PositionIoctl);
-    assert_eq!(
-        tel.xruns, 0,
-        "an xrun leaves a gap the recording would show"
-    );
-    out(&p.to_string());
+    tel.xruns
 }
 
 /// What the driver grants for each engine format at 44.1 and 48 kHz
