@@ -86,6 +86,12 @@ pub enum SoundError {
     },
     /// A sample rate of zero.
     BadRate,
+    /// A sample is NaN or infinite (sounds must hold finite samples, so
+    /// the mix stays finite).
+    NonFinite {
+        /// Index of the first such sample (interleaved).
+        index: usize,
+    },
 }
 
 impl fmt::Display for SoundError {
@@ -111,6 +117,9 @@ impl fmt::Display for SoundError {
                 )
             }
             SoundError::BadRate => write!(f, "bad sound: sample rate 0"),
+            SoundError::NonFinite { index } => {
+                write!(f, "bad sound: sample {index} is NaN or infinite")
+            }
         }
     }
 }
@@ -126,6 +135,14 @@ impl std::error::Error for SoundError {
 
 /// Checks that `samples` interleaved samples make whole frames of
 /// `channels` channels, and that the channel count is supported.
+/// Checks that every sample is finite.
+fn check_finite(samples: &[f32]) -> Result<(), SoundError> {
+    match samples.iter().position(|s| !s.is_finite()) {
+        Some(index) => Err(SoundError::NonFinite { index }),
+        None => Ok(()),
+    }
+}
+
 fn check_shape(channels: u16, samples: usize) -> Result<(), SoundError> {
     if channels == 0 || channels > MAX_CHANNELS || !samples.is_multiple_of(channels as usize) {
         return Err(SoundError::BadShape { channels, samples });
@@ -135,6 +152,7 @@ fn check_shape(channels: u16, samples: usize) -> Result<(), SoundError> {
 
 impl Sound {
     /// Makes a sound from interleaved samples already at the rate `rate`.
+    /// Every sample must be finite ([`SoundError::NonFinite`] otherwise).
     ///
     /// ```
     /// let s = pcmring::sound::Sound::from_samples(vec![0.0, 0.5, 1.0], 1, 48_000).unwrap();
@@ -147,6 +165,7 @@ impl Sound {
     ) -> Result<Sound, SoundError> {
         let samples = samples.into();
         check_shape(channels, samples.len())?;
+        check_finite(&samples)?;
         if rate == 0 {
             return Err(SoundError::BadRate);
         }
@@ -349,6 +368,7 @@ impl Sound {
             fill(i, &mut init[offset..offset + len]);
             offset += len;
         }
+        check_finite(init)?;
         // SAFETY: all elements are initialised (see above).
         let samples: Arc<[f32]> = unsafe { buf.assume_init() };
         let mut offset = 0;

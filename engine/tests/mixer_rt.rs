@@ -39,6 +39,7 @@ fn render_never_touches_the_heap() {
     )
     .unwrap();
     let music = m.bus("music").unwrap();
+    let hot = Sound::from_samples(vec![3e38f32; 512], 1, 48_000).unwrap();
     let mut out = vec![0.0f32; 2 * 256];
     let mut handles = Vec::new();
     let mut t = 0u64;
@@ -73,6 +74,7 @@ fn render_never_touches_the_heap() {
                     Default::default()
                 })
                 .at(t + k * 37)
+                .offset(k * 11)
                 .fade_in(if k == 5 { 300 } else { 0 });
             if let Ok(h) = m.play(s, p) {
                 handles.push(h);
@@ -82,7 +84,7 @@ fn render_never_touches_the_heap() {
             let _ = match (block + i as u64) % 11 {
                 0 => h.set_gain(0.05),
                 1 => h.set_pan(0.3),
-                2 => h.set_rate(1.7).map(|_| ()),
+                2 | 7 | 9 => h.set_rate(0.6 + (block % 7) as f32 * 0.2),
                 3 => h.pause(),
                 4 => h.resume(),
                 5 => h.stop_at(t + 100, 64),
@@ -90,6 +92,12 @@ fn render_never_touches_the_heap() {
             };
         }
         handles.retain(|h| h.is_active());
+        if block % 50 == 10 {
+            // A voice whose output overflows to infinity: the renderer
+            // silences the chunk, then finds and ends the voice.
+            let _ = m.play(&hot, PlayParams::new().gain(4.0).looping(Loop::Whole));
+        }
+        while m.poll_event().is_some() {}
         m.set_bus_gain(music, if block % 2 == 0 { 0.5 } else { 1.0 });
         m.set_master_gain(0.9);
         // The realtime part.
@@ -112,6 +120,7 @@ fn render_never_touches_the_heap() {
         st.voices_ended
     );
     assert!(st.voices_started > 1000);
+    assert!(st.non_finite_voices >= 8, "{st:?}");
     assert_eq!(st.mix_time.count(), 400);
     assert!(total.is_zero(), "heap operations during render: {total:?}");
 }

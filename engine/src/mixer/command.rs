@@ -70,6 +70,9 @@ pub struct PlayParams {
     pub start: Start,
     /// Fade-in length in frames (0 = start at full gain).
     pub fade_in: u32,
+    /// The frame of the sound the voice starts playing from (a seek before
+    /// the start; 0 = the beginning). Must be inside the sound.
+    pub offset: u64,
 }
 
 impl Default for PlayParams {
@@ -82,6 +85,7 @@ impl Default for PlayParams {
             bus: BusId::MAIN,
             start: Start::Now,
             fade_in: 0,
+            offset: 0,
         }
     }
 }
@@ -119,6 +123,11 @@ impl PlayParams {
     /// Starts on exactly this output frame.
     pub fn at(mut self, frame_time: u64) -> Self {
         self.start = Start::At(frame_time);
+        self
+    }
+    /// Starts playing from frame `frame` of the sound instead of its beginning.
+    pub fn offset(mut self, frame: u64) -> Self {
+        self.offset = frame;
         self
     }
     /// Sets the fade-in length in frames.

@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::command::{BusId, Command, Loop, PlayParams};
+use super::event::MixerEvent;
 use super::handle::{valid_gain, valid_rate, VoiceHandle, VoiceId};
 use super::param;
 use super::render::{Clip, MixerRenderer};
@@ -74,6 +75,7 @@ pub struct MixerBuilder {
     default_fade: u32,
     buses: Vec<String>,
     clip: Clip,
+    events: usize,
 }
 
 impl MixerBuilder {
@@ -89,7 +91,13 @@ impl MixerBuilder {
             default_fade: ms5,
             buses: vec!["main".to_string()],
             clip: Clip::Soft,
+            events: 4096,
         }
+    }
+    /// Event queue capacity (default 4096); see [`Mixer::poll_event`].
+    pub fn event_capacity(mut self, n: usize) -> Self {
+        self.events = n.max(1);
+        self
     }
     /// Voice pool capacity (1..=[`MAX_VOICES`]).
     pub fn voices(mut self, n: usize) -> Self {
@@ -130,6 +138,7 @@ impl MixerBuilder {
             self.ramp_frames,
             self.default_fade,
             self.buses,
+            self.events,
         ));
         let renderer = MixerRenderer::new(shared.clone(), self.clip);
         (Mixer { shared }, renderer)
@@ -188,6 +197,9 @@ impl Mixer {
             Loop::Region { start, end } if start < end && end <= frames => (start, end),
             Loop::Region { .. } => return Err(PlayError::BadParams),
         };
+        if params.offset >= frames {
+            return Err(PlayError::BadParams);
+        }
         let slot = match sh.free.pop() {
             Some(s) => s,
             None => {
@@ -282,6 +294,13 @@ impl Mixer {
             stop,
             thread: Some(thread),
         })
+    }
+
+    /// The next event from the renderer (voice ends, silenced non-finite
+    /// output, stream underruns), oldest first; `None` when there is none.
+    /// Lock-free; any thread may poll, each event goes to one poller.
+    pub fn poll_event(&self) -> Option<MixerEvent> {
+        self.shared.events.pop()
     }
 
     /// A snapshot of the counters; resets the peak meters.

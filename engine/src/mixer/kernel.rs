@@ -69,50 +69,72 @@ pub fn stereo_ramp(src: &[f32], l: &mut [f32], r: &mut [f32], g: [f32; 4]) {
     }
 }
 
-/// Mono source at rate `step` (32.32) with linear interpolation, from
-/// position `pos` (32.32, relative to `src[0]`), gains per the module
-/// convention. Mixes `l.len()` frames and returns the position after them.
+/// Where a rate ramp puts a voice after `k` frames from `pos` with `step`
+/// growing by `dstep` per frame: `pos + k * step + dstep * k (k - 1) / 2`,
+/// and the step then in use.
+#[inline(always)]
+pub fn advance(pos: u64, step: u64, dstep: i64, k: usize) -> (u64, u64) {
+    let k = k as i128;
+    let p = pos as i128 + k * step as i128 + dstep as i128 * k * (k - 1) / 2;
+    let s = step as i128 + dstep as i128 * k;
+    (p.max(0) as u64, s.max(1) as u64)
+}
+
+/// Index of the first source frame the last of `n > 0` output frames reads.
+#[inline(always)]
+fn last_index(pos: u64, step: u64, dstep: i64, n: usize) -> usize {
+    (advance(pos, step, dstep, n - 1).0 >> 32) as usize
+}
+
+/// Mono source with linear interpolation from position `pos` (32.32,
+/// relative to `src[0]`) at rate `step` (32.32) that changes by `dstep` after
+/// every frame (0 for a steady rate; a rate ramp costs the same as a steady
+/// rate), gains per the module convention. Mixes `l.len()` frames and
+/// returns the position and the step after them.
 ///
 /// # Panics
 ///
 /// If the last frame's interpolation partner is outside `src`, i.e. unless
-/// `((pos + (n - 1) * step) >> 32) + 1 < src.len()` for `n = l.len() > 0`.
+/// `last + 1 < src.len()` for the last frame's index `last`.
 #[inline(always)]
 pub fn mono_lerp(
     src: &[f32],
     pos: u64,
     step: u64,
+    dstep: i64,
     l: &mut [f32],
     r: &mut [f32],
     g: [f32; 4],
-) -> u64 {
+) -> (u64, u64) {
     let n = l.len().min(r.len());
     if n == 0 {
-        return pos;
+        return (pos, step);
     }
-    let last = ((pos + (n as u64 - 1) * step) >> 32) as usize;
+    let last = last_index(pos, step, dstep, n);
     assert!(last + 1 < src.len(), "interpolation past the source");
-    // SAFETY: positions only grow (step > 0 is not needed: step is unsigned),
-    // so every index read below is at most `last + 1 < src.len()`.
-    unsafe { mono_lerp_unchecked(src, pos, step, &mut l[..n], &mut r[..n], g) }
+    // SAFETY: the step stays positive and the position only grows, so every
+    // index read below is at most `last + 1 < src.len()`.
+    unsafe { mono_lerp_unchecked(src, pos, step, dstep, &mut l[..n], &mut r[..n], g) }
 }
 
 /// # Safety
-/// `((pos + (l.len() - 1) * step) >> 32) + 1 < src.len()` and `r.len() >= l.len()`.
+/// The last frame's index `last` (see [`last_index`]) has `last + 1 < src.len()`,
+/// `r.len() >= l.len()`, and `step + k * dstep >= 1` for every `k < l.len()`.
 #[inline(always)]
 unsafe fn mono_lerp_unchecked(
     src: &[f32],
     mut pos: u64,
-    step: u64,
+    mut step: u64,
+    dstep: i64,
     l: &mut [f32],
     r: &mut [f32],
     g: [f32; 4],
-) -> u64 {
+) -> (u64, u64) {
     let [gl, gr, dl, dr] = g;
     let p = src.as_ptr();
     let n = l.len();
     let r = &mut r[..n];
-    if dl == 0.0 && dr == 0.0 {
+    if dl == 0.0 && dr == 0.0 && dstep == 0 {
         for i in 0..n {
             let idx = (pos >> 32) as usize;
             let frac = ((pos as u32) >> 8) as i32 as f32 * FRAC24;
@@ -134,28 +156,30 @@ unsafe fn mono_lerp_unchecked(
             l[i] += s * (gl + t * dl);
             r[i] += s * (gr + t * dr);
             pos += step;
+            step = step.wrapping_add_signed(dstep);
         }
     }
-    pos
+    (pos, step)
 }
 
-/// Interleaved stereo source at rate `step` with linear interpolation; same
-/// contract as [`mono_lerp`] in frames.
+/// Interleaved stereo source with linear interpolation; same contract as
+/// [`mono_lerp`] in frames.
 #[inline(always)]
 pub fn stereo_lerp(
     src: &[f32],
     mut pos: u64,
-    step: u64,
+    mut step: u64,
+    dstep: i64,
     l: &mut [f32],
     r: &mut [f32],
     g: [f32; 4],
-) -> u64 {
+) -> (u64, u64) {
     let [gl, gr, dl, dr] = g;
     let n = l.len().min(r.len());
     if n == 0 {
-        return pos;
+        return (pos, step);
     }
-    let last = ((pos + (n as u64 - 1) * step) >> 32) as usize;
+    let last = last_index(pos, step, dstep, n);
     assert!(2 * last + 3 < src.len(), "interpolation past the source");
     let (l, r) = (&mut l[..n], &mut r[..n]);
     let p = src.as_ptr();
@@ -175,8 +199,9 @@ pub fn stereo_lerp(
         l[i] += (a0 + (b0 - a0) * frac) * (gl + t * dl);
         r[i] += (a1 + (b1 - a1) * frac) * (gr + t * dr);
         pos += step;
+        step = step.wrapping_add_signed(dstep);
     }
-    pos
+    (pos, step)
 }
 
 /// `dst += src * (g0 + (i + 1) * d)` (bus summing with a ramping gain).
@@ -199,4 +224,12 @@ pub fn add_scaled(dst: &mut [f32], src: &[f32], g0: f32, d: f32) {
 #[inline(always)]
 pub fn peak(x: &[f32]) -> f32 {
     x.iter().fold(0.0f32, |m, v| m.max(v.abs()))
+}
+
+/// Whether every value in `x` is finite (no NaN, no infinity). Branch-free
+/// integer reduction, so it vectorizes.
+#[inline(always)]
+pub fn all_finite(x: &[f32]) -> bool {
+    let m = x.iter().fold(0u32, |m, v| m.max(v.to_bits() & 0x7fff_ffff));
+    m < 0x7f80_0000
 }

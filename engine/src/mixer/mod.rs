@@ -63,6 +63,8 @@
 
 mod command;
 mod control;
+mod denormal;
+mod event;
 mod handle;
 mod kernel;
 mechanism_mod!(
@@ -76,6 +78,8 @@ mod voice;
 
 pub use command::{BusId, Loop, PlayParams, Start};
 pub use control::{Janitor, Mixer, MixerBuilder, PlayError, MAX_VOICES};
+pub use denormal::FlushDenormals;
+pub use event::{EndReason, MixerEvent};
 pub use handle::{VoiceError, VoiceHandle, VoiceId};
 pub use render::{BlockInfo, Clip, MixerRenderer, CHUNK, SOFT_KNEE};
 pub use stats::MixerStats;

@@ -16,6 +16,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::command::Command;
+use super::denormal::FlushDenormals;
+use super::event::{EndReason, MixerEvent};
 use super::kernel;
 use super::param;
 use super::shared::{Garbage, Shared};
@@ -96,6 +98,11 @@ pub struct MixerRenderer {
     ramp: u32,
     avx2: bool,
     prefetch_ahead: usize,
+    /// Set when a chunk held non-finite output: the next chunks mix every
+    /// voice into `hunt_buf` first, to find and silence the voice responsible.
+    hunting: bool,
+    /// Left then right, `CHUNK` frames each (used only while hunting).
+    hunt_buf: Box<[f32]>,
 }
 
 impl MixerRenderer {
@@ -117,6 +124,8 @@ impl MixerRenderer {
             ramp: shared.ramp_frames,
             avx2,
             prefetch_ahead: PREFETCH_AHEAD,
+            hunting: false,
+            hunt_buf: vec![0.0; 2 * CHUNK].into_boxed_slice(),
             shared,
         }
     }
@@ -147,7 +156,10 @@ impl MixerRenderer {
     /// Renders one block: fills `out` (interleaved, `info.channels` per frame)
     /// for the block that starts at device frame `info.frame_time`. Frames
     /// beyond `info.frames` (if `out` is longer) are zeroed.
+    ///
+    /// Denormals are flushed to zero while it runs ([`FlushDenormals`]).
     pub fn render(&mut self, out: &mut [f32], info: &BlockInfo) {
+        let _ftz = FlushDenormals::new();
         let started = Instant::now();
         let ch = info.channels.max(1);
         let frames = info.frames.min(out.len() / ch);
@@ -238,6 +250,27 @@ impl MixerRenderer {
         }
         #[cfg(not(target_arch = "x86_64"))]
         mix_voices_portable(self, t0, n);
+
+        // Keep NaN and infinities out of the mix: a bus chunk holding one is
+        // silenced, and the next chunks look for the voice responsible.
+        let mut clean = true;
+        for buf in self.bus_buf.chunks_exact_mut(CHUNK) {
+            if !kernel::all_finite(&buf[..n]) {
+                buf[..n].fill(0.0);
+                clean = false;
+            }
+        }
+        if !clean {
+            self.shared.stats.non_finite_chunks.fetch_add(1, Relaxed);
+            self.shared.event(MixerEvent::NonFiniteSilenced {
+                at: t0,
+                frames: n as u32,
+            });
+            self.hunting = true;
+        } else if self.hunting {
+            // A whole chunk mixed voice by voice came out clean: stop looking.
+            self.hunting = false;
+        }
 
         // Sum buses into the master scratch.
         let (ml, mr) = self.master.split_at_mut(CHUNK);
@@ -377,8 +410,11 @@ fn mix_voices(r: &mut MixerRenderer, t0: u64, n: usize) {
         bus_buf,
         ramp,
         prefetch_ahead,
+        hunting,
+        hunt_buf,
         ..
     } = r;
+    let hunting = *hunting;
     let ahead_by = *prefetch_ahead;
     let shared = &**shared;
     let mut late = 0u32;
@@ -399,10 +435,41 @@ fn mix_voices(r: &mut MixerRenderer, t0: u64, n: usize) {
         }
         let base = v.bus as usize * 2 * CHUNK;
         let (l, rr) = bus_buf[base..base + 2 * CHUNK].split_at_mut(CHUNK);
-        if v.mix(t0, &mut l[..n], &mut rr[..n], &mut late) {
-            i += 1;
-            continue;
+        let mut reason = EndReason::Finished;
+        if !hunting {
+            if v.mix(t0, &mut l[..n], &mut rr[..n], &mut late) {
+                i += 1;
+                continue;
+            }
+        } else {
+            // The slow, rare path: mix alone, check, then add.
+            let (hl, hr) = hunt_buf.split_at_mut(CHUNK);
+            hl[..n].fill(0.0);
+            hr[..n].fill(0.0);
+            let alive = v.mix(t0, &mut hl[..n], &mut hr[..n], &mut late);
+            if kernel::all_finite(&hl[..n]) && kernel::all_finite(&hr[..n]) {
+                kernel::add_scaled(&mut l[..n], &hl[..n], 1.0, 0.0);
+                kernel::add_scaled(&mut rr[..n], &hr[..n], 1.0, 0.0);
+                if alive {
+                    i += 1;
+                    continue;
+                }
+            } else {
+                reason = EndReason::NonFinite;
+                shared.stats.non_finite_voices.fetch_add(1, Relaxed);
+            }
         }
+        if reason == EndReason::Finished && v.stopped() {
+            reason = EndReason::Stopped;
+        }
+        shared.event(MixerEvent::VoiceEnded {
+            id: super::VoiceId {
+                slot: slot as u32,
+                generation: v.generation,
+            },
+            reason,
+            at: t0,
+        });
         // The voice ended: hand it back, never freeing anything here.
         param::end(&shared.generations[slot], v.generation);
         v.state = State::Free;

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use crossbeam_queue::ArrayQueue;
 
 use super::command::Command;
+use super::event::MixerEvent;
 use super::stats::StatsShared;
 use crate::sound::Sound;
 
@@ -54,6 +55,8 @@ pub(crate) struct Shared {
     pub bus_gains: Box<[AtomicU32]>,
     /// Master gain as `f32` bits.
     pub master_gain: AtomicU32,
+    /// Events to the control side.
+    pub events: ArrayQueue<MixerEvent>,
     /// Counters.
     pub stats: StatsShared,
 }
@@ -66,6 +69,7 @@ impl Shared {
         ramp_frames: u32,
         default_fade: u32,
         bus_names: Vec<String>,
+        event_capacity: usize,
     ) -> Shared {
         let free = ArrayQueue::new(voices);
         for i in 0..voices as u32 {
@@ -87,7 +91,16 @@ impl Shared {
                 .map(|_| AtomicU32::new(1.0f32.to_bits()))
                 .collect(),
             master_gain: AtomicU32::new(1.0f32.to_bits()),
+            events: ArrayQueue::new(event_capacity.max(1)),
             stats: StatsShared::new(buses),
+        }
+    }
+
+    /// Pushes an event (renderer side); counted as dropped if the queue is full.
+    #[inline]
+    pub fn event(&self, e: MixerEvent) {
+        if self.events.push(e).is_err() {
+            self.stats.dropped_events.fetch_add(1, Ordering::Relaxed);
         }
     }
 

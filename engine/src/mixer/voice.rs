@@ -153,7 +153,7 @@ impl Voice {
         self.generation = generation;
         self.channels = sound.channels();
         self.sound = Some(sound);
-        self.pos = 0;
+        self.pos = p.offset << 32;
         self.step = rate_step(p.rate);
         self.step_target = self.step;
         self.step_left = 0;
@@ -237,6 +237,11 @@ impl Voice {
                 }
             }
         }
+    }
+
+    /// Whether the voice ended (or is ending) because it was stopped.
+    pub fn stopped(&self) -> bool {
+        self.state == State::Dead || self.fade == FadeEnd::End
     }
 
     /// Begins a fade-out of `frames` after which `then` happens.
@@ -477,23 +482,37 @@ impl Voice {
                 }
                 self.pos += (k as u64) << 32;
                 o += k;
-            } else if self.step_left == 0 {
+            } else {
+                // A steady rate or a rate ramp: the same kernel, whose step
+                // grows by `dstep` per frame (0 when steady).
+                let ramping = self.step_left > 0;
+                let dstep = if ramping { self.step_delta } else { 0 };
+                // No step in this span exceeds `smax` (a ramp moves monotonically
+                // towards its target), so this bound is safe for the whole span.
+                let smax = if ramping {
+                    self.step.max(self.step_target)
+                } else {
+                    self.step
+                };
                 // Frames whose interpolation partner idx + 1 is still inside the segment.
                 let last = ((seg_end as u64) - 1) << 32;
                 let safe = if self.pos < last {
-                    ((last - self.pos - 1) / self.step + 1) as usize
+                    ((last - self.pos - 1) / smax + 1) as usize
                 } else {
                     0
                 };
-                let k = (n - o).min(safe);
+                let mut k = (n - o).min(safe);
+                if ramping {
+                    k = k.min(self.step_left as usize);
+                }
                 if k == 0 {
                     self.slow(src, &mut l[o..o + 1], &mut r[o..o + 1]);
                     o += 1;
                     continue;
                 }
-                let step = self.step;
+                let mut step = self.step;
                 if self.silent() {
-                    self.pos += step * k as u64;
+                    (self.pos, step) = kernel::advance(self.pos, step, dstep, k);
                 } else {
                     // Work relative to the segment base so the kernel sees a short position.
                     let base = idx;
@@ -502,31 +521,31 @@ impl Voice {
                     let (l, r) = (&mut l[o..o + k], &mut r[o..o + k]);
                     let (kr, g) = self.ramp_part(k);
                     if kr > 0 {
-                        p = if ch == 1 {
-                            kernel::mono_lerp(s, p, step, &mut l[..kr], &mut r[..kr], g)
+                        let (l, r) = (&mut l[..kr], &mut r[..kr]);
+                        (p, step) = if ch == 1 {
+                            kernel::mono_lerp(s, p, step, dstep, l, r, g)
                         } else {
-                            kernel::stereo_lerp(s, p, step, &mut l[..kr], &mut r[..kr], g)
+                            kernel::stereo_lerp(s, p, step, dstep, l, r, g)
                         };
                         self.advance_gain(kr);
                     }
                     if kr < k {
                         let g = [self.gl, self.gr, 0.0, 0.0];
-                        p = if ch == 1 {
-                            kernel::mono_lerp(s, p, step, &mut l[kr..], &mut r[kr..], g)
+                        let (l, r) = (&mut l[kr..], &mut r[kr..]);
+                        (p, step) = if ch == 1 {
+                            kernel::mono_lerp(s, p, step, dstep, l, r, g)
                         } else {
-                            kernel::stereo_lerp(s, p, step, &mut l[kr..], &mut r[kr..], g)
+                            kernel::stereo_lerp(s, p, step, dstep, l, r, g)
                         };
                     }
                     self.pos = p + ((base as u64) << 32);
                 }
-                o += k;
-            } else {
-                let k = (n - o).min(self.step_left as usize);
-                for j in 0..k {
-                    if !self.wrap() {
-                        return false;
+                self.step = step;
+                if ramping {
+                    self.step_left -= k as u32;
+                    if self.step_left == 0 {
+                        self.step = self.step_target;
                     }
-                    self.slow(src, &mut l[o + j..o + j + 1], &mut r[o + j..o + j + 1]);
                 }
                 o += k;
             }
