@@ -35,7 +35,9 @@
 //! Run with `cargo bench --bench mixer` (a few minutes; about 6 GiB of
 //! memory at N = 15,000). Environment: `MIXER_BENCH_SECS` (CPU time per
 //! measurement, default 0.6), `MIXER_BENCH_NS` (comma-separated voice counts,
-//! default `100,1000,5000,15000`), `MIXER_BENCH_PEERS_MAX` (default 5000).
+//! default `100,1000,5000,15000`), `MIXER_BENCH_PEERS_MAX` (default 5000),
+//! `MIXER_BENCH_PROFILE=static|gp|dyn` (instead, run only that column, for a
+//! profiler).
 //! Results with the CPU model: README.md.
 
 use std::hint::black_box;
@@ -534,6 +536,20 @@ fn main() {
         "kira/dyn", "rt dyn", "rt st"
     );
     let started = Instant::now();
+    if let Ok(which) = std::env::var("MIXER_BENCH_PROFILE") {
+        // Profiling aid: one pcmring column (`static`, `gp` or `dyn`) for a while.
+        let changes = match which.as_str() {
+            "gp" => Changes::GainPan,
+            "dyn" => Changes::All,
+            _ => Changes::None,
+        };
+        for &n in &ns {
+            let w = workload(n);
+            let (t, _) = pcmring_mixer(&w, 1.0, false, changes, secs);
+            println!("{which} N {n}: {t:.3} ns per voice-frame");
+        }
+        return;
+    }
     for &n in &ns {
         let w = workload(n);
         let (bare, e0) = bare_loop(&w, secs);

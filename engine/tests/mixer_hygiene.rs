@@ -196,3 +196,20 @@ fn end_events_say_why() {
     want.sort_by_key(|(id, _)| id.slot);
     assert_eq!(reasons, want);
 }
+
+#[test]
+fn tabulated_pan_law_follows_the_formula() {
+    for k in 0..=20_000 {
+        let pan = k as f32 / 10_000.0 - 1.0;
+        let theta = (pan as f64 + 1.0) * std::f64::consts::FRAC_PI_4;
+        let (l, r) = pcmring::mixer::pan_gains(pan, 1);
+        assert!((l as f64 - theta.cos()).abs() < 1e-6, "pan {pan}");
+        assert!((r as f64 - theta.sin()).abs() < 1e-6, "pan {pan}");
+        let (l2, r2) = pcmring::mixer::pan_gains(pan, 2);
+        let s = std::f64::consts::SQRT_2;
+        assert!((l2 as f64 - (theta.cos() * s).min(1.0)).abs() < 1e-6);
+        assert!((r2 as f64 - (theta.sin() * s).min(1.0)).abs() < 1e-6);
+    }
+    assert_eq!(pcmring::mixer::pan_gains(-1.0, 1), (1.0, 0.0));
+    assert_eq!(pcmring::mixer::pan_gains(1.0, 1), (0.0, 1.0));
+}

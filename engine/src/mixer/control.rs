@@ -131,6 +131,7 @@ impl MixerBuilder {
     }
     /// Makes the control half and the realtime half.
     pub fn build(self) -> (Mixer, MixerRenderer) {
+        super::voice::init_pan_table();
         let shared = Arc::new(Shared::new(
             self.rate,
             self.voices,

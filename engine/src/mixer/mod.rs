@@ -83,4 +83,4 @@ pub use event::{EndReason, MixerEvent};
 pub use handle::{VoiceError, VoiceHandle, VoiceId};
 pub use render::{BlockInfo, Clip, MixerRenderer, CHUNK, SOFT_KNEE};
 pub use stats::MixerStats;
-pub use voice::pan_gains;
+pub use voice::{pan_gains, PAN_STEPS};
