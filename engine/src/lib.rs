@@ -106,6 +106,7 @@ macro_rules! mechanism_mod {
 
 pub mod broker;
 pub mod client;
+pub mod decode;
 pub mod engine;
 pub mod mixer;
 pub mod pcm;

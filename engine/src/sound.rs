@@ -2,12 +2,14 @@
 //!
 //! A [`Sound`] is interleaved `f32` sample data behind an `Arc<[f32]>`, at
 //! the device rate: cloning it is a reference-count increment, and the mixer
-//! holds such a reference for every voice that plays it. WAV files are read
-//! with `hound` (8, 16, 24 and 32-bit integer PCM and 32-bit float) and
+//! holds such a reference for every voice that plays it. Files (WAV, FLAC,
+//! Ogg Vorbis, MP3) are decoded by [`crate::decode`] (symphonia) and
 //! converted to the device rate at load time by [`crate::resample`].
 
 use std::fmt;
-use std::io::{BufReader, Read};
+use std::io::Read;
+
+use crate::decode::FileDecoder;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -62,14 +64,14 @@ pub enum SoundError {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// The file is not a WAV file hound can read, or it is corrupt or truncated.
+    /// The file is not in a format we decode, or it is corrupt or truncated.
     Format {
         /// The file (empty for in-memory data).
         path: PathBuf,
         /// What is wrong, in words.
         problem: String,
     },
-    /// The WAV sample format is not one we decode.
+    /// The file's format, codec or shape (channels, rate) is not one we decode.
     Unsupported {
         /// The file.
         path: PathBuf,
@@ -101,14 +103,14 @@ impl fmt::Display for SoundError {
                 write!(f, "{}: cannot read: {source}", path.display())
             }
             SoundError::Format { path, problem } => {
-                write!(f, "{}: not a readable WAV file: {problem}", path.display())
-            }
-            SoundError::Unsupported { path, what } => {
                 write!(
                     f,
-                    "{}: unsupported WAV sample format: {what}",
+                    "{}: not a readable audio file: {problem}",
                     path.display()
                 )
+            }
+            SoundError::Unsupported { path, what } => {
+                write!(f, "{}: unsupported: {what}", path.display())
             }
             SoundError::BadShape { channels, samples } => {
                 write!(
@@ -194,100 +196,66 @@ impl Sound {
         Sound::from_samples(converted, channels, device_rate)
     }
 
-    /// Loads a WAV file and converts it to `device_rate`.
+    /// Loads an audio file (WAV, FLAC, Ogg Vorbis or MP3, recognised from
+    /// its contents) whole into memory and converts it to `device_rate`.
+    /// Files of 3 to 8 channels are downmixed to stereo
+    /// ([`crate::decode::downmix_to_stereo`] documents the matrix).
     ///
     /// Errors name the file and the problem; truncated or corrupt files are
-    /// errors, never panics.
-    pub fn load_wav(path: impl AsRef<Path>, device_rate: u32) -> Result<Sound, SoundError> {
-        let path = path.as_ref();
-        let file = std::fs::File::open(path).map_err(|source| SoundError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Sound::read_wav(BufReader::new(file), path, device_rate)
+    /// errors, never panics (a file that decodes to fewer frames than its
+    /// header claims is reported as truncated). For long music, stream it
+    /// instead ([`crate::stream`]).
+    pub fn load(path: impl AsRef<Path>, device_rate: u32) -> Result<Sound, SoundError> {
+        let mut dec = FileDecoder::open(path)?;
+        Sound::decode(&mut dec, device_rate)
     }
 
-    /// Reads a WAV stream; `name` is used in error messages.
-    pub fn read_wav<R: Read>(
+    /// Loads an audio file; the same as [`Sound::load`] (kept for callers
+    /// that only ever had WAV files).
+    pub fn load_wav(path: impl AsRef<Path>, device_rate: u32) -> Result<Sound, SoundError> {
+        Sound::load(path, device_rate)
+    }
+
+    /// Reads an audio stream of any supported format; `name` is used in
+    /// error messages (and its extension as a format hint).
+    pub fn read_wav<R: Read + Send + Sync + 'static>(
         reader: R,
         name: &Path,
         device_rate: u32,
     ) -> Result<Sound, SoundError> {
-        let format_err = |e: hound::Error| match e {
-            // hound reports a short read as UnexpectedEof or as Other ("Failed
-            // to read enough bytes"): both mean the file ends early.
-            hound::Error::IoError(source)
-                if matches!(
-                    source.kind(),
-                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::Other
-                ) =>
-            {
-                SoundError::Format {
-                    path: name.to_path_buf(),
-                    problem: format!("file is truncated ({source})"),
-                }
-            }
-            hound::Error::IoError(source) => SoundError::Io {
-                path: name.to_path_buf(),
-                source,
-            },
-            hound::Error::Unsupported => SoundError::Unsupported {
-                path: name.to_path_buf(),
-                what: "a format hound does not decode".into(),
-            },
-            other => SoundError::Format {
-                path: name.to_path_buf(),
-                problem: other.to_string(),
-            },
-        };
-        let mut wav = hound::WavReader::new(reader).map_err(format_err)?;
-        let spec = wav.spec();
-        if spec.channels == 0 || spec.channels > MAX_CHANNELS {
-            return Err(SoundError::Unsupported {
-                path: name.to_path_buf(),
-                what: format!("{} channels (1..={MAX_CHANNELS} supported)", spec.channels),
-            });
-        }
-        if spec.sample_rate == 0 {
-            return Err(SoundError::Format {
-                path: name.to_path_buf(),
-                problem: "sample rate 0".into(),
-            });
-        }
-        // Bound the preallocation by what the header claims, capped so a lying
-        // header cannot make us allocate gigabytes up front.
-        let claimed = (wav.len() as usize).min(1 << 24);
-        let mut samples: Vec<f32> = Vec::with_capacity(claimed);
-        match (spec.sample_format, spec.bits_per_sample) {
-            (hound::SampleFormat::Float, 32) => {
-                for s in wav.samples::<f32>() {
-                    samples.push(s.map_err(format_err)?);
-                }
-            }
-            (hound::SampleFormat::Int, bits @ 1..=32) => {
-                let scale = 1.0 / (1u64 << (bits - 1)) as f64;
-                for s in wav.samples::<i32>() {
-                    samples.push((s.map_err(format_err)? as f64 * scale) as f32);
-                }
-            }
-            (fmt, bits) => {
-                return Err(SoundError::Unsupported {
-                    path: name.to_path_buf(),
-                    what: format!("{fmt:?} {bits}-bit"),
+        let mut dec = FileDecoder::from_reader(reader, name)?;
+        Sound::decode(&mut dec, device_rate)
+    }
+
+    /// Decodes the rest of `dec` into a sound at `device_rate`.
+    pub fn decode(dec: &mut FileDecoder, device_rate: u32) -> Result<Sound, SoundError> {
+        let samples = crate::decode::decode_all(dec)?;
+        let ch = dec.channels() as usize;
+        let frames = (samples.len() / ch) as u64;
+        if let Some(claimed) = dec.frames_hint() {
+            if frames < claimed {
+                return Err(SoundError::Format {
+                    path: dec.name().to_path_buf(),
+                    problem: format!(
+                        "file is truncated: its header claims {claimed} frames, it holds {frames}"
+                    ),
                 });
             }
         }
-        if !samples.len().is_multiple_of(spec.channels as usize) {
+        if frames == 0 {
             return Err(SoundError::Format {
-                path: name.to_path_buf(),
-                problem: format!(
-                    "{} samples is not a whole number of {}-channel frames",
-                    samples.len(),
-                    spec.channels
-                ),
+                path: dec.name().to_path_buf(),
+                problem: "no audio frames".into(),
             });
         }
-        Sound::from_samples_at(&samples, spec.channels, spec.sample_rate, device_rate)
+        let (samples, channels) = if ch > 2 {
+            let mut st = Vec::new();
+            crate::decode::downmix_to_stereo(&samples, ch, &mut st);
+            (st, 2)
+        } else {
+            (samples, ch as u16)
+        };
+        Sound::from_samples_at(&samples, channels, dec.rate(), device_rate)
     }
 
     /// The interleaved samples.
