@@ -114,6 +114,7 @@ pub mod resample;
 pub mod restricted;
 pub mod sim;
 pub mod sound;
+pub mod stream;
 pub mod wrap;
 
 mod device;

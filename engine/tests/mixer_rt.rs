@@ -5,6 +5,7 @@
 
 use pcmring::mixer::{Clip, Loop, MixerBuilder, PlayParams};
 use pcmring::sound::Sound;
+use pcmring::stream::{Stream, StreamOptions};
 use pcmring_rt::alloc_guard::{self, AllocGuard, CountingAllocator, Mode};
 
 mod mixer_support;
@@ -40,6 +41,33 @@ fn render_never_touches_the_heap() {
     .unwrap();
     let music = m.bus("music").unwrap();
     let hot = Sound::from_samples(vec![3e38f32; 512], 1, 48_000).unwrap();
+    // Streaming voices: a looping one that plays throughout (seeked and
+    // starved now and then), and one-shots that end while rendering.
+    let wav = std::env::temp_dir().join(format!("pcmring-mixer-rt-{}.wav", std::process::id()));
+    {
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: 44_100,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(&wav, spec).unwrap();
+        for i in 0..20_000i32 {
+            w.write_sample(((i * 37) % 20_000 - 10_000) as i16).unwrap();
+            w.write_sample(((i * 11) % 20_000 - 10_000) as i16).unwrap();
+        }
+        w.finalize().unwrap();
+    }
+    let opts = StreamOptions::new()
+        .read_ahead(std::time::Duration::from_millis(100))
+        .looping(Loop::Region {
+            start: 1000,
+            end: 15_000,
+        });
+    let song = Stream::open(&wav, 48_000, opts).unwrap();
+    m.play_stream(&song, PlayParams::new().gain(0.2).rate(1.1))
+        .unwrap();
+    let mut one_shots = Vec::new();
     let mut out = vec![0.0f32; 2 * 256];
     let mut handles = Vec::new();
     let mut t = 0u64;
@@ -98,6 +126,17 @@ fn render_never_touches_the_heap() {
             let _ = m.play(&hot, PlayParams::new().gain(4.0).looping(Loop::Whole));
         }
         while m.poll_event().is_some() {}
+        match block % 40 {
+            5 => song.seek(block * 10),
+            12 => song.hold_loader(true),
+            20 => song.hold_loader(false),
+            30 => {
+                let s = Stream::open(&wav, 48_000, StreamOptions::new()).unwrap();
+                let _ = m.play_stream(&s, PlayParams::new().gain(0.1));
+                one_shots.push(s); // dropped after the loop, off the render thread
+            }
+            _ => {}
+        }
         m.set_bus_gain(music, if block % 2 == 0 { 0.5 } else { 1.0 });
         m.set_master_gain(0.9);
         // The realtime part.
@@ -113,6 +152,12 @@ fn render_never_touches_the_heap() {
             m.collect_garbage();
         }
     }
+    assert!(
+        song.underrun_frames() > 0,
+        "the held loader starved the voice"
+    );
+    assert!(song.played_frames() > 50_000);
+    drop(one_shots);
     let st = m.stats();
     assert!(
         st.voices_ended > 500,

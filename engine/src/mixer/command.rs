@@ -1,7 +1,10 @@
 //! What a caller asks for when it starts a voice, and the commands that
 //! travel from control threads to the renderer.
 
+use std::sync::Arc;
+
 use crate::sound::Sound;
+use crate::stream::StreamShared;
 
 /// A bus (voice group with its own gain). [`BusId::MAIN`] always exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -144,7 +147,8 @@ pub(crate) enum Command {
     Play {
         slot: u32,
         generation: u32,
-        sound: Sound,
+        sound: Option<Sound>,
+        stream: Option<Arc<StreamShared>>,
         params: PlayParams,
         loop_start: u64,
         loop_end: u64,
@@ -161,6 +165,12 @@ pub(crate) enum Command {
         slot: u32,
         generation: u32,
         fade: u32,
+    },
+    /// Move a (non-streaming) voice to frame `frame` of its sound.
+    Seek {
+        slot: u32,
+        generation: u32,
+        frame: u64,
     },
     /// Resume a paused voice, fading in over `fade` frames.
     Resume {

@@ -15,6 +15,7 @@ use super::render::{Clip, MixerRenderer};
 use super::shared::Shared;
 use super::stats::MixerStats;
 use crate::sound::Sound;
+use crate::stream::{Stream, StreamShared};
 
 /// Largest voice pool a mixer can be built with.
 pub const MAX_VOICES: usize = 1 << 20;
@@ -39,6 +40,8 @@ pub enum PlayError {
     BadParams,
     /// The sound has no frames.
     EmptySound,
+    /// The stream is already playing in another voice.
+    StreamInUse,
 }
 
 impl fmt::Display for PlayError {
@@ -53,6 +56,7 @@ impl fmt::Display for PlayError {
             ),
             PlayError::BadParams => f.write_str("gain, pan, rate or loop points out of range"),
             PlayError::EmptySound => f.write_str("the sound has no frames"),
+            PlayError::StreamInUse => f.write_str("the stream already plays in a voice"),
         }
     }
 }
@@ -201,6 +205,56 @@ impl Mixer {
         if params.offset >= frames {
             return Err(PlayError::BadParams);
         }
+        self.start(Some(sound.clone()), None, params, loop_start, loop_end)
+    }
+
+    /// Starts a voice playing a [`Stream`] (decoded on its loader thread),
+    /// with the same parameters as [`Mixer::play`]; looping and the start
+    /// frame belong to the stream ([`crate::stream::StreamOptions`]), so
+    /// `params.looping` and `params.offset` must be left at their defaults.
+    /// A stream plays in one voice only ([`PlayError::StreamInUse`]).
+    pub fn play_stream(
+        &self,
+        stream: &Stream,
+        params: PlayParams,
+    ) -> Result<VoiceHandle, PlayError> {
+        let sh = &self.shared;
+        if stream.rate() != sh.rate {
+            return Err(PlayError::WrongRate {
+                sound: stream.rate(),
+                mixer: sh.rate,
+            });
+        }
+        if params.bus.index() >= sh.bus_names.len() {
+            return Err(PlayError::BadBus);
+        }
+        if !valid_gain(params.gain)
+            || !params.pan.is_finite()
+            || !valid_rate(params.rate)
+            || params.looping != Loop::Off
+            || params.offset != 0
+        {
+            return Err(PlayError::BadParams);
+        }
+        if stream.shared.claimed.swap(true, Ordering::AcqRel) {
+            return Err(PlayError::StreamInUse);
+        }
+        let r = self.start(None, Some(stream.shared.clone()), params, 0, u64::MAX);
+        if r.is_err() {
+            stream.shared.claimed.store(false, Ordering::Release);
+        }
+        r
+    }
+
+    fn start(
+        &self,
+        sound: Option<Sound>,
+        stream: Option<Arc<StreamShared>>,
+        params: PlayParams,
+        loop_start: u64,
+        loop_end: u64,
+    ) -> Result<VoiceHandle, PlayError> {
+        let sh = &self.shared;
         let slot = match sh.free.pop() {
             Some(s) => s,
             None => {
@@ -220,10 +274,12 @@ impl Mixer {
         param::init(&p.gain, generation, params.gain);
         param::init(&p.pan, generation, params.pan.clamp(-1.0, 1.0));
         param::init(&p.rate, generation, params.rate);
+        p.position.store(params.offset, Ordering::Relaxed);
         let cmd = Command::Play {
             slot,
             generation,
-            sound: sound.clone(),
+            sound,
+            stream,
             params,
             loop_start,
             loop_end,

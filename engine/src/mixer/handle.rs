@@ -136,6 +136,28 @@ impl VoiceHandle {
         .ok_or(VoiceError::Ended)
     }
 
+    /// The voice's position: the frame of its sound it plays next (for a
+    /// streaming voice, frames of the stream consumed so far), as of the
+    /// renderer's last chunk.
+    pub fn position(&self) -> Result<u64, VoiceError> {
+        let p = self.shared.params[self.id.slot as usize]
+            .position
+            .load(std::sync::atomic::Ordering::Relaxed);
+        self.check()?;
+        Ok(p)
+    }
+
+    /// Moves the voice to frame `frame` of its sound (not for streaming
+    /// voices: seek the [`crate::stream::Stream`]), at the next block.
+    pub fn seek(&self, frame: u64) -> Result<(), VoiceError> {
+        let id = self.id;
+        self.send(Command::Seek {
+            slot: id.slot,
+            generation: id.generation,
+            frame,
+        })
+    }
+
     fn send(&self, cmd: Command) -> Result<(), VoiceError> {
         self.check()?;
         if self.shared.send(cmd) {

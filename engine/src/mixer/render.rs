@@ -187,6 +187,7 @@ impl MixerRenderer {
                     slot,
                     generation,
                     sound,
+                    stream,
                     params,
                     loop_start,
                     loop_end,
@@ -196,6 +197,7 @@ impl MixerRenderer {
                     v.start(
                         generation,
                         sound,
+                        stream,
                         &params,
                         loop_start,
                         loop_end,
@@ -221,6 +223,15 @@ impl MixerRenderer {
                 } => {
                     if let Some(v) = live(&mut self.voices, slot, generation) {
                         v.pause(fade);
+                    }
+                }
+                Command::Seek {
+                    slot,
+                    generation,
+                    frame,
+                } => {
+                    if let Some(v) = live(&mut self.voices, slot, generation) {
+                        v.seek(frame);
                     }
                 }
                 Command::Resume {
@@ -436,8 +447,16 @@ fn mix_voices(r: &mut MixerRenderer, t0: u64, n: usize) {
         let base = v.bus as usize * 2 * CHUNK;
         let (l, rr) = bus_buf[base..base + 2 * CHUNK].split_at_mut(CHUNK);
         let mut reason = EndReason::Finished;
+        let mut underrun = 0u32;
         if !hunting {
-            if v.mix(t0, &mut l[..n], &mut rr[..n], &mut late) {
+            let alive = v.mix(t0, &mut l[..n], &mut rr[..n], &mut late, &mut underrun);
+            shared.params[slot].position.store(v.pos >> 32, Relaxed);
+            if underrun > 0 {
+                stream_underrun(shared, v, slot, t0, n, underrun);
+            } else {
+                v.starving = false;
+            }
+            if alive {
                 i += 1;
                 continue;
             }
@@ -446,7 +465,13 @@ fn mix_voices(r: &mut MixerRenderer, t0: u64, n: usize) {
             let (hl, hr) = hunt_buf.split_at_mut(CHUNK);
             hl[..n].fill(0.0);
             hr[..n].fill(0.0);
-            let alive = v.mix(t0, &mut hl[..n], &mut hr[..n], &mut late);
+            let alive = v.mix(t0, &mut hl[..n], &mut hr[..n], &mut late, &mut underrun);
+            shared.params[slot].position.store(v.pos >> 32, Relaxed);
+            if underrun > 0 {
+                stream_underrun(shared, v, slot, t0, n, underrun);
+            } else {
+                v.starving = false;
+            }
             if kernel::all_finite(&hl[..n]) && kernel::all_finite(&hr[..n]) {
                 kernel::add_scaled(&mut l[..n], &hl[..n], 1.0, 0.0);
                 kernel::add_scaled(&mut rr[..n], &hr[..n], 1.0, 0.0);
@@ -473,10 +498,11 @@ fn mix_voices(r: &mut MixerRenderer, t0: u64, n: usize) {
         // The voice ended: hand it back, never freeing anything here.
         param::end(&shared.generations[slot], v.generation);
         v.state = State::Free;
-        if let Some(sound) = v.sound.take() {
+        {
             if let Err(g) = shared.garbage.push(Garbage {
                 slot: slot as u32,
-                sound,
+                sound: v.sound.take(),
+                stream: v.stream.take(),
             }) {
                 // Unreachable by the slot accounting; leak rather than free on this thread.
                 std::mem::forget(g);
@@ -489,6 +515,26 @@ fn mix_voices(r: &mut MixerRenderer, t0: u64, n: usize) {
     if late > 0 {
         shared.stats.late_starts.fetch_add(late as u64, Relaxed);
     }
+}
+
+/// Counts a stream voice's underrun and, when a run of them begins, reports it.
+#[inline(never)]
+fn stream_underrun(shared: &Shared, v: &mut Voice, slot: usize, t0: u64, n: usize, frames: u32) {
+    if let Some(st) = &v.stream {
+        st.underrun_frames.fetch_add(frames as u64, Relaxed);
+        if !v.starving {
+            st.underruns.fetch_add(1, Relaxed);
+            shared.event(MixerEvent::StreamUnderrun {
+                id: super::VoiceId {
+                    slot: slot as u32,
+                    generation: v.generation,
+                },
+                at: t0 + (n as u64 - frames as u64),
+                frames,
+            });
+        }
+    }
+    v.starving = true;
 }
 
 fn mix_voices_portable(r: &mut MixerRenderer, t0: u64, n: usize) {

@@ -15,7 +15,10 @@ use crossbeam_queue::ArrayQueue;
 use super::command::Command;
 use super::event::MixerEvent;
 use super::stats::StatsShared;
+use std::sync::Arc;
+
 use crate::sound::Sound;
+use crate::stream::StreamShared;
 
 /// The continuous parameters of one slot (see [`super::param`]).
 #[derive(Default)]
@@ -23,12 +26,16 @@ pub(crate) struct SlotParams {
     pub gain: AtomicU64,
     pub pan: AtomicU64,
     pub rate: AtomicU64,
+    /// The voice's position (frame of its sound, or of its stream), stored
+    /// by the renderer after every chunk.
+    pub position: AtomicU64,
 }
 
 /// A finished voice travelling back to a non-realtime thread.
 pub(crate) struct Garbage {
     pub slot: u32,
-    pub sound: Sound,
+    pub sound: Option<Sound>,
+    pub stream: Option<Arc<StreamShared>>,
 }
 
 /// Everything the control handles and the renderer share.
@@ -110,6 +117,7 @@ impl Shared {
         let mut n = 0;
         while let Some(g) = self.garbage.pop() {
             drop(g.sound);
+            drop(g.stream);
             // Cannot fail: a slot is in only one place at a time.
             let _ = self.free.push(g.slot);
             n += 1;

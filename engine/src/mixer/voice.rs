@@ -9,7 +9,10 @@ use super::command::{Loop, PlayParams, Start};
 use super::kernel::{self, ONE};
 use super::param;
 use super::shared::SlotParams;
+use std::sync::Arc;
+
 use crate::sound::Sound;
+use crate::stream::{StreamShared, GUARD_FRAMES};
 
 /// Where a voice is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,6 +154,12 @@ pub(crate) struct Voice {
     pub gain: f32,
     pub pan: f32,
     pub sound: Option<Sound>,
+    /// For a streaming voice: its ring (and `sound` is `None`).
+    pub stream: Option<Arc<StreamShared>>,
+    /// The stream's jump index this voice has followed.
+    pub jump_seen: u64,
+    /// Whether the previous chunk underran (a run of underruns is reported once).
+    pub starving: bool,
 }
 
 /// No pending stop.
@@ -192,6 +201,9 @@ impl Voice {
             gain: 0.0,
             pan: 0.0,
             sound: None,
+            stream: None,
+            jump_seen: 0,
+            starving: false,
         }
     }
 
@@ -200,15 +212,23 @@ impl Voice {
     pub fn start(
         &mut self,
         generation: u32,
-        sound: Sound,
+        sound: Option<Sound>,
+        stream: Option<Arc<StreamShared>>,
         p: &PlayParams,
         loop_start: u64,
         loop_end: u64,
         sp: &SlotParams,
     ) {
         self.generation = generation;
-        self.channels = sound.channels();
-        self.sound = Some(sound);
+        self.channels = match (&sound, &stream) {
+            (Some(s), _) => s.channels(),
+            (None, Some(st)) => st.channels,
+            (None, None) => 1,
+        };
+        self.sound = sound;
+        self.stream = stream;
+        self.jump_seen = 0;
+        self.starving = false;
         self.pos = p.offset << 32;
         self.step = rate_step(p.rate);
         self.step_target = self.step;
@@ -350,7 +370,14 @@ impl Voice {
     /// Mixes frames `[t0, t0 + l.len())` of the output clock into `l`/`r`.
     /// Returns `false` when the voice has ended.
     #[inline(always)]
-    pub fn mix(&mut self, t0: u64, l: &mut [f32], r: &mut [f32], late: &mut u32) -> bool {
+    pub fn mix(
+        &mut self,
+        t0: u64,
+        l: &mut [f32],
+        r: &mut [f32],
+        late: &mut u32,
+        underrun: &mut u32,
+    ) -> bool {
         let n = l.len();
         let end_t = t0 + n as u64;
         let mut off = 0usize;
@@ -369,10 +396,8 @@ impl Voice {
             State::Paused => return true,
             State::Dead | State::Free => return false,
         }
-        let Some(sound) = self.sound.take() else {
-            return false;
-        };
-        let src = sound.samples();
+        let sound = self.sound.take();
+        let stream = self.stream.take();
         let alive = loop {
             // The next event inside this block, as an offset.
             let mut until = n;
@@ -382,8 +407,16 @@ impl Voice {
             if self.fade != FadeEnd::None {
                 until = until.min(off + self.ramp_left as usize);
             }
-            if until > off && !self.mix_span(src, &mut l[off..until], &mut r[off..until]) {
-                break false;
+            if until > off {
+                let (l, r) = (&mut l[off..until], &mut r[off..until]);
+                let more = match (&sound, &stream) {
+                    (Some(s), _) => self.mix_span(s.samples(), l, r),
+                    (None, Some(st)) => self.mix_stream_span(st, l, r, underrun),
+                    (None, None) => false,
+                };
+                if !more {
+                    break false;
+                }
             }
             off = until;
             if self.stop_at <= t0 + off as u64 {
@@ -404,8 +437,90 @@ impl Voice {
                 break true;
             }
         };
-        self.sound = Some(sound);
+        self.sound = sound;
+        self.stream = stream;
         alive
+    }
+
+    /// Moves a sound voice to frame `frame` (a stream seeks with
+    /// [`crate::stream::Stream::seek`]); past the end of a one-shot it ends.
+    pub fn seek(&mut self, frame: u64) {
+        if self.sound.is_some() {
+            self.pos = frame.min(self.loop_end) << 32;
+        }
+    }
+
+    /// Mixes a span of a streaming voice from its ring: windows of up to
+    /// [`GUARD_FRAMES`] frames through [`Voice::mix_span`]; when the loader
+    /// is behind, the rest of the span stays silent (added to `underrun`)
+    /// and the position waits. `false` when the stream has ended.
+    fn mix_stream_span(
+        &mut self,
+        st: &StreamShared,
+        l: &mut [f32],
+        r: &mut [f32],
+        underrun: &mut u32,
+    ) -> bool {
+        let n = l.len();
+        let jump = st.jump();
+        if jump > self.jump_seen {
+            // A seek: skip what was buffered before it.
+            self.jump_seen = jump;
+            if (self.pos >> 32) < jump {
+                self.pos = jump << 32;
+                st.consume(jump);
+            }
+        }
+        let mut o = 0;
+        while o < n {
+            let eof = st.finished();
+            let base = self.pos >> 32;
+            let avail = st.written().saturating_sub(base) as usize;
+            // Mix inside one window, with positions relative to its start.
+            let window = |v: &mut Voice, m: usize, l: &mut [f32], r: &mut [f32]| {
+                v.pos -= base << 32;
+                v.loop_start = 0;
+                v.loop_end = m as u64;
+                v.looping = false;
+                let alive = v.mix_span(st.window(base, m), l, r);
+                v.pos += base << 32;
+                st.consume(v.pos >> 32);
+                st.played
+                    .fetch_add((v.pos >> 32) - base, std::sync::atomic::Ordering::Relaxed);
+                alive
+            };
+            if eof && avail <= GUARD_FRAMES {
+                // The rest of the stream fits one window: end like a one-shot.
+                return avail > 0 && window(self, avail, &mut l[o..], &mut r[o..]);
+            }
+            let m = avail.min(GUARD_FRAMES);
+            let unit = self.step == ONE && self.step_left == 0 && self.pos as u32 == 0;
+            let k = if unit {
+                m.min(n - o)
+            } else {
+                // Frames whose interpolation partner is inside the window.
+                let smax = if self.step_left > 0 {
+                    self.step.max(self.step_target)
+                } else {
+                    self.step
+                };
+                let rel = self.pos - (base << 32);
+                let last = (m as u64).saturating_sub(1) << 32;
+                if rel < last {
+                    (((last - rel - 1) / smax + 1) as usize).min(n - o)
+                } else {
+                    0
+                }
+            };
+            if k == 0 {
+                *underrun += (n - o) as u32;
+                return true;
+            }
+            // Inside the window by construction: never the one-shot end.
+            let _ = window(self, m, &mut l[o..o + k], &mut r[o..o + k]);
+            o += k;
+        }
+        true
     }
 
     /// Frames of the next `k` that still ramp, and the gains to mix them with.
