@@ -48,6 +48,8 @@ pub struct FileDecoder {
     channels: u16,
     rate: u32,
     frames: Option<u64>,
+    bits: Option<u32>,
+    float: bool,
     buf: Option<SampleBuffer<f32>>,
     /// Decoded samples not yet handed out, and how many of them were.
     pending: Vec<f32>,
@@ -196,6 +198,14 @@ impl FileDecoder {
                 channels: channels as u16,
                 rate,
                 frames: params.n_frames,
+                bits: params.bits_per_sample,
+                float: matches!(
+                    params.codec,
+                    symphonia::core::codecs::CODEC_TYPE_PCM_F32LE
+                        | symphonia::core::codecs::CODEC_TYPE_PCM_F32BE
+                        | symphonia::core::codecs::CODEC_TYPE_PCM_F64LE
+                        | symphonia::core::codecs::CODEC_TYPE_PCM_F64BE
+                ),
                 format,
                 decoder,
                 buf: None,
@@ -219,6 +229,16 @@ impl FileDecoder {
     /// Frames the file's header claims (not trusted for allocation).
     pub fn frames_hint(&self) -> Option<u64> {
         self.frames
+    }
+
+    /// Bits per sample the codec declares (PCM and FLAC; `None` for lossy codecs).
+    pub fn bits_per_sample(&self) -> Option<u32> {
+        self.bits
+    }
+
+    /// Whether the file holds floating-point PCM.
+    pub fn is_float(&self) -> bool {
+        self.float
     }
 
     /// The name used in error messages.

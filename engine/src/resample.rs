@@ -316,4 +316,52 @@ mod tests {
         assert_eq!(output_frames(1, 44_100, 48_000), 1);
         assert_eq!(output_frames(0, 44_100, 48_000), 0);
     }
+
+    fn resample_in_pieces(input: &[f32], ch: usize, from: u32, to: u32, piece: usize) -> Vec<f32> {
+        let mut r = StreamResampler::new(ch, from, to);
+        let mut out = Vec::new();
+        for p in input.chunks(piece * ch) {
+            r.push(p);
+            r.produce(&mut out, false);
+        }
+        r.produce(&mut out, true);
+        out
+    }
+
+    #[test]
+    fn resampler_is_independent_of_the_split_and_has_the_right_length() {
+        let input: Vec<f32> = (0..2 * 1000)
+            .map(|i| ((i * 37) % 101) as f32 / 101.0)
+            .collect();
+        let whole = resample_in_pieces(&input, 2, 44_100, 48_000, 1000);
+        for piece in [1, 7, 64, 333] {
+            assert_eq!(resample_in_pieces(&input, 2, 44_100, 48_000, piece), whole);
+        }
+        assert_eq!(
+            whole.len() as u64,
+            2 * stream_output_frames(1000, 44_100, 48_000)
+        );
+        let down = resample_in_pieces(&input, 2, 48_000, 32_000, 13);
+        assert_eq!(
+            down.len() as u64,
+            2 * stream_output_frames(1000, 48_000, 32_000)
+        );
+    }
+
+    #[test]
+    fn resampler_follows_a_sine() {
+        let (from, to) = (44_100u32, 48_000u32);
+        let hz = 440.0f64;
+        let input: Vec<f32> = (0..4410)
+            .map(|i| (std::f64::consts::TAU * hz * i as f64 / f64::from(from)).sin() as f32)
+            .collect();
+        let out = resample_in_pieces(&input, 1, from, to, 100);
+        for (j, &y) in out.iter().enumerate().skip(10).take(4000) {
+            let want = (std::f64::consts::TAU * hz * j as f64 / f64::from(to)).sin();
+            assert!(
+                (f64::from(y) - want).abs() < 2e-3,
+                "frame {j}: {y} vs {want}"
+            );
+        }
+    }
 }
