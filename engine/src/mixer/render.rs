@@ -374,7 +374,7 @@ fn scale_in_place(x: &mut [f32], ramp: &mut GainRamp) {
     let n = x.len();
     let kr = (ramp.left as usize).min(n);
     for (i, s) in x[..kr].iter_mut().enumerate() {
-        *s *= ramp.cur + (i + 1) as f32 * ramp.delta;
+        *s *= ramp.cur + (i as i32 + 1) as f32 * ramp.delta;
     }
     ramp.advance(kr);
     let g = ramp.cur;
@@ -413,7 +413,7 @@ pub const PREFETCH_AHEAD: usize = 8;
 
 /// The voice loop, inlined into each instruction-set variant.
 #[inline(always)]
-fn mix_voices(r: &mut MixerRenderer, t0: u64, n: usize) {
+fn mix_voices(r: &mut MixerRenderer, t0: u64, n: usize, gather: bool) {
     let MixerRenderer {
         shared,
         voices,
@@ -441,6 +441,7 @@ fn mix_voices(r: &mut MixerRenderer, t0: u64, n: usize) {
             }
         }
         let v = &mut voices[slot];
+        v.gather = gather;
         if v.state != State::Dead {
             v.poll_params(&shared.params[slot], *ramp);
         }
@@ -538,11 +539,12 @@ fn stream_underrun(shared: &Shared, v: &mut Voice, slot: usize, t0: u64, n: usiz
 }
 
 fn mix_voices_portable(r: &mut MixerRenderer, t0: u64, n: usize) {
-    mix_voices(r, t0, n)
+    mix_voices(r, t0, n, false)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn mix_voices_avx2(r: &mut MixerRenderer, t0: u64, n: usize) {
-    mix_voices(r, t0, n)
+    // The gather kernels need AVX2, which the caller guarantees.
+    mix_voices(r, t0, n, true)
 }

@@ -160,6 +160,8 @@ pub(crate) struct Voice {
     pub jump_seen: u64,
     /// Whether the previous chunk underran (a run of underruns is reported once).
     pub starving: bool,
+    /// Use the AVX2 gather kernels (set by the renderer's AVX2 copy only).
+    pub gather: bool,
 }
 
 /// No pending stop.
@@ -204,6 +206,7 @@ impl Voice {
             stream: None,
             jump_seen: 0,
             starving: false,
+            gather: false,
         }
     }
 
@@ -694,9 +697,9 @@ impl Voice {
                     if kr > 0 {
                         let (l, r) = (&mut l[..kr], &mut r[..kr]);
                         (p, step) = if ch == 1 {
-                            kernel::mono_lerp(s, p, step, dstep, l, r, g)
+                            kernel::mono_lerp(s, p, step, dstep, l, r, g, self.gather)
                         } else {
-                            kernel::stereo_lerp(s, p, step, dstep, l, r, g)
+                            kernel::stereo_lerp(s, p, step, dstep, l, r, g, self.gather)
                         };
                         self.advance_gain(kr);
                     }
@@ -704,9 +707,9 @@ impl Voice {
                         let g = [self.gl, self.gr, 0.0, 0.0];
                         let (l, r) = (&mut l[kr..], &mut r[kr..]);
                         (p, step) = if ch == 1 {
-                            kernel::mono_lerp(s, p, step, dstep, l, r, g)
+                            kernel::mono_lerp(s, p, step, dstep, l, r, g, self.gather)
                         } else {
-                            kernel::stereo_lerp(s, p, step, dstep, l, r, g)
+                            kernel::stereo_lerp(s, p, step, dstep, l, r, g, self.gather)
                         };
                     }
                     self.pos = p + ((base as u64) << 32);
