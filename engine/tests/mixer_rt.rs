@@ -3,7 +3,7 @@
 //! `render` call while voices start, ramp, loop, resample, pause, stop, end
 //! and go to the garbage queue.
 
-use pcmring::mixer::{Clip, Loop, MixerBuilder, PlayParams};
+use pcmring::mixer::{Clip, Loop, MixerBuilder, PlayParams, Tween};
 use pcmring::sound::Sound;
 use pcmring::stream::{Stream, StreamOptions};
 use pcmring_rt::alloc_guard::{self, AllocGuard, CountingAllocator, Mode};
@@ -116,6 +116,9 @@ fn render_never_touches_the_heap() {
                 3 => h.pause(),
                 4 => h.resume(),
                 5 => h.stop_at(t + 100, 64),
+                6 => h.set_gain_tween(0.3, Tween::exponential_db(500)),
+                8 => h.set_gain_at(t + 300, 0.2),
+                10 => h.tween_gain_at(t + 50, 0.05, Tween::s_curve(200)),
                 _ => Ok(()),
             };
         }
@@ -129,6 +132,9 @@ fn render_never_touches_the_heap() {
         match block % 40 {
             5 => song.seek(block * 10),
             12 => song.hold_loader(true),
+            15 => m.pause_bus(music).unwrap(),
+            17 => m.resume_bus(music).unwrap(),
+            35 => m.stop_bus(music).unwrap(),
             20 => song.hold_loader(false),
             30 => {
                 let s = Stream::open(&wav, 48_000, StreamOptions::new()).unwrap();

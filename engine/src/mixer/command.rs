@@ -140,6 +140,14 @@ impl PlayParams {
     }
 }
 
+/// What a bus command does to the bus's voices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BusOp {
+    Stop,
+    Pause,
+    Resume,
+}
+
 /// A command for the renderer. Every command names a voice by slot and
 /// generation; the renderer ignores commands for a voice that has ended.
 pub(crate) enum Command {
@@ -166,6 +174,16 @@ pub(crate) enum Command {
         generation: u32,
         fade: u32,
     },
+    /// Tween the gain to `target`, starting on frame `at` (0 = now).
+    Tween {
+        slot: u32,
+        generation: u32,
+        target: f32,
+        tween: super::Tween,
+        at: u64,
+    },
+    /// Stop, pause or resume every voice of a bus.
+    Bus { bus: u16, op: BusOp },
     /// Move a (non-streaming) voice to frame `frame` of its sound.
     Seek {
         slot: u32,

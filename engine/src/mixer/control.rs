@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::command::{BusId, Command, Loop, PlayParams};
+use super::command::{BusId, BusOp, Command, Loop, PlayParams};
 use super::event::MixerEvent;
 use super::handle::{valid_gain, valid_rate, VoiceHandle, VoiceId};
 use super::param;
@@ -312,6 +312,33 @@ impl Mixer {
                 true
             }
             _ => false,
+        }
+    }
+
+    /// Stops every voice on `bus` (with the default fade).
+    pub fn stop_bus(&self, bus: BusId) -> Result<(), PlayError> {
+        self.bus_op(bus, BusOp::Stop)
+    }
+
+    /// Pauses every voice on `bus` (with the default fade); voices started
+    /// on it later play normally.
+    pub fn pause_bus(&self, bus: BusId) -> Result<(), PlayError> {
+        self.bus_op(bus, BusOp::Pause)
+    }
+
+    /// Resumes every paused voice on `bus`.
+    pub fn resume_bus(&self, bus: BusId) -> Result<(), PlayError> {
+        self.bus_op(bus, BusOp::Resume)
+    }
+
+    fn bus_op(&self, bus: BusId, op: BusOp) -> Result<(), PlayError> {
+        if bus.index() >= self.shared.bus_names.len() {
+            return Err(PlayError::BadBus);
+        }
+        if self.shared.send(Command::Bus { bus: bus.0, op }) {
+            Ok(())
+        } else {
+            Err(PlayError::QueueFull)
         }
     }
 

@@ -61,6 +61,7 @@
 //! v.stop().unwrap();
 //! ```
 
+mod beat;
 mod command;
 mod control;
 mod denormal;
@@ -74,8 +75,10 @@ mechanism_mod!(
 mod render;
 mod shared;
 mod stats;
+mod tween;
 mod voice;
 
+pub use beat::BeatClock;
 pub use command::{BusId, Loop, PlayParams, Start};
 pub use control::{Janitor, Mixer, MixerBuilder, PlayError, MAX_VOICES};
 pub use denormal::FlushDenormals;
@@ -83,4 +86,5 @@ pub use event::{EndReason, MixerEvent};
 pub use handle::{VoiceError, VoiceHandle, VoiceId};
 pub use render::{BlockInfo, Clip, MixerRenderer, CHUNK, SOFT_KNEE};
 pub use stats::MixerStats;
+pub use tween::{Curve, Tween, TWEEN_SEGMENT};
 pub use voice::{pan_gains, PAN_STEPS};

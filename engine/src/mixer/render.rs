@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::command::Command;
+use super::command::{BusOp, Command};
 use super::denormal::FlushDenormals;
 use super::event::{EndReason, MixerEvent};
 use super::kernel;
@@ -223,6 +223,31 @@ impl MixerRenderer {
                 } => {
                     if let Some(v) = live(&mut self.voices, slot, generation) {
                         v.pause(fade);
+                    }
+                }
+                Command::Tween {
+                    slot,
+                    generation,
+                    target,
+                    tween,
+                    at,
+                } => {
+                    if let Some(v) = live(&mut self.voices, slot, generation) {
+                        v.start_tween(target, tween, at);
+                    }
+                }
+                Command::Bus { bus, op } => {
+                    let (fade, ramp) = (shared.default_fade, shared.ramp_frames);
+                    for &slot in &self.active {
+                        let v = &mut self.voices[slot as usize];
+                        if v.bus != bus || matches!(v.state, State::Free | State::Dead) {
+                            continue;
+                        }
+                        match op {
+                            BusOp::Stop => v.stop(0, fade),
+                            BusOp::Pause => v.pause(fade),
+                            BusOp::Resume => v.resume(ramp),
+                        }
                     }
                 }
                 Command::Seek {

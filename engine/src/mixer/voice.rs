@@ -9,6 +9,7 @@ use super::command::{Loop, PlayParams, Start};
 use super::kernel::{self, ONE};
 use super::param;
 use super::shared::SlotParams;
+use super::tween::{GainTween, Tween};
 use std::sync::Arc;
 
 use crate::sound::Sound;
@@ -162,7 +163,15 @@ pub(crate) struct Voice {
     pub starving: bool,
     /// Use the AVX2 gather kernels (set by the renderer's AVX2 copy only).
     pub gather: bool,
+    /// A gain tween, pending or running, and frames left in its segment.
+    pub tween: Option<GainTween>,
+    pub tween_seg_left: u32,
+    /// Tweens waiting for their start frame.
+    pub pending: [Option<GainTween>; PENDING_TWEENS],
 }
+
+/// Gain tweens (scheduled changes) a voice holds waiting for their frame.
+pub const PENDING_TWEENS: usize = 4;
 
 /// No pending stop.
 pub(crate) const NEVER: u64 = u64::MAX;
@@ -207,6 +216,9 @@ impl Voice {
             jump_seen: 0,
             starving: false,
             gather: false,
+            tween: None,
+            tween_seg_left: 0,
+            pending: [None; PENDING_TWEENS],
         }
     }
 
@@ -232,6 +244,9 @@ impl Voice {
         self.stream = stream;
         self.jump_seen = 0;
         self.starving = false;
+        self.tween = None;
+        self.tween_seg_left = 0;
+        self.pending = [None; PENDING_TWEENS];
         self.pos = p.offset << 32;
         self.step = rate_step(p.rate);
         self.step_target = self.step;
@@ -289,6 +304,11 @@ impl Voice {
         let g = sp.gain.load(Ordering::Acquire);
         let p = sp.pan.load(Ordering::Acquire);
         if g != self.seen_gain || p != self.seen_pan {
+            if g != self.seen_gain {
+                // A plain gain change replaces any tween, running or waiting.
+                self.tween = None;
+                self.pending = [None; PENDING_TWEENS];
+            }
             self.seen_gain = g;
             self.seen_pan = p;
             if let Some(v) = param::get(&sp.gain, self.generation) {
@@ -321,6 +341,121 @@ impl Voice {
     /// Whether the voice ended (or is ending) because it was stopped.
     pub fn stopped(&self) -> bool {
         self.state == State::Dead || self.fade == FadeEnd::End
+    }
+
+    /// Schedules a gain tween to `target` starting on frame `at` (0 = now).
+    /// Up to [`PENDING_TWEENS`] may wait; beyond that the latest is dropped.
+    pub fn start_tween(&mut self, target: f32, tween: Tween, at: u64) {
+        let new = GainTween {
+            from: self.gain,
+            to: target,
+            frames: tween.frames,
+            done: 0,
+            curve: tween.curve,
+            at,
+            started: false,
+        };
+        let slot = match self.pending.iter().position(Option::is_none) {
+            Some(i) => i,
+            None => {
+                // Full: replace the latest one if the new one comes earlier.
+                let (i, latest) = self
+                    .pending
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| (i, p.map_or(0, |p| p.at)))
+                    .max_by_key(|&(_, at)| at)
+                    .unwrap_or((0, 0));
+                if latest <= at {
+                    return;
+                }
+                i
+            }
+        };
+        self.pending[slot] = Some(new);
+    }
+
+    /// Whether a tween runs or waits.
+    #[inline(always)]
+    fn has_tweens(&self) -> bool {
+        self.tween.is_some() || self.pending.iter().any(Option::is_some)
+    }
+
+    /// The waiting tween that starts first: its index and frame.
+    fn next_pending(&self) -> Option<(usize, u64)> {
+        self.pending
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.map(|p| (i, p.at)))
+            .min_by_key(|&(_, at)| at)
+    }
+
+    /// Starts the tween's next segment (or ends the tween).
+    fn tween_segment(&mut self, ramp_now: bool) {
+        let Some(tw) = self.tween else { return };
+        if tw.done >= tw.frames {
+            self.gain = tw.to;
+            if ramp_now {
+                let (tl, tr) = self.targets();
+                self.ramp_to(tl, tr, 0);
+            }
+            self.tween = None;
+            self.tween_seg_left = 0;
+            return;
+        }
+        let (len, g) = tw.next_segment();
+        self.gain = g;
+        if ramp_now {
+            let (tl, tr) = self.targets();
+            self.ramp_to(tl, tr, len);
+        }
+        self.tween_seg_left = len;
+    }
+
+    /// Moves tweens on at output offset `off` of a block starting at `t0`:
+    /// starts those due (a new one replaces a running one), advances segments.
+    #[inline(always)]
+    fn tween_step(&mut self, t0: u64, off: usize) {
+        let ramp_now = self.fade == FadeEnd::None && self.state == State::Playing;
+        let now = t0 + off as u64;
+        let mut started = false;
+        while let Some((i, at)) = self.next_pending() {
+            if at > now {
+                break;
+            }
+            if let Some(mut tw) = self.pending[i].take() {
+                tw.started = true;
+                tw.from = self.gain;
+                self.tween = Some(tw);
+                self.tween_segment(ramp_now);
+                started = true;
+            }
+        }
+        if started {
+            return;
+        }
+        if let Some(mut tw) = self.tween {
+            if self.tween_seg_left == 0 {
+                tw.done += tw.next_segment().0;
+                self.tween = Some(tw);
+                self.tween_segment(ramp_now);
+            }
+        }
+    }
+
+    /// Frames from offset `off` to the next tween event, if any.
+    #[inline(always)]
+    fn tween_until(&self, t0: u64, off: usize, n: usize) -> usize {
+        let mut until = n;
+        if self.tween.is_some() {
+            until = until.min(off + self.tween_seg_left as usize);
+        }
+        if let Some((_, at)) = self.next_pending() {
+            if at < t0 + n as u64 {
+                until = until.min((at.saturating_sub(t0) as usize).max(off));
+            }
+        }
+        until
     }
 
     /// Begins a fade-out of `frames` after which `then` happens.
@@ -410,6 +545,10 @@ impl Voice {
             if self.fade != FadeEnd::None {
                 until = until.min(off + self.ramp_left as usize);
             }
+            if self.has_tweens() {
+                self.tween_step(t0, off);
+                until = until.min(self.tween_until(t0, off, n));
+            }
             if until > off {
                 let (l, r) = (&mut l[off..until], &mut r[off..until]);
                 let more = match (&sound, &stream) {
@@ -419,6 +558,9 @@ impl Voice {
                 };
                 if !more {
                     break false;
+                }
+                if self.tween.is_some() {
+                    self.tween_seg_left = self.tween_seg_left.saturating_sub((until - off) as u32);
                 }
             }
             off = until;
