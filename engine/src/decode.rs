@@ -28,7 +28,7 @@ use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 use symphonia::core::units::Time;
 
-use crate::sound::SoundError;
+use crate::sound_error::SoundError;
 
 /// Most channels a file may have (7.1).
 pub const MAX_FILE_CHANNELS: u16 = 8;

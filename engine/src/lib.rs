@@ -122,6 +122,7 @@ mod error;
 mod layout;
 mod render;
 mod ring;
+mod sound_error;
 mod status;
 
 mechanism_mod!(

@@ -41,7 +41,7 @@ use std::time::Duration;
 use crate::decode::{downmix_to_stereo, FileDecoder};
 use crate::mixer::Loop;
 use crate::resample::StreamResampler;
-use crate::sound::SoundError;
+use crate::sound_error::SoundError;
 
 /// Frames after the ring's end that mirror its start: the longest contiguous
 /// window a voice reads at once.

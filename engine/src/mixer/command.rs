@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+pub use super::looping::Loop;
 use crate::sound::Sound;
 use crate::stream::StreamShared;
 
@@ -18,24 +19,6 @@ impl BusId {
     pub fn index(self) -> usize {
         self.0 as usize
     }
-}
-
-/// How a voice loops.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Loop {
-    /// Play once and end.
-    #[default]
-    Off,
-    /// Loop the whole sound.
-    Whole,
-    /// Play from the start; on reaching frame `end` (exclusive) jump back to
-    /// frame `start`, forever. Requires `start < end <= sound.frames()`.
-    Region {
-        /// First frame of the loop.
-        start: u64,
-        /// One past the last frame of the loop.
-        end: u64,
-    },
 }
 
 /// When a voice starts.

@@ -4,7 +4,7 @@
 //! nobody reads and the queue is full, new events are dropped and counted in
 //! [`super::MixerStats::dropped_events`].
 
-use super::handle::VoiceId;
+use super::id::VoiceId;
 
 /// Why a voice ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

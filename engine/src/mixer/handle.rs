@@ -4,19 +4,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::command::Command;
+pub use super::id::VoiceId;
 use super::param;
 use super::shared::Shared;
 use super::tween::Tween;
-
-/// A voice's identity: its slot and generation. `Copy`, comparable; two ids
-/// are equal only for the same voice (slots are reused under a new generation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct VoiceId {
-    /// The pool slot.
-    pub slot: u32,
-    /// The slot's generation when this voice was started.
-    pub generation: u32,
-}
 
 /// Why an operation on a voice did nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

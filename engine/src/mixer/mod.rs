@@ -67,7 +67,9 @@ mod control;
 mod denormal;
 mod event;
 mod handle;
+mod id;
 mod kernel;
+mod looping;
 mechanism_mod!(
     /// Generation-tagged atomic parameter words.
     param
