@@ -3,7 +3,9 @@
 //! `render` call while voices start, ramp, loop, resample, pause, stop, end
 //! and go to the garbage queue.
 
-use pcmring::mixer::{Clip, Loop, MixerBuilder, PlayParams, Tween};
+use pcmring::mixer::{
+    Biquad, Clip, Delay, FilterKind, Loop, MixerBuilder, PlayParams, Reverb, Tween,
+};
 use pcmring::sound::Sound;
 use pcmring::stream::{Stream, StreamOptions};
 use pcmring_rt::alloc_guard::{self, AllocGuard, CountingAllocator, Mode};
@@ -17,10 +19,19 @@ static A: CountingAllocator = CountingAllocator::new();
 #[test]
 fn render_never_touches_the_heap() {
     assert!(alloc_guard::is_installed());
+    let (lp, lp_params) = Biquad::new(FilterKind::LowPass, 2_000.0, 0.7, 48_000);
+    let (echo, echo_params) = Delay::new(20_000, 4_800, 0.4, 0.5);
+    let (verb, verb_params) = Reverb::new(48_000, 0.7, 0.4, 0.6);
     let (m, mut r) = MixerBuilder::new(48_000)
         .voices(2048)
         .bus("music")
         .bus("effects")
+        .bus("reverb")
+        .insert("music", lp)
+        .insert("effects", echo)
+        .insert("reverb", verb)
+        .send("music", "reverb", 0.3)
+        .send("effects", "reverb", 0.5)
         .clip(Clip::Soft)
         .build();
     let mono = Sound::from_samples(
@@ -135,6 +146,13 @@ fn render_never_touches_the_heap() {
             15 => m.pause_bus(music).unwrap(),
             17 => m.resume_bus(music).unwrap(),
             35 => m.stop_bus(music).unwrap(),
+            2 | 22 => {
+                lp_params.set_cutoff(300.0 + (block % 13) as f32 * 700.0);
+                echo_params.set_frames((block % 9 + 1) as u32 * 1_000);
+                verb_params.set_room((block % 5) as f32 / 5.0);
+                let reverb = m.bus("reverb").unwrap();
+                m.set_send_level(music, reverb, (block % 3) as f32 / 3.0);
+            }
             20 => song.hold_loader(false),
             30 => {
                 let s = Stream::open(&wav, 48_000, StreamOptions::new()).unwrap();

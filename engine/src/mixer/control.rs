@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::command::{BusId, BusOp, Command, Loop, PlayParams};
+use super::effect::Effect;
 use super::event::MixerEvent;
 use super::handle::{valid_gain, valid_rate, VoiceHandle, VoiceId};
 use super::param;
@@ -70,7 +71,6 @@ impl std::error::Error for PlayError {}
 /// let (mixer, _renderer) = MixerBuilder::new(48_000).voices(256).bus("music").bus("effects").build();
 /// assert!(mixer.bus("music").is_some());
 /// ```
-#[derive(Debug, Clone)]
 pub struct MixerBuilder {
     rate: u32,
     voices: usize,
@@ -80,6 +80,20 @@ pub struct MixerBuilder {
     buses: Vec<String>,
     clip: Clip,
     events: usize,
+    inserts: Vec<(String, Box<dyn Effect>)>,
+    sends: Vec<(String, String, f32)>,
+}
+
+impl fmt::Debug for MixerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MixerBuilder")
+            .field("rate", &self.rate)
+            .field("voices", &self.voices)
+            .field("buses", &self.buses)
+            .field("inserts", &self.inserts.len())
+            .field("sends", &self.sends)
+            .finish_non_exhaustive()
+    }
 }
 
 impl MixerBuilder {
@@ -96,7 +110,24 @@ impl MixerBuilder {
             buses: vec!["main".to_string()],
             clip: Clip::Soft,
             events: 4096,
+            inserts: Vec::new(),
+            sends: Vec::new(),
         }
+    }
+    /// Adds an insert effect at the end of bus `bus`'s chain (buses are
+    /// named by [`MixerBuilder::bus`]; "main" always exists). Ignored, with
+    /// the rest of an unknown bus's setup, if no such bus is added.
+    pub fn insert(mut self, bus: &str, effect: impl Effect + 'static) -> Self {
+        self.inserts.push((bus.to_string(), Box::new(effect)));
+        self
+    }
+    /// Sends bus `from`'s output (after its inserts and gain) at `level`
+    /// into bus `to` (which then also plays it through its own inserts).
+    /// `to` must be added after `from` (sends flow to later buses only);
+    /// others are ignored. Change the level with [`Mixer::set_send_level`].
+    pub fn send(mut self, from: &str, to: &str, level: f32) -> Self {
+        self.sends.push((from.to_string(), to.to_string(), level));
+        self
     }
     /// Event queue capacity (default 4096); see [`Mixer::poll_event`].
     pub fn event_capacity(mut self, n: usize) -> Self {
@@ -136,6 +167,24 @@ impl MixerBuilder {
     /// Makes the control half and the realtime half.
     pub fn build(self) -> (Mixer, MixerRenderer) {
         super::voice::init_pan_table();
+        let index = |name: &str| self.buses.iter().position(|b| b == name);
+        let mut inserts: Vec<Vec<Box<dyn Effect>>> =
+            (0..self.buses.len()).map(|_| Vec::new()).collect();
+        for (bus, fx) in self.inserts {
+            if let Some(i) = self.buses.iter().position(|b| *b == bus) {
+                inserts[i].push(fx);
+            }
+        }
+        let sends: Vec<(u16, u16, f32)> = self
+            .sends
+            .iter()
+            .filter_map(|(f, t, level)| match (index(f), index(t)) {
+                (Some(f), Some(t)) if t > f && valid_gain(*level) => {
+                    Some((f as u16, t as u16, *level))
+                }
+                _ => None,
+            })
+            .collect();
         let shared = Arc::new(Shared::new(
             self.rate,
             self.voices,
@@ -144,8 +193,10 @@ impl MixerBuilder {
             self.default_fade,
             self.buses,
             self.events,
+            &sends,
         ));
-        let renderer = MixerRenderer::new(shared.clone(), self.clip);
+        let routes = sends.iter().map(|s| (s.0, s.1)).collect();
+        let renderer = MixerRenderer::new(shared.clone(), self.clip, inserts, routes);
         (Mixer { shared }, renderer)
     }
 }
@@ -339,6 +390,19 @@ impl Mixer {
             Ok(())
         } else {
             Err(PlayError::QueueFull)
+        }
+    }
+
+    /// Sets the level of the send from bus `from` to bus `to` (applied at
+    /// the next chunk); `false` if there is no such send or the level is invalid.
+    pub fn set_send_level(&self, from: BusId, to: BusId, level: f32) -> bool {
+        let sh = &self.shared;
+        match sh.send_routes.iter().position(|&r| r == (from.0, to.0)) {
+            Some(k) if valid_gain(level) => {
+                sh.send_levels[k].store(level.to_bits(), Ordering::Relaxed);
+                true
+            }
+            _ => false,
         }
     }
 

@@ -65,6 +65,7 @@ mod beat;
 mod command;
 mod control;
 mod denormal;
+mod effect;
 mod event;
 mod handle;
 mod id;
@@ -84,6 +85,10 @@ pub use beat::BeatClock;
 pub use command::{BusId, Loop, PlayParams, Start};
 pub use control::{Janitor, Mixer, MixerBuilder, PlayError, MAX_VOICES};
 pub use denormal::FlushDenormals;
+pub use effect::{
+    biquad_coefficients, Biquad, BiquadParams, Delay, DelayParams, Effect, FilterKind, Reverb,
+    ReverbParams, REVERB_ALLPASSES, REVERB_COMBS, REVERB_INPUT, REVERB_SPREAD,
+};
 pub use event::{EndReason, MixerEvent};
 pub use handle::{VoiceError, VoiceHandle, VoiceId};
 pub use render::{BlockInfo, Clip, MixerRenderer, CHUNK, SOFT_KNEE};

@@ -17,6 +17,7 @@ use std::time::Instant;
 
 use super::command::{BusOp, Command};
 use super::denormal::FlushDenormals;
+use super::effect::Effect;
 use super::event::{EndReason, MixerEvent};
 use super::kernel;
 use super::param;
@@ -103,10 +104,19 @@ pub struct MixerRenderer {
     hunting: bool,
     /// Left then right, `CHUNK` frames each (used only while hunting).
     hunt_buf: Box<[f32]>,
+    /// Per bus: insert effects, in order.
+    inserts: Box<[Vec<Box<dyn Effect>>]>,
+    /// Sends: (from bus, to bus), `to > from`; levels in `Shared::send_levels`.
+    sends: Box<[(u16, u16)]>,
 }
 
 impl MixerRenderer {
-    pub(crate) fn new(shared: Arc<Shared>, clip: Clip) -> Self {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        clip: Clip,
+        inserts: Vec<Vec<Box<dyn Effect>>>,
+        sends: Vec<(u16, u16)>,
+    ) -> Self {
         let voices = shared.generations.len();
         let buses = shared.bus_names.len();
         #[cfg(target_arch = "x86_64")]
@@ -126,6 +136,8 @@ impl MixerRenderer {
             prefetch_ahead: PREFETCH_AHEAD,
             hunting: false,
             hunt_buf: vec![0.0; 2 * CHUNK].into_boxed_slice(),
+            inserts: inserts.into_boxed_slice(),
+            sends: sends.into_boxed_slice(),
             shared,
         }
     }
@@ -313,15 +325,32 @@ impl MixerRenderer {
         ml[..n].fill(0.0);
         mr[..n].fill(0.0);
         let stats = &self.shared.stats;
-        for (b, (buf, ramp)) in self
-            .bus_buf
-            .chunks_exact_mut(2 * CHUNK)
-            .zip(self.bus_gain.iter_mut())
-            .enumerate()
-        {
+        let buses = self.bus_gain.len();
+        for b in 0..buses {
+            let (head, tail) = self.bus_buf.split_at_mut((b + 1) * 2 * CHUNK);
+            let buf = &mut head[b * 2 * CHUNK..];
+            let ramp = &mut self.bus_gain[b];
             let target = f32::from_bits(self.shared.bus_gains[b].load(Relaxed));
             ramp.set(target, self.ramp);
             let (bl, br) = buf.split_at_mut(CHUNK);
+            // Inserts, in order (pre-fader).
+            if !self.inserts[b].is_empty() {
+                for fx in self.inserts[b].iter_mut() {
+                    fx.process(&mut bl[..n], &mut br[..n]);
+                }
+                if !kernel::all_finite(&bl[..n]) || !kernel::all_finite(&br[..n]) {
+                    for fx in self.inserts[b].iter_mut() {
+                        fx.reset();
+                    }
+                    bl[..n].fill(0.0);
+                    br[..n].fill(0.0);
+                    stats.non_finite_chunks.fetch_add(1, Relaxed);
+                    self.shared.event(MixerEvent::NonFiniteSilenced {
+                        at: t0,
+                        frames: n as u32,
+                    });
+                }
+            }
             // Apply the bus gain in place so the peak meter sees it, then add.
             let mut left_ramp = *ramp;
             scale_in_place(&mut bl[..n], &mut left_ramp);
@@ -330,6 +359,17 @@ impl MixerRenderer {
                 &stats.bus_peaks[b],
                 kernel::peak(&bl[..n]).max(kernel::peak(&br[..n])),
             );
+            // Sends (post-fader) into later buses.
+            for (k, &(from, to)) in self.sends.iter().enumerate() {
+                if from as usize != b {
+                    continue;
+                }
+                let level = f32::from_bits(self.shared.send_levels[k].load(Relaxed));
+                let at = (to as usize - b - 1) * 2 * CHUNK;
+                let (tl, tr) = tail[at..at + 2 * CHUNK].split_at_mut(CHUNK);
+                kernel::add_scaled(&mut tl[..n], &bl[..n], level, 0.0);
+                kernel::add_scaled(&mut tr[..n], &br[..n], level, 0.0);
+            }
             kernel::add_scaled(&mut ml[..n], &bl[..n], 1.0, 0.0);
             kernel::add_scaled(&mut mr[..n], &br[..n], 1.0, 0.0);
         }

@@ -60,6 +60,10 @@ pub(crate) struct Shared {
     pub bus_names: Box<[String]>,
     /// Bus gains as `f32` bits.
     pub bus_gains: Box<[AtomicU32]>,
+    /// Send levels as `f32` bits, index = send id.
+    pub send_levels: Box<[AtomicU32]>,
+    /// Sends: (from bus, to bus), index = send id.
+    pub send_routes: Box<[(u16, u16)]>,
     /// Master gain as `f32` bits.
     pub master_gain: AtomicU32,
     /// Events to the control side.
@@ -69,6 +73,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         rate: u32,
         voices: usize,
@@ -77,6 +82,7 @@ impl Shared {
         default_fade: u32,
         bus_names: Vec<String>,
         event_capacity: usize,
+        sends: &[(u16, u16, f32)],
     ) -> Shared {
         let free = ArrayQueue::new(voices);
         for i in 0..voices as u32 {
@@ -97,6 +103,11 @@ impl Shared {
             bus_gains: (0..buses)
                 .map(|_| AtomicU32::new(1.0f32.to_bits()))
                 .collect(),
+            send_levels: sends
+                .iter()
+                .map(|s| AtomicU32::new(s.2.to_bits()))
+                .collect(),
+            send_routes: sends.iter().map(|s| (s.0, s.1)).collect(),
             master_gain: AtomicU32::new(1.0f32.to_bits()),
             events: ArrayQueue::new(event_capacity.max(1)),
             stats: StatsShared::new(buses),
