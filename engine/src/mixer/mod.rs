@@ -77,6 +77,7 @@ mechanism_mod!(
 );
 mod render;
 mod shared;
+mod spatial;
 mod stats;
 mod tween;
 mod voice;
@@ -92,6 +93,7 @@ pub use effect::{
 pub use event::{EndReason, MixerEvent};
 pub use handle::{VoiceError, VoiceHandle, VoiceId};
 pub use render::{BlockInfo, Clip, MixerRenderer, CHUNK, SOFT_KNEE};
+pub use spatial::{spatialize, Attenuation, Emitter, Listener, Spatial, Vec3, SPEED_OF_SOUND};
 pub use stats::MixerStats;
 pub use tween::{Curve, Tween, TWEEN_SEGMENT};
 pub use voice::{pan_gains, PAN_STEPS};
