@@ -37,7 +37,13 @@
 //! measurement, default 0.6), `MIXER_BENCH_NS` (comma-separated voice counts,
 //! default `100,1000,5000,15000`), `MIXER_BENCH_PEERS_MAX` (default 5000),
 //! `MIXER_BENCH_PROFILE=static|gp|dyn` (instead, run only that column, for a
-//! profiler).
+//! profiler), `MIXER_BENCH_STREAMS` (default 64; 0 skips the streaming run)
+//! and `MIXER_BENCH_STREAM_VOICES` (default 5000).
+//!
+//! Last, the streaming run: 64 looping Ogg Vorbis streams (assets/music.ogg,
+//! made by assets/make_music.sh), each decoded on its own loader thread,
+//! played with 5,000 voices, rendered in blocks paced to real time for 5 s;
+//! it reports the streams' underrun frames and the mix time.
 //! Results with the CPU model: README.md.
 
 use std::hint::black_box;
@@ -498,6 +504,70 @@ mod rodio_run {
     }
 }
 
+/// Streaming under load: `streams` looping compressed streams (the game's
+/// Ogg Vorbis track, each on its own loader thread) plus `voices` voices,
+/// rendered in 256-frame blocks paced to real time for `secs` seconds.
+/// Returns (stream underrun frames in all, mix time p99 in us, blocks late).
+fn streaming_under_load(streams: usize, voices: usize, secs: f64) -> (u64, f64, u64) {
+    use pcmring::stream::{Stream, StreamOptions};
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/music.ogg");
+    let w = workload(voices);
+    let (mixer, mut r) = MixerBuilder::new(RATE)
+        .voices(voices + streams)
+        .command_capacity(voices + streams)
+        .clip(Clip::Off)
+        .build();
+    for i in 0..voices {
+        let s = Sound::from_samples(w.sources[i].clone(), 1, RATE).expect("sound");
+        let p = PlayParams::new()
+            .gain(w.gains[i] * 0.01)
+            .pan(w.pans[i])
+            .offset(w.phases[i] as u64)
+            .looping(Loop::Whole);
+        mixer.play(&s, p).expect("play");
+    }
+    let mut open = Vec::new();
+    for k in 0..streams {
+        let opts = StreamOptions::new()
+            .looping(Loop::Whole)
+            .start((k as u64 * 1_777) % 40_000);
+        let s = Stream::open(path, RATE, opts).expect("run assets/make_music.sh first");
+        open.push(s);
+    }
+    for s in &open {
+        s.wait_ready(std::time::Duration::from_secs(20));
+        mixer
+            .play_stream(s, PlayParams::new().gain(0.01))
+            .expect("play stream");
+    }
+    let block_dur = std::time::Duration::from_secs_f64(BLOCK as f64 / RATE as f64);
+    let mut out = vec![0.0f32; 2 * BLOCK];
+    let start = Instant::now();
+    let blocks = (secs * RATE as f64 / BLOCK as f64) as u64;
+    let mut late = 0;
+    for b in 0..blocks {
+        let due = start + block_dur * b as u32;
+        let now = Instant::now();
+        if now < due {
+            std::thread::sleep(due - now);
+        } else if now > due + block_dur {
+            late += 1;
+        }
+        r.render(
+            &mut out,
+            &BlockInfo {
+                frame_time: b * BLOCK as u64,
+                frames: BLOCK,
+                channels: 2,
+                rate: RATE,
+            },
+        );
+    }
+    let underrun = open.iter().map(|s| s.underrun_frames()).sum();
+    let p99 = mixer.stats().mix_time.percentile(99.0) as f64 / 1e3;
+    (underrun, p99, late)
+}
+
 fn env_f64(name: &str, d: f64) -> f64 {
     std::env::var(name)
         .ok()
@@ -604,6 +674,17 @@ fn main() {
             rt_voices(st)
         );
         drop(w);
+    }
+    let streams = env_f64("MIXER_BENCH_STREAMS", 64.0) as usize;
+    if streams > 0 {
+        let voices = env_f64("MIXER_BENCH_STREAM_VOICES", 5000.0) as usize;
+        let (underrun, p99, late) = streaming_under_load(streams, voices, 5.0);
+        println!(
+            "streaming: {streams} Ogg Vorbis streams + {voices} voices, 5 s paced to real time: \
+             {underrun} stream underrun frames, mix p99 {p99:.0} us per {BLOCK}-frame block \
+             ({:.0} us of audio), {late} blocks late",
+            BLOCK as f64 * 1e6 / RATE as f64
+        );
     }
     println!("total {:.1} s", started.elapsed().as_secs_f64());
 }
