@@ -102,6 +102,13 @@ pub struct PlayArgs {
     #[arg(long)]
     pub no_reserve: bool,
 
+    /// The priority to ask the card's holder with (it gives the card only
+    /// to a higher priority than its own: PipeWire -20, PulseAudio 0,
+    /// JACK never). Programs asking play with a higher one get the card.
+    #[arg(long, value_name = "N", default_value_t = pcmring::reserve::DEFAULT_PRIORITY,
+          allow_negative_numbers = true)]
+    pub reserve_priority: i32,
+
     /// No live status line: only the set-up lines and the summary.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -220,6 +227,7 @@ pub fn run(args: &PlayArgs) -> Result<Summary, String> {
             // and say so (the loop below watches for it).
             ReserveConfig {
                 on_request: OnRequest::release(),
+                priority: args.reserve_priority,
                 ..ReserveConfig::new("pcmring play")
             }
         },

@@ -11,9 +11,9 @@ mod reserve_support;
 use pcmring::engine::{Engine, EngineConfig, Margin};
 use pcmring::mixer::MixerBuilder;
 use pcmring::pcm::{BufferSize, Config, Direction, Pcm};
-use pcmring::reserve::{open_reserved, BusAddress, ReserveConfig, ReserveError};
+use pcmring::reserve::{open_reserved, BusAddress, OnRequest, ReserveConfig, ReserveError};
 use pcmring::{Error, Format};
-use reserve_support::{owner_pid, Bus, Holder, HolderSpec};
+use reserve_support::{owner_pid, request_release, Bus, Holder, HolderSpec};
 use std::time::Duration;
 
 const DUMMY: &str = "hw:Dummy,0";
@@ -175,4 +175,51 @@ fn with_no_session_bus_the_card_opens_plainly() {
         let note = dev.reservation().note().unwrap_or("");
         assert!(note.starts_with("no session bus"), "{note}");
     }
+}
+
+/// Whether this process has `node` open.
+fn self_holds(node: &str) -> bool {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t.to_str() == Some(node)))
+}
+
+#[test]
+#[ignore = "needs /dev/snd: runs in the VM suite (kernel/vm/run)"]
+fn under_the_release_policy_a_higher_priority_requester_gets_the_card_closed() {
+    check_dummy_is_card_0();
+    let bus = Bus::start("vm-release");
+    let cfg = ReserveConfig {
+        on_request: OnRequest::Release {
+            timeout: Duration::from_secs(60),
+        },
+        ..reserve_config(&bus, 10)
+    };
+    let mut dev = open_reserved(DUMMY, Direction::Playback, &pcm_config(), &cfg)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let watch = dev.reservation().watch();
+    dev.device_mut().prepare().unwrap();
+    dev.device_mut().start().unwrap();
+    let (_mixer, renderer) = MixerBuilder::new(48_000).build();
+    let config = EngineConfig {
+        margin: Margin::Frames(1536),
+        ..EngineConfig::default()
+    };
+    let engine = Engine::start(dev, renderer, config).unwrap();
+    assert!(self_holds(NODE));
+
+    // A requester with priority 50: the answer comes once the card is
+    // closed, so right after "true" this process holds no PCM node.
+    let address = bus.address.clone();
+    let requester = std::thread::spawn(move || {
+        let granted = request_release(&address, 50).unwrap();
+        (granted, self_holds(NODE))
+    });
+    while watch.release_requested().is_none() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(watch.release_requested(), Some(50));
+    engine.stop().unwrap(); // what the application does on the request
+    assert_eq!(requester.join().unwrap(), (true, false));
 }

@@ -97,7 +97,7 @@ impl fmt::Display for ReserveError {
                 write!(
                     f,
                     "; to get the card: stop that program, or ask with a higher priority \
-                     than {}, or play on another card",
+                     than {} (play: --reserve-priority), or play on another card",
                     holder
                         .priority
                         .map_or_else(|| "its own".to_owned(), |p| p.to_string())
