@@ -94,14 +94,19 @@ impl fmt::Display for ReserveError {
                 if let Some(d) = detail {
                     write!(f, ": {d}")?;
                 }
-                write!(
-                    f,
-                    "; to get the card: stop that program, or ask with a higher priority \
-                     than {} (play: --reserve-priority), or play on another card",
-                    holder
-                        .priority
-                        .map_or_else(|| "its own".to_owned(), |p| p.to_string())
-                )
+                match holder.priority {
+                    // The protocol's "never gives it up" (JACK).
+                    Some(i32::MAX) => write!(
+                        f,
+                        "; it never gives cards up: stop that program, or play on another card"
+                    ),
+                    p => write!(
+                        f,
+                        "; to get the card: stop that program, or ask with a higher priority \
+                         than {} (play: --reserve-priority), or play on another card",
+                        p.map_or_else(|| "its own".to_owned(), |p| p.to_string())
+                    ),
+                }
             }
             ReserveError::Busy {
                 device,
@@ -128,14 +133,18 @@ impl fmt::Display for ReserveError {
                         write!(f, "{h}")?;
                     }
                 }
-                if let Some(b) = bus_holder {
-                    write!(f, "; its reservation was held by {b}")?;
+                match bus_holder {
+                    Some(b) => write!(
+                        f,
+                        "; {b} gave up its reservation but kept the card open: stop it, \
+                         or play on another card"
+                    ),
+                    None => write!(
+                        f,
+                        "; that program does not give cards up on request: stop it, or \
+                         play on another card"
+                    ),
                 }
-                write!(
-                    f,
-                    "; that program does not give cards up on request: stop it, or play \
-                     on another card"
-                )
             }
             ReserveError::Bus { card, what } => write!(
                 f,
@@ -160,5 +169,79 @@ impl std::error::Error for ReserveError {
 impl From<crate::Error> for ReserveError {
     fn from(e: crate::Error) -> Self {
         ReserveError::Pcm(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pipewire() -> BusHolder {
+        BusHolder {
+            bus_name: ":1.7".into(),
+            application_name: Some("PipeWire".into()),
+            device_name: Some("alsa_card.pci-0000_00_1f.3".into()),
+            priority: Some(-20),
+            pid: Some(1234),
+            command: Some("pipewire".into()),
+        }
+    }
+
+    #[test]
+    fn busy_names_the_processes_and_says_what_to_do() {
+        let e = ReserveError::Busy {
+            device: "hw:0,0".into(),
+            holders: vec![ProcessHolder {
+                pid: 99,
+                command: "aplay".into(),
+                node: "/dev/snd/pcmC0D0p".into(),
+            }],
+            unreadable: 0,
+            bus_holder: None,
+        };
+        assert_eq!(
+            e.to_string(),
+            "hw:0,0 is busy: held open by aplay (pid 99, /dev/snd/pcmC0D0p); that program \
+             does not give cards up on request: stop it, or play on another card"
+        );
+        let e = ReserveError::Busy {
+            device: "hw:0,0".into(),
+            holders: vec![],
+            unreadable: 3,
+            bus_holder: Some(Box::new(pipewire())),
+        };
+        let msg = e.to_string();
+        assert!(msg.contains("3 processes of other users"), "{msg}");
+        assert!(msg.contains("sudo fuser -v /dev/snd/*"), "{msg}");
+        assert!(
+            msg.contains("\"PipeWire\" (pipewire, pid 1234, priority -20) gave up"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn refused_names_the_holder_and_the_priority_to_beat() {
+        let e = ReserveError::Refused {
+            card: 0,
+            holder: Box::new(BusHolder {
+                priority: Some(i32::MAX),
+                application_name: Some("Jack audio server".into()),
+                ..pipewire()
+            }),
+            priority: 10,
+            detail: None,
+        };
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with(
+                "sound card 0 is reserved by \"Jack audio server\" (pipewire, pid 1234, \
+                 priority 2147483647), which refused to release it to pcmring (priority 10)"
+            ),
+            "{msg}"
+        );
+        assert!(
+            msg.ends_with("it never gives cards up: stop that program, or play on another card"),
+            "{msg}"
+        );
     }
 }
