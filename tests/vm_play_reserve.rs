@@ -53,6 +53,7 @@ fn play_takes_the_card_from_the_sound_server_and_gives_it_back() {
         bus: &bus.address,
         priority: -20,
         node: Some(NODE),
+        hang: false,
     });
     let out =
         output::open(&Choice::Auto, &request(reserve_on(&bus))).unwrap_or_else(|e| panic!("{e}"));
@@ -79,6 +80,7 @@ fn play_names_a_holder_that_keeps_the_card_and_does_not_fall_back() {
         bus: &bus.address,
         priority: 100,
         node: Some(NODE),
+        hang: false,
     });
     let err = output::open(&Choice::Auto, &request(reserve_on(&bus))).unwrap_err();
     assert!(err.contains("\"Test Sound Server\""), "{err}");

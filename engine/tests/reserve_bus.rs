@@ -57,6 +57,7 @@ fn takes_the_card_when_the_holder_grants_and_gives_it_back_on_stop() {
         bus: &bus.address,
         priority: -20, // PipeWire's
         node: None,
+        hang: false,
     });
     assert_eq!(owner_pid(&bus.address, NAME), Some(holder.pid));
 
@@ -89,6 +90,7 @@ fn a_holder_that_refuses_is_named_in_a_typed_error() {
         bus: &bus.address,
         priority: 100,
         node: None,
+        hang: false,
     });
     let err = reserve_device("hw:0,0", &config(&bus, 10)).unwrap_err();
     assert_eq!(holder.expect("refused"), "refused 10");
@@ -229,6 +231,7 @@ fn reservation_off_asks_no_one() {
         bus: &bus.address,
         priority: -20,
         node: None,
+        hang: false,
     });
     let cfg = ReserveConfig {
         enabled: false,
@@ -238,4 +241,26 @@ fn reservation_off_asks_no_one() {
     assert!(!r.is_held());
     assert_eq!(r.note(), Some("reservation is off"));
     assert_eq!(owner_pid(&bus.address, NAME), Some(holder.pid));
+}
+
+#[test]
+fn a_holder_that_never_answers_is_a_refusal_after_the_call_timeout() {
+    let bus = Bus::start("hang");
+    let holder = Holder::start(&HolderSpec {
+        bus: &bus.address,
+        priority: -20,
+        node: None,
+        hang: true,
+    });
+    let cfg = ReserveConfig {
+        call_timeout: Duration::from_millis(500),
+        ..config(&bus, 10)
+    };
+    let err = reserve_device("hw:0,0", &cfg).unwrap_err();
+    holder.expect("hangs");
+    let ReserveError::Refused { detail, .. } = &err else {
+        panic!("expected Refused, got {err:?}");
+    };
+    let detail = detail.as_deref().unwrap_or("");
+    assert!(detail.contains("did not answer RequestRelease"), "{detail}");
 }

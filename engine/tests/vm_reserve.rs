@@ -61,6 +61,7 @@ fn the_sound_server_gives_the_card_up_and_takes_it_back() {
         bus: &bus.address,
         priority: -20,
         node: Some(NODE),
+        hang: false,
     });
     // The card is really busy while the holder has it.
     let busy = Pcm::open(DUMMY, Direction::Playback, &pcm_config()).unwrap_err();
@@ -111,6 +112,7 @@ fn a_card_kept_by_its_holder_names_the_holder() {
         bus: &bus.address,
         priority: 100,
         node: Some(NODE),
+        hang: false,
     });
     // Through the protocol: the holder refuses and is named.
     let err = open_reserved(

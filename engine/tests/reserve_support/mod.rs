@@ -112,6 +112,8 @@ pub struct HolderSpec<'a> {
     /// A PCM node to hold open (every substream of it) while it holds
     /// the name, e.g. `/dev/snd/pcmC0D0p`; `None` on the host.
     pub node: Option<&'a str>,
+    /// Never answer `RequestRelease` (a hung sound server).
+    pub hang: bool,
 }
 
 impl Holder {
@@ -131,6 +133,9 @@ impl Holder {
         .stderr(Stdio::inherit());
         if let Some(n) = spec.node {
             cmd.env("PCMRING_TEST_HOLDER_NODE", n);
+        }
+        if spec.hang {
+            cmd.env("PCMRING_TEST_HOLDER_HANG", "1");
         }
         let mut child = cmd.spawn().unwrap();
         let pid = child.id();
@@ -206,6 +211,7 @@ pub fn request_release(address: &str, priority: i32) -> zbus::Result<bool> {
 
 struct HolderObject {
     priority: i32,
+    hang: bool,
     node: Option<String>,
     fds: std::sync::Mutex<Vec<std::fs::File>>,
 }
@@ -239,6 +245,10 @@ impl HolderObject {
 #[zbus::interface(name = "org.freedesktop.ReserveDevice1")]
 impl HolderObject {
     fn request_release(&self, priority: i32) -> bool {
+        if self.hang {
+            println!("HOLDER hangs on {priority}");
+            std::thread::sleep(Duration::from_secs(3600));
+        }
         if priority > self.priority {
             // Close first, then answer true (the protocol's order).
             self.close_node();
@@ -279,6 +289,7 @@ pub fn holder_main_if_asked() {
     let name = "org.freedesktop.ReserveDevice1.Audio0";
     let object = HolderObject {
         priority,
+        hang: std::env::var_os("PCMRING_TEST_HOLDER_HANG").is_some(),
         node,
         fds: std::sync::Mutex::new(Vec::new()),
     };
