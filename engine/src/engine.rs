@@ -93,6 +93,8 @@
 
 mod clock;
 mod config;
+mod input;
+mod io;
 mod margin;
 mod rt;
 mod shared;
@@ -101,6 +103,8 @@ mod telemetry;
 pub use crate::render::{BlockInfo, Renderer};
 pub use clock::EngineClock;
 pub use config::{EngineConfig, Margin, StartInfo, WakeStrategy};
+pub use input::{Capturer, InputEngine, InputInfo};
+pub use io::{IoSnapshot, IoTelemetry};
 pub use telemetry::{EngineState, Telemetry, TelemetrySnapshot, WakeMode};
 
 use crate::device::Device;

@@ -141,6 +141,10 @@ mechanism_mod!(
     position
 );
 mechanism_mod!(
+    /// The capture ring reader (the writer's mirror).
+    reader
+);
+mechanism_mod!(
     /// The kernel ABI mirrors and system-call wrappers.
     sys
 );
@@ -163,6 +167,9 @@ pub use restricted::{DupMode, RestrictedPcm};
 pub use ring::RingView;
 pub use sim::{SimConfig, SimDac, SimDevice};
 pub use sound::Sound;
+// Input: capture devices and the input-only engine.
+pub use engine::{Capturer, InputEngine, IoSnapshot, IoTelemetry};
+pub use sim::{FrameCounter, SimAdc, SimSource, WavSource};
 
 pub use pcmring_rt::alloc_guard::{CountingAllocator, Mode as AllocGuardMode};
 pub use pcmring_rt::histogram::HistogramSnapshot;

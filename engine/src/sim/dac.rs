@@ -67,7 +67,7 @@ pub struct SimDac {
     wav: Option<std::path::PathBuf>,
 }
 
-fn memfd(name: &std::ffi::CStr, len: usize) -> io::Result<OwnedFd> {
+pub(super) fn memfd(name: &std::ffi::CStr, len: usize) -> io::Result<OwnedFd> {
     // SAFETY: `name` is a valid C string; the flags are plain constants.
     let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
     if fd < 0 {
@@ -86,7 +86,7 @@ fn memfd(name: &std::ffi::CStr, len: usize) -> io::Result<OwnedFd> {
 /// A non-blocking pipe: (read end, write end). The read end is only ever
 /// readable (POLLIN), never writable, so a poller asking for IN|OUT (what
 /// a playback PCM fd needs) wakes exactly on a signal.
-fn wake_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+pub(super) fn wake_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: `fds` has room for the two descriptors pipe2 writes.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
@@ -96,7 +96,7 @@ fn wake_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-fn signal(fd: &Option<OwnedFd>) {
+pub(super) fn signal(fd: &Option<OwnedFd>) {
     if let Some(fd) = fd {
         let one = 1u8;
         // SAFETY: writes one byte from `one` to a valid non-blocking pipe;
@@ -107,7 +107,7 @@ fn signal(fd: &Option<OwnedFd>) {
     }
 }
 
-fn dup(fd: &OwnedFd) -> Result<OwnedFd> {
+pub(super) fn dup(fd: &OwnedFd) -> Result<OwnedFd> {
     fd.try_clone()
         .map_err(|e| Error::sys(NAME, Step::Simulate, e))
 }

@@ -35,6 +35,10 @@
 //! counted: at most one step per underrun episode. Episodes are always
 //! counted.
 //!
+//! **Input**: [`SimAdc`] is the input side, an "ADC" thread that fills
+//! the ring from a [`SimSource`] (a WAV file, a [`FrameCounter`], any
+//! closure) just below the `hw_ptr` it publishes; see `adc.rs`.
+//!
 //! The fds can be sent to another process ([`SimDac::share`], then
 //! [`SimDevice::attach`] there with the same [`SimLayout`]), the way a
 //! broker hands out a restricted PCM fd.
@@ -63,13 +67,17 @@
 //! # Ok::<(), pcmring::Error>(())
 //! ```
 
+mod adc;
 mod config;
 mod dac;
 mod device;
 pub(crate) mod page;
 mod record;
+mod source;
 
+pub use adc::{SimAdc, SimAdcReport, SimAdcStats};
 pub use config::{DacMode, SimConfig, SimFds, SimLayout};
 pub use dac::{SimDac, SimReport, SimStats};
 pub use device::SimDevice;
 pub use record::Recording;
+pub use source::{FrameCounter, SimSource, WavSource};

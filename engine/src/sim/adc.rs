@@ -1,0 +1,326 @@
+//! The simulated device's input side: memfds like the DAC's and an "ADC"
+//! thread that captures into the ring at the nominal rate.
+//!
+//! Every step (a period in [`DacMode::Periods`], a few frames in
+//! [`DacMode::Continuous`]) at its scheduled time the ADC fills the frames
+//! `[hw_ptr, hw_ptr + step)` of the ring from its [`SimSource`] (converted
+//! to the ring's format), records them if asked, and only then advances
+//! `hw_ptr` and stamps it, exactly as a capture DMA engine makes frames
+//! visible: everything below the published `hw_ptr` is complete, the step
+//! above it is being written. It never waits for a reader: a reader that
+//! falls a buffer behind is lapped (an overrun), as with a free-running
+//! capture stream.
+//!
+//! The endpoint is the same [`SimDevice`] as for output (its ring is read
+//! instead of written), so the fds travel to another process the same way.
+
+use super::dac::{dup, memfd, signal, wake_pipe};
+use super::device::{validate, SimDevice};
+use super::page::{StatusPage, PAGE_BYTES};
+use super::record::Recording;
+use super::source::SimSource;
+use super::{DacMode, SimConfig, SimFds, SimLayout};
+use crate::convert;
+use crate::device::{HwPosition, PcmState};
+use crate::error::{Error, Result, Step};
+use crate::layout::StreamLayout;
+use crate::ring::RingView;
+use crate::sys::mmap::{Mapping, Protection};
+use pcmring_rt::timer::{now_ns, sleep_until_ns};
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+const NAME: &str = "sim capture";
+
+/// Counters of a running ADC.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SimAdcStats {
+    /// Frames captured into the ring since the start.
+    pub captured_frames: u64,
+    /// The ADC's 64-bit hardware position (frames, widened).
+    pub hw_frames: u64,
+    /// Worst lateness of a step against its schedule, nanoseconds.
+    pub max_late_ns: u64,
+    /// Whether the ADC thread runs SCHED_FIFO.
+    pub realtime: bool,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    stop: AtomicBool,
+    state: AtomicI32,
+    captured: AtomicU64,
+    hw: AtomicU64,
+    max_late: AtomicU64,
+    realtime: AtomicBool,
+}
+
+/// What [`SimAdc::stop`] hands back.
+#[derive(Debug)]
+pub struct SimAdcReport {
+    /// Final counters.
+    pub stats: SimAdcStats,
+    /// What the ADC put into the ring, in order (empty unless
+    /// `record_frames` was set): frame `i` is device frame
+    /// `recording.start_frame() + i`.
+    pub recording: Recording,
+}
+
+/// A running simulated capture device. Dropping it stops the ADC.
+#[derive(Debug)]
+pub struct SimAdc {
+    layout: SimLayout,
+    fds: SimFds,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<Recording>>,
+}
+
+impl SimAdc {
+    /// Creates the memfds, publishes RUNNING at `config.start_hw_ptr` and
+    /// starts the ADC thread, which captures from `source`. `config.wav`
+    /// is not used (the recording comes back from [`SimAdc::stop`]).
+    pub fn start<S: SimSource>(config: SimConfig, source: S) -> Result<SimAdc> {
+        let l = config.layout;
+        validate(&l)?;
+        let step = match config.mode {
+            DacMode::Periods => l.period_size,
+            DacMode::Continuous { step } => step.clamp(1, l.period_size),
+        };
+        let batch = matches!(config.mode, DacMode::Periods);
+        let sys = |e| Error::sys(NAME, Step::Simulate, e);
+        let ring_bytes = l.ring_bytes();
+        let data = memfd(c"pcmring-sim-capture-ring", ring_bytes).map_err(sys)?;
+        let status = memfd(c"pcmring-sim-capture-status", PAGE_BYTES).map_err(sys)?;
+        let (wake, wake_tx) = if config.wake_fd {
+            let (r, w) = wake_pipe().map_err(sys)?;
+            (Some(r), Some(w))
+        } else {
+            (None, None)
+        };
+        let ring_map =
+            Mapping::new(data.as_fd(), 0, ring_bytes, Protection::ReadWrite).map_err(sys)?;
+        let page_map =
+            Mapping::new(status.as_fd(), 0, PAGE_BYTES, Protection::ReadWrite).map_err(sys)?;
+        let page = StatusPage::new(page_map)
+            .ok_or_else(|| sys(io::Error::from_raw_os_error(libc::EINVAL)))?;
+        let start = config.start_hw_ptr % l.boundary;
+        let t0 = now_ns();
+        page.publish(&HwPosition {
+            state: PcmState::Running,
+            hw_ptr: start,
+            tstamp_ns: if config.timestamps { t0 } else { 0 },
+            audio_tstamp_ns: 0,
+        });
+        let shared = Arc::new(Shared {
+            state: AtomicI32::new(PcmState::Running as i32),
+            hw: AtomicU64::new(start),
+            ..Shared::default()
+        });
+        let adc = Adc {
+            layout: l,
+            step,
+            step_ns: step as f64 * 1e9 / (f64::from(l.rate) * (1.0 + config.drift_ppm * 1e-6)),
+            // SAFETY: `ring_map` is ring_bytes long, read-write, and moves
+            // into the Adc together with the view.
+            ring: unsafe { RingView::new(ring_map.as_non_null(), ring_bytes) },
+            _ring_map: ring_map,
+            page,
+            wake: wake_tx,
+            shared: shared.clone(),
+            timestamps: config.timestamps,
+            priority: config.dac_priority,
+            recording: Recording::with_capacity(&l, start, config.record_frames),
+            scratch: vec![0.0; step as usize * l.channels as usize],
+            bytes: vec![0; step as usize * l.frame_bytes()],
+            source: Box::new(source),
+            start,
+            t0,
+        };
+        let thread = std::thread::Builder::new()
+            .name("pcmring-sim-adc".into())
+            .spawn(move || adc.run())
+            .map_err(sys)?;
+        Ok(SimAdc {
+            layout: SimLayout { stream: l, batch },
+            fds: SimFds { data, status, wake },
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// The layout to send along with [`SimAdc::share`]'s fds.
+    pub fn layout(&self) -> SimLayout {
+        self.layout
+    }
+
+    /// Duplicates the fds, e.g. to send them to another process.
+    pub fn share(&self) -> Result<SimFds> {
+        Ok(SimFds {
+            data: dup(&self.fds.data)?,
+            status: dup(&self.fds.status)?,
+            wake: self.fds.wake.as_ref().map(dup).transpose()?,
+        })
+    }
+
+    /// A [`crate::Device`] endpoint for this process (read its ring).
+    pub fn device(&self) -> Result<SimDevice> {
+        SimDevice::attach(self.share()?, self.layout)
+    }
+
+    /// Changes the state the ADC reports; anything but RUNNING stops it.
+    pub fn set_state(&self, state: PcmState) {
+        self.shared.state.store(state as i32, Ordering::Release);
+    }
+
+    /// Simulates the device going away (state DISCONNECTED).
+    pub fn disconnect(&self) {
+        self.set_state(PcmState::Disconnected);
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> SimAdcStats {
+        let s = &self.shared;
+        SimAdcStats {
+            captured_frames: s.captured.load(Ordering::Acquire),
+            hw_frames: s.hw.load(Ordering::Acquire),
+            max_late_ns: s.max_late.load(Ordering::Acquire),
+            realtime: s.realtime.load(Ordering::Acquire),
+        }
+    }
+
+    /// Stops the ADC thread; returns the counters and the recording.
+    pub fn stop(mut self) -> Result<SimAdcReport> {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Result<SimAdcReport> {
+        self.shared.stop.store(true, Ordering::Release);
+        let Some(t) = self.thread.take() else {
+            return Err(Error::BadState {
+                device: NAME.to_owned(),
+                state: "already stopped".to_owned(),
+            });
+        };
+        let recording = t.join().map_err(|_| Error::BadState {
+            device: NAME.to_owned(),
+            state: "ADC thread panicked".to_owned(),
+        })?;
+        Ok(SimAdcReport {
+            stats: self.stats(),
+            recording,
+        })
+    }
+}
+
+impl Drop for SimAdc {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            let _ = self.finish();
+        }
+    }
+}
+
+/// The ADC thread's state.
+struct Adc {
+    layout: StreamLayout,
+    step: u64,
+    step_ns: f64,
+    ring: RingView,
+    _ring_map: Mapping,
+    page: StatusPage,
+    wake: Option<OwnedFd>,
+    shared: Arc<Shared>,
+    timestamps: bool,
+    priority: Option<i32>,
+    recording: Recording,
+    scratch: Vec<f32>,
+    bytes: Vec<u8>,
+    source: Box<dyn SimSource>,
+    start: u64,
+    t0: u64,
+}
+
+impl Adc {
+    fn run(mut self) -> Recording {
+        if let Some(p) = self.priority {
+            if pcmring_rt::sched::promote_fifo(p).is_ok() {
+                self.shared.realtime.store(true, Ordering::Release);
+            }
+        }
+        let l = self.layout;
+        let mut hw = self.start;
+        let mut base_t = self.t0;
+        let mut k = 0u64;
+        let mut state = PcmState::Running;
+        while !self.shared.stop.load(Ordering::Acquire) {
+            let deadline = base_t + ((k + 1) as f64 * self.step_ns) as u64;
+            sleep_until_ns(deadline);
+            let want = PcmState::from_raw(self.shared.state.load(Ordering::Acquire))
+                .unwrap_or(PcmState::Running);
+            if want != state {
+                state = want;
+                base_t = now_ns();
+                k = 0;
+                self.publish(hw, state, base_t);
+                signal(&self.wake);
+                continue;
+            }
+            if state != PcmState::Running {
+                k += 1;
+                continue;
+            }
+            let late = now_ns().saturating_sub(deadline);
+            self.shared.max_late.fetch_max(late, Ordering::AcqRel);
+            self.capture(hw);
+            hw += self.step;
+            k += 1;
+            self.publish(hw, state, deadline);
+            if hw / l.period_size != (hw - self.step) / l.period_size {
+                signal(&self.wake);
+            }
+        }
+        self.recording
+    }
+
+    fn publish(&self, hw: u64, state: PcmState, t: u64) {
+        let rate = f64::from(self.layout.rate);
+        self.page.publish(&HwPosition {
+            state,
+            hw_ptr: hw % self.layout.boundary,
+            tstamp_ns: if self.timestamps { t } else { 0 },
+            audio_tstamp_ns: ((hw - self.start) as f64 * 1e9 / rate) as u64,
+        });
+        self.shared.hw.store(hw, Ordering::Release);
+    }
+
+    /// Captures `[hw, hw + step)` into the ring (before `hw` moves past it).
+    fn capture(&mut self, hw: u64) {
+        let l = self.layout;
+        let channels = l.channels as usize;
+        self.source
+            .fill(hw - self.start, channels, &mut self.scratch);
+        convert::encode(l.format, &self.scratch, &mut self.bytes);
+        self.recording.push(&self.bytes);
+        let fb = l.frame_bytes();
+        let slot = hw % l.buffer_size;
+        let first = self.step.min(l.buffer_size - slot);
+        let mut done = 0usize;
+        for (off, n) in [(slot, first), (0, self.step - first)] {
+            if n == 0 {
+                continue;
+            }
+            let len = n as usize * fb;
+            // SAFETY: in bounds (off + n <= buffer_size, the mapping is
+            // ring_bytes long). These frames are at or above the published
+            // hw_ptr, which no protocol-abiding reader reads; a reader that
+            // breaks the protocol only gets torn audio.
+            let dst = unsafe { self.ring.slice_mut(off as usize * fb, len) };
+            dst.copy_from_slice(&self.bytes[done..done + len]);
+            done += len;
+        }
+        self.shared.captured.fetch_add(self.step, Ordering::AcqRel);
+    }
+}
