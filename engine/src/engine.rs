@@ -93,6 +93,7 @@
 
 mod clock;
 mod config;
+mod duplex;
 mod input;
 mod io;
 mod margin;
@@ -103,6 +104,7 @@ mod telemetry;
 pub use crate::render::{BlockInfo, Renderer};
 pub use clock::EngineClock;
 pub use config::{EngineConfig, Margin, StartInfo, WakeStrategy};
+pub use duplex::{DuplexEngine, DuplexInfo, DuplexRenderer, DuplexStart};
 pub use input::{Capturer, InputEngine, InputInfo};
 pub use io::{IoSnapshot, IoTelemetry};
 pub use telemetry::{EngineState, Telemetry, TelemetrySnapshot, WakeMode};

@@ -167,8 +167,10 @@ pub use restricted::{DupMode, RestrictedPcm};
 pub use ring::RingView;
 pub use sim::{SimConfig, SimDac, SimDevice};
 pub use sound::Sound;
-// Input: capture devices and the input-only engine.
-pub use engine::{Capturer, InputEngine, IoSnapshot, IoTelemetry};
+// Input: capture devices, the input-only and duplex engines.
+pub use engine::{
+    Capturer, DuplexEngine, DuplexInfo, DuplexRenderer, InputEngine, IoSnapshot, IoTelemetry,
+};
 pub use sim::{FrameCounter, SimAdc, SimSource, WavSource};
 
 pub use pcmring_rt::alloc_guard::{CountingAllocator, Mode as AllocGuardMode};

@@ -23,6 +23,7 @@
 mod control;
 mod direction;
 mod hw;
+mod link;
 mod list;
 mod name;
 mod ptr;
@@ -35,6 +36,7 @@ mechanism_mod!(
 pub use control::{card_id, resolve_card_id, CardInfo};
 pub use direction::Direction;
 pub use hw::{alsa_format_name, BufferSize, HwConfig, HwParams, HwRequest, Match};
+pub use link::StartTogether;
 pub use list::{list, PcmDevice};
 pub use name::{CardRef, DeviceName};
 pub use ptr::{ControlPath, Fallback, RawStatus, StatusPath};
@@ -576,6 +578,17 @@ impl Pcm {
         Ok(frames)
     }
 
+    /// LINK: puts `other` in this stream's group (both full fds); then
+    /// PREPARE, START and DROP on either act on both.
+    pub fn link(&self, other: &Pcm) -> Result<()> {
+        link::link_fds(self.fd()?, other.fd()?).map_err(|e| Error::sys(&self.name, Step::Start, e))
+    }
+
+    /// UNLINK: takes this stream out of its group.
+    pub fn unlink(&self) -> Result<()> {
+        link::unlink_fd(self.fd()?).map_err(|e| Error::sys(&self.name, Step::Start, e))
+    }
+
     /// The raw fd, if open.
     pub fn as_raw_fd(&self) -> Option<RawFd> {
         self.fd.as_ref().map(|f| f.as_raw_fd())
@@ -586,6 +599,28 @@ impl Pcm {
     /// every ioctl afterwards fails with [`Error::BadState`] ("closed").
     pub fn close(&mut self) {
         self.fd = None;
+    }
+}
+
+/// Prepares and starts `first` and `second` together: linked if the
+/// kernel allows it (one PREPARE and one START through `first`), else
+/// prepared and started back to back ([`StartTogether::Unlinked`] says
+/// why).
+pub fn start_together(first: &mut Pcm, second: &mut Pcm) -> Result<StartTogether> {
+    match first.link(second) {
+        Ok(()) => {
+            first.prepare()?;
+            first.start()?;
+            Ok(StartTogether::Linked)
+        }
+        Err(e) => {
+            let reason = e.to_string();
+            first.prepare()?;
+            second.prepare()?;
+            first.start()?;
+            second.start()?;
+            Ok(StartTogether::Unlinked { reason })
+        }
     }
 }
 
