@@ -20,6 +20,7 @@ pub mod broker_demo;
 pub mod demo;
 pub mod output;
 pub mod play;
+pub mod record;
 pub mod recording;
 pub mod rng;
 pub mod session;
