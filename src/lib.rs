@@ -1,6 +1,9 @@
 //! Shared helpers for the pcmring examples (`examples/`) and their tests:
 //!
 //! - [`play`]: the WAV player behind `cargo run --example play`;
+//! - [`record`]: the recorder behind `cargo run --example record`;
+//! - [`monitor`]: input -> effect -> output (`cargo run --example monitor`),
+//!   on a pair opened by [`duplex`];
 //! - [`broker_demo`]: a broker and a client in one process
 //!   (`cargo run --example broker_client`);
 //! - [`stream`]: streaming a WAV file from disk into the engine (loader
@@ -18,6 +21,8 @@
 
 pub mod broker_demo;
 pub mod demo;
+pub mod duplex;
+pub mod monitor;
 pub mod output;
 pub mod play;
 pub mod record;
