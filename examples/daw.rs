@@ -15,10 +15,22 @@
 //! allocated before the engine starts; the closure never allocates, locks
 //! or blocks. The main thread sweeps the filter cutoff through an atomic,
 //! the way a DAW's UI thread moves a knob.
+//!
+//! **Input channel**: with `--input hw:X,Y` (or `--input sim`, a simulated
+//! 220 Hz tone) the example runs on the duplex engine instead: each block's
+//! input (captured on the same frame clock as the output, a fixed offset
+//! earlier) is mixed into the synth's output at `--input-gain`, and the
+//! round trip is printed.
+//!
+//! ```text
+//! cargo run --release --example daw -- --input sim
+//! cargo run --release --example daw -- --input hw:1,0 --device hw:1,0
+//! ```
 
 use clap::Parser;
-use pcmring::engine::{BlockInfo, EngineConfig};
+use pcmring::engine::{BlockInfo, DuplexEngine, DuplexInfo, EngineConfig, Margin};
 use pcmring::Device;
+use pcmring_examples::duplex::{open_pair, PairRequest};
 use pcmring_examples::session::{self, OutputArgs};
 use pcmring_examples::signal::{self, Ending};
 use std::f32::consts::TAU;
@@ -49,6 +61,20 @@ struct Args {
     /// Tempo, beats per minute.
     #[arg(long, default_value_t = 110.0, value_parser = bpm)]
     bpm: f64,
+
+    /// An input channel: a capture device (hw:CARD,DEVICE[,SUB]) or `sim`,
+    /// mixed into the output through the duplex engine.
+    #[arg(
+        long,
+        short = 'i',
+        value_name = "hw:X,Y|sim",
+        conflicts_with = "connect"
+    )]
+    input: Option<String>,
+
+    /// Gain of the input channel.
+    #[arg(long, default_value_t = 0.5)]
+    input_gain: f32,
 }
 
 fn bpm(s: &str) -> Result<f64, String> {
@@ -282,6 +308,9 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<Ending, String> {
+    if let Some(input) = &args.input {
+        return run_duplex(args, input);
+    }
     let out = session::open_stereo(&args.output, "daw", args.seconds)?;
     let rate = out.device.layout().rate;
     let knobs = Arc::new(Knobs {
@@ -347,6 +376,120 @@ fn run(args: &Args) -> Result<Ending, String> {
         tel.frames_written,
         tel.render_panics,
         session::telemetry_line(&tel, block, rate)
+    );
+    Ok(Ending::from_interrupted(interrupted))
+}
+
+/// The synth with an input channel, on the duplex engine.
+fn run_duplex(args: &Args, input: &str) -> Result<Ending, String> {
+    let output = args
+        .output
+        .device
+        .clone()
+        .unwrap_or_else(|| "sim".to_owned());
+    let sim_out = args
+        .output
+        .out
+        .clone()
+        .unwrap_or_else(|| session::default_out("pcmring-daw.wav"));
+    let req = PairRequest {
+        input: input.to_owned(),
+        output: output.clone(),
+        rate: 48_000,
+        period: 128,
+        buffer: 4096,
+        sim_out: sim_out.clone(),
+        sim_seconds: args.seconds + 1.0,
+    };
+    let (dev_in, dev_out, pair) = open_pair(&req)?;
+    println!("device: {input} -> synth + input -> {output}");
+    println!("note:   {}", pair.start_note);
+    let rate = dev_out.layout().rate;
+    let knobs = Arc::new(Knobs {
+        cutoff: AtomicU32::new(800f32.to_bits()),
+        notes: AtomicU64::new(0),
+    });
+    let mut synth = Synth::new(rate, args.bpm, knobs.clone());
+    let gain = args.input_gain;
+    // The duplex callback: the synth renders the output block, then the
+    // input block (same frame clock, `info.offset` frames earlier) is mixed in.
+    let process = move |inp: &[f32], out: &mut [f32], info: &DuplexInfo| {
+        let block = BlockInfo {
+            frame_time: info.output_time,
+            frames: info.frames,
+            channels: info.output_channels,
+            rate: info.rate,
+        };
+        synth.render(out, &block);
+        let (ci, co) = (info.input_channels, info.output_channels);
+        for (fi, fo) in inp.chunks_exact(ci).zip(out.chunks_exact_mut(co)) {
+            for (c, o) in fo.iter_mut().enumerate() {
+                *o += gain * fi[c % ci];
+            }
+        }
+    };
+    let config = EngineConfig {
+        name: "daw".into(),
+        block_frames: args.block as usize,
+        margin: Margin::Auto {
+            probe: Duration::ZERO,
+        },
+        ..EngineConfig::default()
+    };
+    let engine = match DuplexEngine::start(dev_in, dev_out, process, config) {
+        Ok(e) => e,
+        Err(e) => {
+            let _ = pair.finish(&sim_out);
+            return Err(format!("cannot start duplex: {e}"));
+        }
+    };
+    let s = *engine.start_info();
+    println!(
+        "engine: duplex, block {} frames, round trip {} frames ({:.2} ms)",
+        args.block,
+        s.round_trip_frames(),
+        s.round_trip_frames() as f64 * 1000.0 / f64::from(rate)
+    );
+    let started = Instant::now();
+    let mut next_print = 1.0;
+    let mut interrupted = false;
+    while started.elapsed().as_secs_f64() < args.seconds {
+        std::thread::sleep(Duration::from_millis(20));
+        if signal::interrupted() {
+            interrupted = true;
+            break;
+        }
+        if !engine.is_running() {
+            break;
+        }
+        let t = started.elapsed().as_secs_f64();
+        let sweep = 0.5 - 0.5 * (std::f64::consts::TAU * t / 8.0).cos();
+        knobs.cutoff.store(
+            ((300.0 + 3200.0 * sweep) as f32).to_bits(),
+            Ordering::Relaxed,
+        );
+        if t >= next_print {
+            next_print += 1.0;
+            let tel = engine.snapshot();
+            println!(
+                "t {:>4.0} s  notes {:>4}  in {} frames  realigns {}  underruns {}  overruns {}",
+                t,
+                knobs.notes.load(Ordering::Relaxed),
+                tel.frames_read,
+                tel.realigns,
+                tel.xruns,
+                tel.overruns
+            );
+        }
+    }
+    let (tel, stopped) = engine.stop_with_report();
+    if let Some(p) = pair.finish(&sim_out)? {
+        println!("wrote:  {}", p.display());
+    }
+    stopped.map_err(|e| format!("the duplex engine stopped on an error: {e}"))?;
+    println!(
+        "total:  {} frames in, {} out, {} realigns, {} render panics",
+        tel.frames_read, tel.frames_written, tel.realigns, tel.render_panics
     );
     Ok(Ending::from_interrupted(interrupted))
 }
