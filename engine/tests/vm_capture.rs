@@ -389,3 +389,106 @@ fn duplex_pass_through_is_bit_exact_through_loopback() {
         "linked streams: skew within the granule: {start_info:?}"
     );
 }
+
+/// Round trip measured like `alsabat --roundtriplatency` and
+/// `jack_iodelay`: the duplex engine's output is looped back by snd-aloop
+/// (hw:Loopback,0,5 -> hw:Loopback,1,5) into its own input. A click is
+/// written into the output of the block that processes input frame `t`;
+/// it comes back at input frame `d`; `d - t` is the measured round trip,
+/// which must match the engine's reported `offset - hw_skew` within one
+/// block (aloop adds no delay of its own). Blocks 32 to 512; the numbers
+/// are printed for docs/latency.md.
+#[test]
+#[ignore = "needs /dev/snd: runs in the VM suite (kernel/vm/run)"]
+fn round_trip_matches_the_reported_offset() {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_default();
+    out(&format!("vm_capture | round trip (cpu: {cpu}): block margin reported(fr) skew measured mean/min/max(fr) clicks realigns"));
+    for block in [32usize, 64, 128, 256, 512] {
+        let (mut play, mut cap) = open_pair(5);
+        let how = start_together(&mut play, &mut cap).expect("start");
+        assert_eq!(how, StartTogether::Linked);
+        #[derive(Default)]
+        struct Clicks {
+            n: AtomicU64,
+            bad: AtomicU64,
+            sum: AtomicU64,
+            min: AtomicU64,
+            max: AtomicU64,
+        }
+        let clicks = Arc::new(Clicks {
+            min: AtomicU64::new(u64::MAX),
+            ..Clicks::default()
+        });
+        let c = clicks.clone();
+        let period = 9_600u64; // a click every 200 ms
+        let mut pending: Option<(u64, i64)> = None; // (input frame, offset)
+        let mut next_click = 0u64;
+        let process = move |input: &[f32], output: &mut [f32], info: &DuplexInfo| {
+            if let Some((t, offset)) = pending {
+                if let Some(j) = input
+                    .chunks_exact(info.input_channels)
+                    .position(|f| f[0] > 0.5)
+                {
+                    let d = info.input_time + j as u64;
+                    pending = None;
+                    if info.offset != offset {
+                        return; // a realign moved the output in between
+                    }
+                    let m = d - t;
+                    let diff = m as i64 - offset;
+                    c.n.fetch_add(1, Ordering::Relaxed);
+                    c.sum.fetch_add(m, Ordering::Relaxed);
+                    c.min.fetch_min(m, Ordering::Relaxed);
+                    c.max.fetch_max(m, Ordering::Relaxed);
+                    if diff.unsigned_abs() > info.frames as u64 {
+                        c.bad.fetch_add(1, Ordering::Relaxed);
+                    }
+                } else if info.input_time > t + 48_000 {
+                    pending = None; // lost (an xrun ate it)
+                }
+            }
+            if pending.is_none() && info.input_time >= next_click {
+                output[..info.output_channels].fill(0.9);
+                pending = Some((info.input_time, info.offset));
+                next_click = info.input_time + period;
+            }
+        };
+        let engine = DuplexEngine::start(
+            cap,
+            play,
+            process,
+            config(&format!("round trip block {block}"), block),
+        )
+        .expect("duplex");
+        let s = *engine.start_info();
+        std::thread::sleep(Duration::from_secs(3));
+        let (tel, r) = engine.stop_with_report();
+        r.expect("stop");
+        let n = clicks.n.load(Ordering::Relaxed);
+        let min = clicks.min.load(Ordering::Relaxed);
+        let max = clicks.max.load(Ordering::Relaxed);
+        let mean = clicks.sum.load(Ordering::Relaxed) / n.max(1);
+        out(&format!(
+            "vm_capture | round trip: block {block} margin {} reported {} skew {} measured mean {mean} min {min} max {max} clicks {n} realigns {} | {:.2} ms reported, {:.2} ms measured",
+            s.margin_frames,
+            tel.offset_frames,
+            tel.hw_skew_frames,
+            tel.realigns,
+            (tel.offset_frames - tel.hw_skew_frames) as f64 / 48.0,
+            mean as f64 / 48.0,
+        ));
+        assert!(n >= 3, "block {block}: only {n} clicks came back: {tel:?}");
+        assert_eq!(
+            clicks.bad.load(Ordering::Relaxed),
+            0,
+            "block {block}: a click came back more than a block away from the offset"
+        );
+    }
+}
