@@ -294,6 +294,17 @@ impl RingReader {
         hw_bound + self.granule <= start + self.layout.buffer_size
     }
 
+    /// Whether frames from `start` on are close enough to being lapped
+    /// (within a quarter buffer of it, with the hardware possibly at
+    /// `hw_bound`) that a model-based bound is not evidence enough: the
+    /// caller should read the device position afresh and check
+    /// [`RingReader::intact`] against it. A device whose position jumps
+    /// (a late timer catching up, as snd-aloop under load) can be further
+    /// along than any projection.
+    pub fn near_floor(&self, start: u64, hw_bound: u64) -> bool {
+        hw_bound + self.granule + self.layout.buffer_size / 4 > start + self.layout.buffer_size
+    }
+
     /// Counts a block that [`RingReader::intact`] rejected as an overrun of
     /// `frames` frames; the next [`RingReader::begin`] re-anchors if the
     /// cursor is behind the floor by then.

@@ -327,9 +327,22 @@ impl<I: Device, O: Device, R: DuplexRenderer> DuplexLoop<I, O, R> {
             granule: self.model_out.granule(),
         };
         self.writer.begin(at, self.margin + lag);
+        // Silence over the frames the anchor skipped, now, while the
+        // window is the one just computed (no block: the target is the
+        // cursor).
+        let cursor = self.writer.cursor();
+        let _ = self.writer.fill(
+            &mut self.output,
+            &mut self.scratch_out,
+            self.block,
+            cursor,
+            |_, _| false,
+        );
         self.offset = self.writer.cursor() as i64 - self.reader.cursor() as i64;
         self.aligned = true;
-        let skew = self.model_out.now_frames(now) as i64 - self.model_in.now_frames(now) as i64;
+        // Reported positions, read back to back: interpolation would add
+        // each model's own error.
+        let skew = self.model_out.frames() as i64 - self.model_in.frames() as i64;
         (self.offset, skew)
     }
 
@@ -462,11 +475,11 @@ impl<I: Device, O: Device, R: DuplexRenderer> DuplexLoop<I, O, R> {
         };
         {
             let reader = &mut self.reader;
-            let input = &self.input;
+            let input = &mut self.input;
             let renderer = &mut self.renderer;
             let poisoned = &mut self.poisoned;
             let scratch_in = &mut self.scratch_in;
-            let model_in = &self.model_in;
+            let model_in = &mut self.model_in;
             let model_out = &self.model_out;
             let offset = self.offset;
             let written = self
@@ -488,7 +501,7 @@ impl<I: Device, O: Device, R: DuplexRenderer> DuplexLoop<I, O, R> {
                             broke = true;
                             return false;
                         };
-                        if !reader.intact(t_in, model_in.projected_frames(now_ns())) {
+                        if !input_intact(reader, input, model_in, t_in) {
                             reader.torn(block);
                             torn += 1;
                             broke = true;
@@ -551,6 +564,31 @@ impl<I: Device, O: Device, R: DuplexRenderer> DuplexLoop<I, O, R> {
         {
             let _ = self.output.commit(end);
         }
+    }
+}
+
+/// Whether the input block just read from `t` on is intact: against the
+/// model's projection, and near the floor against a fresh position.
+fn input_intact<I: Device>(
+    reader: &RingReader,
+    input: &mut I,
+    model: &mut PositionModel,
+    t: u64,
+) -> bool {
+    let now = now_ns();
+    let bound = model.projected_frames(now);
+    if !reader.intact(t, bound) {
+        return false;
+    }
+    if !reader.near_floor(t, bound) {
+        return true;
+    }
+    match input.position() {
+        Ok(p) => {
+            model.update(&p, now);
+            reader.intact(t, model.frames().max(bound))
+        }
+        Err(_) => false,
     }
 }
 

@@ -242,7 +242,7 @@ impl<D: Device, C: Capturer> InputLoop<D, C> {
                 let Ok(t) = self.reader.read(self.dev.ring(), &mut self.scratch) else {
                     break;
                 };
-                if !self.reader.intact(t, self.model.projected_frames(now_ns())) {
+                if !self.block_intact(t) {
                     self.reader.torn(block);
                     tel.overruns.fetch_add(1, Ordering::Relaxed);
                     tel.frames_lost.fetch_add(block, Ordering::Relaxed);
@@ -279,6 +279,26 @@ impl<D: Device, C: Capturer> InputLoop<D, C> {
                 .min(now + self.model.frames_to_ns(block.max(self.model.granule())));
         }
         Ok(())
+    }
+
+    /// Whether the block just read from `t` on is intact: against the
+    /// model's projection, and near the floor against a fresh position.
+    fn block_intact(&mut self, t: u64) -> bool {
+        let now = now_ns();
+        let bound = self.model.projected_frames(now);
+        if !self.reader.intact(t, bound) {
+            return false;
+        }
+        if !self.reader.near_floor(t, bound) {
+            return true;
+        }
+        match self.dev.position() {
+            Ok(p) => {
+                self.model.update(&p, now);
+                self.reader.intact(t, self.model.frames().max(bound))
+            }
+            Err(_) => false,
+        }
     }
 
     fn deliver(&mut self, t: u64, tel: &IoTelemetry) {
