@@ -340,10 +340,40 @@ impl<I: Device, O: Device, R: DuplexRenderer> DuplexLoop<I, O, R> {
         );
         self.offset = self.writer.cursor() as i64 - self.reader.cursor() as i64;
         self.aligned = true;
-        // Reported positions, read back to back: interpolation would add
-        // each model's own error.
-        let skew = self.model_out.frames() as i64 - self.model_in.frames() as i64;
+        let skew = self.measure_skew();
         (self.offset, skew)
+    }
+
+    /// Output minus input hardware position: reported positions read
+    /// input, output, input, until the two input readings agree (nothing
+    /// moved on the input side while the output was read: a device whose
+    /// position moves in timer ticks, like snd-aloop, then gives the exact
+    /// difference); else the output against the middle of the two input
+    /// readings. Interpolation would add each model's own error. Falls back
+    /// to the models' latest readings if a position cannot be read.
+    fn measure_skew(&mut self) -> i64 {
+        let mut skew = self.model_out.frames() as i64 - self.model_in.frames() as i64;
+        for _ in 0..4 {
+            let (Ok(a), Ok(o), Ok(b)) = (
+                self.input.position(),
+                self.output.position(),
+                self.input.position(),
+            ) else {
+                break;
+            };
+            let now = now_ns();
+            self.model_in.update(&a, now);
+            let in1 = self.model_in.frames();
+            self.model_out.update(&o, now);
+            let out = self.model_out.frames();
+            self.model_in.update(&b, now);
+            let in2 = self.model_in.frames();
+            skew = out as i64 - ((in1 + in2) / 2) as i64;
+            if in1 == in2 {
+                break;
+            }
+        }
+        skew
     }
 
     fn cycle_loop(
