@@ -91,6 +91,7 @@
 //! # Ok::<(), pcmring::Error>(())
 //! ```
 
+mod acquire;
 mod clock;
 mod config;
 mod margin;
@@ -99,9 +100,10 @@ mod shared;
 mod telemetry;
 
 pub use crate::render::{BlockInfo, Renderer};
+pub use acquire::SyncReason;
 pub use clock::EngineClock;
 pub use config::{EngineConfig, Margin, StartInfo, WakeStrategy};
-pub use telemetry::{EngineState, Telemetry, TelemetrySnapshot, WakeMode};
+pub use telemetry::{EngineState, SyncCounts, Telemetry, TelemetrySnapshot, WakeMode};
 
 use crate::device::Device;
 use crate::error::{Error, Result, Step};

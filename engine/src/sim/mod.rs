@@ -69,7 +69,7 @@ mod device;
 pub(crate) mod page;
 mod record;
 
-pub use config::{DacMode, SimConfig, SimFds, SimLayout};
+pub use config::{DacMode, PageUpdates, SimConfig, SimFds, SimLayout};
 pub use dac::{SimDac, SimReport, SimStats};
 pub use device::SimDevice;
 pub use record::Recording;
