@@ -122,6 +122,8 @@ pub(crate) struct SyncPolicy {
     /// The largest amount a refresh found the hardware beyond the bound
     /// the page gave just before (frames; 0 if never).
     worst_overshoot: u64,
+    /// Refresh on every cycle (`EngineConfig::refresh_every_wake`).
+    always: bool,
 }
 
 impl SyncPolicy {
@@ -134,7 +136,14 @@ impl SyncPolicy {
             forced: START_SYNCS,
             last_sync_ns: 0,
             worst_overshoot: 0,
+            always: false,
         }
+    }
+
+    /// A policy that refreshes on every cycle (never trusts the page).
+    pub(crate) fn always_refresh(mut self) -> SyncPolicy {
+        self.always = true;
+        self
     }
 
     /// How old the model's anchor may get before the page counts as
@@ -146,7 +155,7 @@ impl SyncPolicy {
 
     /// Whether this cycle must refresh before even looking at the page.
     pub(crate) fn must_sync(&self) -> bool {
-        self.forced > 0
+        self.forced > 0 || self.always
     }
 
     /// What to do with a page reading at `now_ns`: feed it to the model

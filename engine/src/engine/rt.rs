@@ -211,7 +211,11 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
             renderer,
             poisoned: false,
             model,
-            sync: SyncPolicy::new(&layout),
+            sync: if cfg.refresh_every_wake {
+                SyncPolicy::new(&layout).always_refresh()
+            } else {
+                SyncPolicy::new(&layout)
+            },
             writer: RingWriter::new(&layout),
             scratch: vec![0.0; block * layout.channels as usize],
             block,
@@ -520,7 +524,12 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
         let event = self.model.update(&hw, woke);
         let over = self.sync.note_sync(woke, self.model.frames(), bound);
         tel.bound_overshoot_max.fetch_max(over, Ordering::Relaxed);
-        if event.is_some() || !is_moving(hw.state) {
+        // A stamp the model cannot take (older than the staleness limit:
+        // a late interrupt or DAC; or from the future) leaves its anchor
+        // on the read time, off the device's timeline: the page's bound
+        // would not hold. Refresh until readings are plausible again.
+        let stamped_off = hw.tstamp_ns != 0 && self.sync.classify(&hw, now_ns()) != Page::Fed;
+        if event.is_some() || !is_moving(hw.state) || stamped_off {
             self.sync.recover();
         }
         Ok(Located {
