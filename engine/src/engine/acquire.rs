@@ -17,6 +17,14 @@
 //! as the hardware position: the writer's floor (`U + granule`) is never
 //! below the real one, so nothing is written where the hardware may be.
 //!
+//! A device whose position runs ahead of its own timestamps breaks that
+//! (snd-aloop computes its position from jiffies, which under emulation lag
+//! the clock and then catch up: in the TCG guest refreshes found it up to
+//! ~900 frames beyond the bound). Each refresh measures the shortfall; the
+//! policy adds what it saw (plus a quarter, halving at each refresh that
+//! finds the bound held) to the bound, so on such a device the page path
+//! steps aside (low lead: refresh) until the device behaves.
+//!
 //! The policy refreshes instead ([`SyncReason`]) when that bound cannot be
 //! trusted or is not good enough:
 //!
@@ -124,6 +132,12 @@ pub(crate) struct SyncPolicy {
     worst_overshoot: u64,
     /// Refresh on every cycle (`EngineConfig::refresh_every_wake`).
     always: bool,
+    /// What refreshes found beyond the bound lately (frames): added to the
+    /// bound, so a device whose position jumps ahead of its clock (snd-aloop
+    /// counts jiffies, which lag and catch up under emulation) makes the
+    /// page path more careful, down to a refresh per wake-up. Halves at
+    /// every refresh that finds the bound held.
+    learned: u64,
 }
 
 impl SyncPolicy {
@@ -137,6 +151,7 @@ impl SyncPolicy {
             last_sync_ns: 0,
             worst_overshoot: 0,
             always: false,
+            learned: 0,
         }
     }
 
@@ -208,6 +223,7 @@ impl SyncPolicy {
             return Err(SyncReason::Start);
         };
         let guard = (granule / 4).max(4);
+        let bound = bound + self.learned;
         if cursor < bound + granule + guard {
             return Err(SyncReason::LowLead);
         }
@@ -223,6 +239,14 @@ impl SyncPolicy {
         self.forced = self.forced.saturating_sub(1);
         let over = bound.map_or(0, |b| real.saturating_sub(b));
         self.worst_overshoot = self.worst_overshoot.max(over);
+        if bound.is_some() {
+            self.learned = if over > 0 {
+                // The shortfall, with a quarter more.
+                self.learned.max(over + over / 4)
+            } else {
+                self.learned / 2
+            };
+        }
         over
     }
 
@@ -385,6 +409,28 @@ mod tests {
             p.decide(now, &m, Page::Unusable, Some(u64::MAX / 2), 256),
             Err(SyncReason::PageState)
         );
+    }
+
+    #[test]
+    fn a_bound_found_short_is_widened_then_trusted_again() {
+        let t = 10_000_000_000;
+        let (mut p, m) = settled(t, 5000);
+        assert_eq!(p.decide(t, &m, Page::Fed, Some(5400), 256), Ok(5002));
+        // A refresh finds the device 100 frames beyond the bound.
+        assert_eq!(p.note_sync(t, 5102, Some(5002)), 100);
+        // The bound grows by 125: the same cursor is now too close.
+        assert_eq!(
+            p.decide(t, &m, Page::Fed, Some(5400), 256),
+            Err(SyncReason::LowLead)
+        );
+        assert_eq!(p.decide(t, &m, Page::Fed, Some(5500), 256), Ok(5127));
+        // Refreshes that find the bound held halve the widening.
+        p.note_sync(t, 5000, Some(5002));
+        assert_eq!(p.decide(t, &m, Page::Fed, Some(5500), 256), Ok(5064));
+        for _ in 0..8 {
+            p.note_sync(t, 5000, Some(5002));
+        }
+        assert_eq!(p.decide(t, &m, Page::Fed, Some(5400), 256), Ok(5002));
     }
 
     #[test]
