@@ -68,6 +68,8 @@ pub struct SimDac {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<Recording>>,
     wav: Option<std::path::PathBuf>,
+    /// The owner's own view of the status page (the refresh counter).
+    page: StatusPage,
 }
 
 fn memfd(name: &std::ffi::CStr, len: usize) -> io::Result<OwnedFd> {
@@ -177,6 +179,11 @@ impl SimDac {
             start,
             t0,
         };
+        let own_page = Mapping::new(status.as_fd(), 0, PAGE_BYTES, Protection::ReadWrite)
+            .map_err(sys)
+            .and_then(|m| {
+                StatusPage::new(m).ok_or_else(|| sys(io::Error::from_raw_os_error(libc::EINVAL)))
+            })?;
         let thread = std::thread::Builder::new()
             .name("pcmring-sim-dac".into())
             .spawn(move || dac.run())
@@ -187,6 +194,7 @@ impl SimDac {
             shared,
             thread: Some(thread),
             wav: config.wav,
+            page: own_page,
         })
     }
 
@@ -237,15 +245,7 @@ impl SimDac {
 
     /// Refreshes the clients made so far (read from the shared page).
     fn syncs(&self) -> u64 {
-        Mapping::new(
-            self.fds.status.as_fd(),
-            0,
-            PAGE_BYTES,
-            Protection::ReadWrite,
-        )
-        .ok()
-        .and_then(StatusPage::new)
-        .map_or(0, |p| p.syncs())
+        self.page.syncs()
     }
 
     /// Stops the DAC thread and returns the counters and the recording;
