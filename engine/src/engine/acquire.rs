@@ -22,8 +22,13 @@
 //! the clock and then catch up: in the TCG guest refreshes found it up to
 //! ~900 frames beyond the bound). Each refresh measures the shortfall; the
 //! policy adds what it saw (plus a quarter, halving at each refresh that
-//! finds the bound held) to the bound, so on such a device the page path
-//! steps aside (low lead: refresh) until the device behaves.
+//! finds the bound held) to the bound, and does not trust the page at all
+//! for 2 s (a refresh per wake-up, [`SyncReason::BoundFailed`]). Such a
+//! jump may have carried the device past frames the writer wrote after
+//! the last trusted page: when the overshoot is at least the lead the
+//! writer had then, the engine counts an xrun (it cannot tell whether the
+//! device got there before or after the write, so it counts the possible
+//! gap rather than miss a real one).
 //!
 //! The policy refreshes instead ([`SyncReason`]) when that bound cannot be
 //! trusted or is not good enough:
@@ -55,6 +60,9 @@ pub(crate) const START_SYNCS: u32 = 8;
 pub(crate) const RECOVER_SYNCS: u32 = 4;
 /// The longest time between two refreshes, nanoseconds.
 pub(crate) const REFRESH_NS: u64 = 500_000_000;
+/// How long the page is not trusted after a reading found the device
+/// beyond its bound, nanoseconds.
+pub(crate) const DISTRUST_NS: u64 = 2_000_000_000;
 /// Relative slack of the upper bound over the fitted rate (1 %: a fit
 /// is within tens of ppm once it has points, and the fit rejects rates
 /// more than 5 % off; the extrapolation never spans more than about a
@@ -79,16 +87,20 @@ pub enum SyncReason {
     Refresh = 3,
     /// The page shows a state other than running, or could not be read.
     PageState = 4,
+    /// A reading found the device beyond the bound: the page is not
+    /// trusted for [`DISTRUST_NS`] (a refresh per wake-up).
+    BoundFailed = 5,
 }
 
 impl SyncReason {
     /// Every reason, in the order of their values.
-    pub const ALL: [SyncReason; 5] = [
+    pub const ALL: [SyncReason; 6] = [
         SyncReason::Start,
         SyncReason::PageStale,
         SyncReason::LowLead,
         SyncReason::Refresh,
         SyncReason::PageState,
+        SyncReason::BoundFailed,
     ];
 }
 
@@ -138,6 +150,8 @@ pub(crate) struct SyncPolicy {
     /// page path more careful, down to a refresh per wake-up. Halves at
     /// every refresh that finds the bound held.
     learned: u64,
+    /// Until when the page is not trusted (a bound failed), ns.
+    distrust_until_ns: u64,
 }
 
 impl SyncPolicy {
@@ -152,6 +166,7 @@ impl SyncPolicy {
             worst_overshoot: 0,
             always: false,
             learned: 0,
+            distrust_until_ns: 0,
         }
     }
 
@@ -207,6 +222,9 @@ impl SyncPolicy {
         if page == Page::Unusable {
             return Err(SyncReason::PageState);
         }
+        if now_ns < self.distrust_until_ns {
+            return Err(SyncReason::BoundFailed);
+        }
         let (Some(a), Some(bound)) = (model.anchor(), upper_bound(model, now_ns)) else {
             return Err(SyncReason::Start);
         };
@@ -248,6 +266,22 @@ impl SyncPolicy {
             };
         }
         over
+    }
+
+    /// A reading at `now_ns` found the device `over` frames beyond the
+    /// bound the model gave for its stamp: widen the bound (as
+    /// [`SyncPolicy::note_sync`] does) and refresh on every cycle for
+    /// [`DISTRUST_NS`]. Returns whether the device may have passed the
+    /// cursor unseen: `over` is at least `lead`, the distance between the
+    /// cursor and the bound at the last cycle that trusted the page.
+    pub(crate) fn bound_failed(&mut self, now_ns: u64, over: u64, lead: Option<u64>) -> bool {
+        if over == 0 {
+            return false;
+        }
+        self.worst_overshoot = self.worst_overshoot.max(over);
+        self.learned = self.learned.max(over + over / 4);
+        self.distrust_until_ns = now_ns.saturating_add(DISTRUST_NS);
+        lead.is_some_and(|l| over >= l)
     }
 
     /// After an underrun or a non-running state: refresh for the next
@@ -431,6 +465,22 @@ mod tests {
             p.note_sync(t, 5000, Some(5002));
         }
         assert_eq!(p.decide(t, &m, Page::Fed, Some(5400), 256), Ok(5002));
+    }
+
+    #[test]
+    fn a_failed_bound_distrusts_the_page_and_flags_a_possible_underrun() {
+        let t = 10_000_000_000;
+        let (mut p, m) = settled(t, 5000);
+        assert!(!p.bound_failed(t, 0, Some(100)), "no overshoot");
+        assert!(p.decide(t, &m, Page::Fed, Some(9000), 256).is_ok());
+        assert!(!p.bound_failed(t, 50, Some(400)), "within the lead");
+        assert_eq!(
+            p.decide(t + 1, &m, Page::Fed, Some(9000), 256),
+            Err(SyncReason::BoundFailed)
+        );
+        assert!(p.bound_failed(t, 400, Some(400)), "as far as the cursor");
+        assert!(!p.bound_failed(t, 400, None), "no page-based write since");
+        assert_eq!(p.worst_overshoot(), 400);
     }
 
     #[test]

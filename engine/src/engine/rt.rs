@@ -99,6 +99,9 @@ struct RtLoop<D, R> {
     poisoned: bool,
     model: PositionModel,
     sync: SyncPolicy,
+    /// Cursor minus the page's bound at the last cycle that trusted the
+    /// page (`None` after a refresh).
+    page_lead: Option<u64>,
     writer: RingWriter,
     scratch: Vec<f32>,
     block: usize,
@@ -211,6 +214,7 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
             renderer,
             poisoned: false,
             model,
+            page_lead: None,
             sync: if cfg.refresh_every_wake {
                 SyncPolicy::new(&layout).always_refresh()
             } else {
@@ -468,7 +472,8 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
     /// the model and its upper bound when the policy trusts them, else a
     /// refresh through [`Device::position`]. Counts both in telemetry.
     fn locate(&mut self, woke: u64) -> std::result::Result<Located, DeviceError> {
-        let tel = &self.shared.telemetry;
+        let shared = self.shared.clone();
+        let tel = &shared.telemetry;
         let granule = self.model.granule();
         let cursor = self.writer.is_anchored().then_some(self.writer.cursor());
         let reason = if self.sync.must_sync() {
@@ -479,10 +484,20 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
                 Some(Ok(hw)) => {
                     tel.page_reads.fetch_add(1, Ordering::Relaxed);
                     match self.sync.classify(&hw, woke) {
-                        Page::Fed => match self.model.update(&hw, woke) {
-                            None => Page::Fed,
-                            Some(_) => Page::Unusable,
-                        },
+                        Page::Fed => {
+                            // Where the model said the device could be at
+                            // the page's stamp, before taking it.
+                            let prior = upper_bound(&self.model, hw.tstamp_ns);
+                            match self.model.update(&hw, woke) {
+                                None => {
+                                    let over =
+                                        prior.map_or(0, |b| self.model.frames().saturating_sub(b));
+                                    self.check_bound(over, woke);
+                                    Page::Fed
+                                }
+                                Some(_) => Page::Unusable,
+                            }
+                        }
                         other => other,
                     }
                 }
@@ -490,6 +505,7 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
             };
             match self.sync.decide(woke, &self.model, page, cursor, granule) {
                 Ok(bound) => {
+                    self.page_lead = cursor.map(|c| c.saturating_sub(bound));
                     return Ok(Located {
                         event: None,
                         state: self.model.state(),
@@ -498,7 +514,7 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
                             now: bound,
                             granule,
                         },
-                    })
+                    });
                 }
                 Err(reason) => reason,
             }
@@ -523,7 +539,8 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
         };
         let event = self.model.update(&hw, woke);
         let over = self.sync.note_sync(woke, self.model.frames(), bound);
-        tel.bound_overshoot_max.fetch_max(over, Ordering::Relaxed);
+        self.check_bound(over, woke);
+        self.page_lead = None;
         // A stamp the model cannot take (older than the staleness limit:
         // a late interrupt or DAC; or from the future) leaves its anchor
         // on the read time, off the device's timeline: the page's bound
@@ -541,6 +558,26 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
                 granule: self.model.granule(),
             },
         })
+    }
+
+    /// A reading found the device `over` frames beyond the page's bound
+    /// (0: it held): distrust the page for a while, and when the device
+    /// may have passed the cursor unseen since the last page-based cycle,
+    /// count an xrun (a possible gap) and grow the margin by the jump.
+    fn check_bound(&mut self, over: u64, now: u64) {
+        if over == 0 {
+            return;
+        }
+        let shared = self.shared.clone();
+        let tel = &shared.telemetry;
+        tel.bound_overshoot_max.fetch_max(over, Ordering::Relaxed);
+        if self.sync.bound_failed(now, over, self.page_lead) {
+            tel.suspected_underruns.fetch_add(1, Ordering::Relaxed);
+            tel.xruns.fetch_add(1, Ordering::Relaxed);
+            self.sync.recover();
+            self.grow_margin(over, now);
+        }
+        self.page_lead = None;
     }
 
     /// Renders and writes whole blocks up to `target`. A block whose

@@ -68,10 +68,11 @@ pub struct Telemetry {
     pub(crate) wake_late_ns: LatencyHistogram,
     pub(crate) position_syncs: AtomicU64,
     pub(crate) page_reads: AtomicU64,
-    pub(crate) sync_reasons: [AtomicU64; 5],
+    pub(crate) sync_reasons: [AtomicU64; 6],
     pub(crate) rt_syscalls: AtomicU64,
     pub(crate) rt_cpu_ns: AtomicU64,
     pub(crate) bound_overshoot_max: AtomicU64,
+    pub(crate) suspected_underruns: AtomicU64,
     pub(crate) rate: AtomicU64,
 }
 
@@ -106,6 +107,7 @@ impl Telemetry {
             rt_syscalls: AtomicU64::new(0),
             rt_cpu_ns: AtomicU64::new(0),
             bound_overshoot_max: AtomicU64::new(0),
+            suspected_underruns: AtomicU64::new(0),
             rate: AtomicU64::new(0),
         }
     }
@@ -175,10 +177,13 @@ impl Telemetry {
                 refresh: self.sync_reasons[SyncReason::Refresh as usize].load(Ordering::Relaxed),
                 page_state: self.sync_reasons[SyncReason::PageState as usize]
                     .load(Ordering::Relaxed),
+                bound_failed: self.sync_reasons[SyncReason::BoundFailed as usize]
+                    .load(Ordering::Relaxed),
             },
             rt_syscalls: self.rt_syscalls.load(Ordering::Relaxed),
             rt_cpu_ns: self.rt_cpu_ns.load(Ordering::Relaxed),
             bound_overshoot_max_frames: self.bound_overshoot_max.load(Ordering::Relaxed),
+            suspected_underruns: self.suspected_underruns.load(Ordering::Relaxed),
             nominal_rate: self.rate.load(Ordering::Relaxed),
         }
     }
@@ -259,6 +264,10 @@ pub struct TelemetrySnapshot {
     /// bound the page and the model gave (frames; 0 means the bound always
     /// held).
     pub bound_overshoot_max_frames: u64,
+    /// Xruns counted (in [`TelemetrySnapshot::xruns`] too) because a
+    /// reading found the device so far beyond the page's bound that it may
+    /// have passed the write cursor unseen.
+    pub suspected_underruns: u64,
     /// The device's nominal rate (frames per second).
     pub nominal_rate: u64,
 }
@@ -277,6 +286,9 @@ pub struct SyncCounts {
     pub refresh: u64,
     /// The page showed a state other than running, or was unreadable.
     pub page_state: u64,
+    /// A reading found the device beyond the page's bound: the page was
+    /// not trusted for 2 s.
+    pub bound_failed: u64,
 }
 
 impl TelemetrySnapshot {

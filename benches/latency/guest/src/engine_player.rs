@@ -129,7 +129,7 @@ pub fn run(a: &Args) -> Result<(), String> {
         emit(s);
     }
     emit(&format!(
-        "R {tag} sent={} xruns={} block={block} period={} buffer={} wake={:?} margin_start={} margin={} min_lead={} granule={} jitter_us={} fifo={} cycles={} wake_late_p99_us={} wake_late_max_us={} render_p99_us={} unexpected_blocks={} cpu_ms={} rt_syscalls_per_s={:.0} rt_cpu_percent={:.2} syncs={} page_reads={} sync_start={} sync_stale={} sync_low_lead={} sync_refresh={} bound_overshoot={} error={}",
+        "R {tag} sent={} xruns={} block={block} period={} buffer={} wake={:?} margin_start={} margin={} min_lead={} granule={} jitter_us={} fifo={} cycles={} wake_late_p99_us={} wake_late_max_us={} render_p99_us={} unexpected_blocks={} cpu_ms={} rt_syscalls_per_s={:.0} rt_cpu_percent={:.2} syncs={} page_reads={} sync_start={} sync_stale={} sync_low_lead={} sync_refresh={} bound_overshoot={} suspected_underruns={} sync_bound_failed={} error={}",
         shared.sent.load(Ordering::Acquire),
         snap.xruns,
         layout.period_size,
@@ -156,6 +156,8 @@ pub fn run(a: &Args) -> Result<(), String> {
         snap.sync_reasons.low_lead,
         snap.sync_reasons.refresh,
         snap.bound_overshoot_max_frames,
+        snap.suspected_underruns,
+        snap.sync_reasons.bound_failed,
         err.or(stopped.err().map(|e| e.to_string()))
             .unwrap_or_else(|| "none".to_owned())
             .replace(' ', "_"),
