@@ -48,7 +48,9 @@
 //!   hundreds for a refresh per wake-up; it keeps the granule measurement
 //!   and the rate fit fed with un-quantised readings, measures how far the
 //!   bound was from the truth ([`SyncPolicy::note_sync`]), and on a leased
-//!   device it is where a gone broker is noticed at the latest.
+//!   device it is where a gone broker is noticed at the latest;
+//! * **bound failed**: for 2 s after any reading found the device beyond
+//!   the bound (above).
 
 use crate::device::HwPosition;
 use crate::layout::StreamLayout;
