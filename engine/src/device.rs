@@ -90,8 +90,17 @@ pub trait Device: Send {
     fn layout(&self) -> StreamLayout;
     /// The mapped data ring.
     fn ring(&self) -> &RingView;
-    /// Refreshes and reads the hardware position.
+    /// Refreshes and reads the hardware position (a syscall: HWSYNC,
+    /// SYNC_PTR or POSITION; the sim counts them).
     fn position(&mut self) -> Result<HwPosition, DeviceError>;
+    /// Reads the position as the kernel last published it on the mapped
+    /// status page, **without a syscall**: stale between period
+    /// interrupts (the engine extrapolates it with its position model and
+    /// calls [`Device::position`] when the model needs fresh evidence).
+    /// `None` when the device has no mapped page.
+    fn peek_position(&mut self) -> Option<Result<HwPosition, DeviceError>> {
+        None
+    }
     /// Where [`Device::position`] comes from.
     fn position_source(&self) -> PositionSource;
     /// The fd to poll for period wake-ups, if the device has one.
@@ -130,6 +139,9 @@ impl<D: Device + ?Sized> Device for Box<D> {
     fn position(&mut self) -> Result<HwPosition, DeviceError> {
         (**self).position()
     }
+    fn peek_position(&mut self) -> Option<Result<HwPosition, DeviceError>> {
+        (**self).peek_position()
+    }
     fn position_source(&self) -> PositionSource {
         (**self).position_source()
     }
@@ -154,6 +166,9 @@ impl<D: Device + ?Sized> Device for &mut D {
     }
     fn position(&mut self) -> Result<HwPosition, DeviceError> {
         (**self).position()
+    }
+    fn peek_position(&mut self) -> Option<Result<HwPosition, DeviceError>> {
+        (**self).peek_position()
     }
     fn position_source(&self) -> PositionSource {
         (**self).position_source()

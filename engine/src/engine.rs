@@ -91,6 +91,7 @@
 //! # Ok::<(), pcmring::Error>(())
 //! ```
 
+mod acquire;
 mod clock;
 mod config;
 mod duplex;
@@ -102,12 +103,13 @@ mod shared;
 mod telemetry;
 
 pub use crate::render::{BlockInfo, Renderer};
+pub use acquire::SyncReason;
 pub use clock::EngineClock;
 pub use config::{EngineConfig, Margin, StartInfo, WakeStrategy};
 pub use duplex::{DuplexEngine, DuplexInfo, DuplexRenderer, DuplexStart};
 pub use input::{Capturer, InputEngine, InputInfo};
 pub use io::{IoSnapshot, IoTelemetry};
-pub use telemetry::{EngineState, Telemetry, TelemetrySnapshot, WakeMode};
+pub use telemetry::{EngineState, SyncCounts, Telemetry, TelemetrySnapshot, WakeMode};
 
 use crate::device::Device;
 use crate::error::{Error, Result, Step};

@@ -133,10 +133,15 @@ impl Device for RestrictedPcm {
                 // A stopped stream refuses HWSYNC (EBADFD, EPIPE...): the
                 // state on the page says so, the error adds nothing.
                 let _ = ioctl_none(self.fd.as_fd(), SNDRV_PCM_IOCTL_HWSYNC);
-                self.peek_position()
+                RestrictedPcm::peek_position(self)
             }
             None => self.ioctl_position(),
         }
+    }
+
+    fn peek_position(&mut self) -> Option<std::result::Result<HwPosition, DeviceError>> {
+        self.status.as_ref()?;
+        Some(RestrictedPcm::peek_position(self))
     }
 
     fn position_source(&self) -> PositionSource {

@@ -38,6 +38,19 @@ pub fn now_ns() -> u64 {
     timespec_to_ns(&ts)
 }
 
+/// CPU time the calling thread has used so far (`CLOCK_THREAD_CPUTIME_ID`),
+/// nanoseconds; `None` if the clock cannot be read. A system call (the
+/// vDSO only serves the wall clocks).
+pub fn thread_cpu_ns() -> Option<u64> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    (rc == 0).then(|| timespec_to_ns(&ts))
+}
+
 /// Converts a (non-negative) timespec to nanoseconds, saturating.
 fn timespec_to_ns(ts: &libc::timespec) -> u64 {
     let secs = u64::try_from(ts.tv_sec).unwrap_or(0);

@@ -91,14 +91,10 @@ impl LeasedDevice {
     }
 }
 
-impl Device for LeasedDevice {
-    fn layout(&self) -> StreamLayout {
-        self.info.layout
-    }
-    fn ring(&self) -> &RingView {
-        self.inner.ring()
-    }
-    fn position(&mut self) -> Result<HwPosition, DeviceError> {
+impl LeasedDevice {
+    /// Fails (for good) once the broker is gone; looks at the socket at
+    /// most every [`LINK_CHECK_NS`].
+    fn check_link(&mut self) -> Result<(), DeviceError> {
         if self.lost {
             return Err(DeviceError::BrokerGone);
         }
@@ -111,7 +107,26 @@ impl Device for LeasedDevice {
                 return Err(DeviceError::BrokerGone);
             }
         }
+        Ok(())
+    }
+}
+
+impl Device for LeasedDevice {
+    fn layout(&self) -> StreamLayout {
+        self.info.layout
+    }
+    fn ring(&self) -> &RingView {
+        self.inner.ring()
+    }
+    fn position(&mut self) -> Result<HwPosition, DeviceError> {
+        self.check_link()?;
         self.inner.position()
+    }
+    fn peek_position(&mut self) -> Option<Result<HwPosition, DeviceError>> {
+        match self.check_link() {
+            Ok(()) => self.inner.peek_position(),
+            Err(e) => Some(Err(e)),
+        }
     }
     fn position_source(&self) -> PositionSource {
         self.inner.position_source()

@@ -73,6 +73,12 @@ pub struct EngineConfig {
     /// wake-up stays `margin`; after a fill it is up to a wake interval
     /// more). Zero: one block per wake-up.
     pub min_wake_ns: u64,
+    /// Refresh the position ([`crate::Device::position`]: HWSYNC, SYNC_PTR
+    /// or POSITION, a system call) on every wake-up instead of reading the
+    /// status page and the model and refreshing only when the model needs
+    /// it (the default, `false`). For comparison (the `steady` bench) and
+    /// for a device whose page cannot be trusted.
+    pub refresh_every_wake: bool,
 }
 
 impl Default for EngineConfig {
@@ -93,6 +99,7 @@ impl Default for EngineConfig {
             margin_decay: Duration::from_secs(4),
             start_headroom_ns: 10_000_000,
             min_wake_ns: 1_000_000,
+            refresh_every_wake: false,
         }
     }
 }

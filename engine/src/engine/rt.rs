@@ -1,13 +1,14 @@
 //! The realtime loop: wait, read the position, fill the ring, plan the
 //! next wake-up (see the [`super`] module docs).
 
+use super::acquire::{upper_bound, Page, SyncPolicy, SyncReason};
 use super::config::{EngineConfig, Margin, StartInfo, WakeStrategy};
 use super::margin::MarginPolicy;
 use super::shared::Shared;
 use super::telemetry::{EngineState, Telemetry, WakeMode};
-use crate::device::Device;
+use crate::device::{Device, PcmState};
 use crate::error::{DeviceError, Error, Result, Step};
-use crate::position::{PositionModel, StreamEvent};
+use crate::position::{is_moving, PositionModel, StreamEvent};
 use crate::render::{BlockInfo, Renderer};
 use crate::writer::{FillError, HwWindow, RingWriter};
 use pcmring_rt::alloc_guard::{self, AllocGuard};
@@ -79,11 +80,28 @@ enum Failure {
     Wait(std::io::Error),
 }
 
+/// Where this cycle's position came from, and what it is.
+struct Located {
+    /// A state other than running, seen on a refresh.
+    event: Option<StreamEvent>,
+    /// The state of the latest reading.
+    state: PcmState,
+    /// The hardware as the writer must see it.
+    window: HwWindow,
+}
+
+/// How often the RT thread reads its own CPU clock (one system call).
+const CPU_SAMPLE_NS: u64 = 1_000_000_000;
+
 struct RtLoop<D, R> {
     dev: D,
     renderer: R,
     poisoned: bool,
     model: PositionModel,
+    sync: SyncPolicy,
+    /// Cursor minus the page's bound at the last cycle that trusted the
+    /// page (`None` after a refresh).
+    page_lead: Option<u64>,
     writer: RingWriter,
     scratch: Vec<f32>,
     block: usize,
@@ -189,12 +207,19 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
         }
         let tel = &shared.telemetry;
         tel.wake_mode.store(mode as u8, Ordering::Relaxed);
+        tel.rate.store(u64::from(rate), Ordering::Relaxed);
         tel.jitter_ns.store(jitter_ns, Ordering::Relaxed);
         let mut rt = RtLoop {
             dev,
             renderer,
             poisoned: false,
             model,
+            page_lead: None,
+            sync: if cfg.refresh_every_wake {
+                SyncPolicy::new(&layout).always_refresh()
+            } else {
+                SyncPolicy::new(&layout)
+            },
             writer: RingWriter::new(&layout),
             scratch: vec![0.0; block * layout.channels as usize],
             block,
@@ -299,6 +324,7 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
         let mut deadline = now_ns();
         let mut idle = false; // the last cycle wrote nothing
         let mut position_errors = 0u32;
+        let mut next_cpu_sample = 0u64;
         let tel_ptr = self.shared.clone();
         let tel = &tel_ptr.telemetry;
         let events = PollEvents::IN | PollEvents::OUT;
@@ -341,23 +367,31 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
             }
             let woke = now_ns();
 
-            // 2. Position.
-            let hw = match self.dev.position() {
-                Ok(hw) => {
+            tel.rt_syscalls.fetch_add(1, Ordering::Relaxed); // the wait
+            if woke >= next_cpu_sample {
+                next_cpu_sample = woke + CPU_SAMPLE_NS;
+                sample_cpu(tel);
+            }
+
+            // 2. Position: the page and the model, or a refresh.
+            let located = match self.locate(woke) {
+                Ok(l) => {
                     position_errors = 0;
-                    hw
+                    l
                 }
                 Err(e) => {
                     position_errors += 1;
                     if position_errors >= 8 {
                         return Err(Failure::Position(e));
                     }
+                    self.sync.recover();
                     deadline = woke + min_sleep_ns;
                     continue;
                 }
             };
-            let event = self.model.update(&hw, woke);
-            tel.device_state.store(hw.state as i32, Ordering::Relaxed);
+            let event = located.event;
+            tel.device_state
+                .store(located.state as i32, Ordering::Relaxed);
             if let Some(ev) = event {
                 if ev.is_fatal() {
                     return Err(Failure::Stream(ev));
@@ -371,13 +405,8 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
             let paused = matches!(event, Some(StreamEvent::Paused));
             let mut written = 0;
             if !paused {
-                let pos = self.model.now_frames(now_ns());
-                let granule = self.model.granule();
-                let at = HwWindow {
-                    hw: self.model.frames(),
-                    now: pos,
-                    granule,
-                };
+                let at = located.window;
+                let (pos, granule) = (at.now, at.granule);
                 // The first cycle anchors (and fills) beyond the margin by
                 // the start-up headroom, within what the ring holds.
                 let headroom = if self.writer.is_anchored() {
@@ -391,6 +420,7 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
                 let c = self.writer.begin(at, self.margin + headroom);
                 if c.xrun {
                     tel.xruns.fetch_add(1, Ordering::Relaxed);
+                    self.sync.recover();
                     // The probe missed a tail this long: grow the
                     // allowance by the shortfall (+25%), within the ring.
                     let short = (granule as i64 - c.lead).max(0) as u64;
@@ -434,7 +464,120 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
                 due.max(now + MIN_SLEEP_NS)
             };
         }
+        sample_cpu(tel);
         Ok(())
+    }
+
+    /// This cycle's position ([`super::acquire`]): the status page fed to
+    /// the model and its upper bound when the policy trusts them, else a
+    /// refresh through [`Device::position`]. Counts both in telemetry.
+    fn locate(&mut self, woke: u64) -> std::result::Result<Located, DeviceError> {
+        let shared = self.shared.clone();
+        let tel = &shared.telemetry;
+        let granule = self.model.granule();
+        let cursor = self.writer.is_anchored().then_some(self.writer.cursor());
+        let reason = if self.sync.must_sync() {
+            SyncReason::Start
+        } else {
+            let page = match self.dev.peek_position() {
+                None => Page::Absent,
+                Some(Ok(hw)) => {
+                    tel.page_reads.fetch_add(1, Ordering::Relaxed);
+                    match self.sync.classify(&hw, woke) {
+                        Page::Fed => {
+                            // Where the model said the device could be at
+                            // the page's stamp, before taking it.
+                            let prior = upper_bound(&self.model, hw.tstamp_ns);
+                            match self.model.update(&hw, woke) {
+                                None => {
+                                    let over =
+                                        prior.map_or(0, |b| self.model.frames().saturating_sub(b));
+                                    self.check_bound(over, woke);
+                                    Page::Fed
+                                }
+                                Some(_) => Page::Unusable,
+                            }
+                        }
+                        other => other,
+                    }
+                }
+                Some(Err(_)) => Page::Unusable,
+            };
+            match self.sync.decide(woke, &self.model, page, cursor, granule) {
+                Ok(bound) => {
+                    self.page_lead = cursor.map(|c| c.saturating_sub(bound));
+                    return Ok(Located {
+                        event: None,
+                        state: self.model.state(),
+                        window: HwWindow {
+                            hw: bound,
+                            now: bound,
+                            granule,
+                        },
+                    });
+                }
+                Err(reason) => reason,
+            }
+        };
+        tel.sync_reasons[reason as usize].fetch_add(1, Ordering::Relaxed);
+        tel.position_syncs.fetch_add(1, Ordering::Relaxed);
+        tel.rt_syscalls.fetch_add(1, Ordering::Relaxed);
+        let hw = self.dev.position()?;
+        // How far the hardware got beyond what the page and the model
+        // allowed, at the refresh's own stamp (only when they were
+        // trusted: not at start or right after trouble).
+        let bound = match reason {
+            SyncReason::Start | SyncReason::PageState => None,
+            _ => upper_bound(
+                &self.model,
+                if hw.tstamp_ns != 0 {
+                    hw.tstamp_ns
+                } else {
+                    woke
+                },
+            ),
+        };
+        let event = self.model.update(&hw, woke);
+        let over = self.sync.note_sync(woke, self.model.frames(), bound);
+        self.check_bound(over, woke);
+        self.page_lead = None;
+        // A stamp the model cannot take (older than the staleness limit:
+        // a late interrupt or DAC; or from the future) leaves its anchor
+        // on the read time, off the device's timeline: the page's bound
+        // would not hold. Refresh until readings are plausible again.
+        let stamped_off = hw.tstamp_ns != 0 && self.sync.classify(&hw, now_ns()) != Page::Fed;
+        if event.is_some() || !is_moving(hw.state) || stamped_off {
+            self.sync.recover();
+        }
+        Ok(Located {
+            event,
+            state: hw.state,
+            window: HwWindow {
+                hw: self.model.frames(),
+                now: self.model.now_frames(now_ns()),
+                granule: self.model.granule(),
+            },
+        })
+    }
+
+    /// A reading found the device `over` frames beyond the page's bound
+    /// (0: it held): distrust the page for a while, and when the device
+    /// may have passed the cursor unseen since the last page-based cycle,
+    /// count an xrun (a possible gap) and grow the margin by the jump.
+    fn check_bound(&mut self, over: u64, now: u64) {
+        if over == 0 {
+            return;
+        }
+        let shared = self.shared.clone();
+        let tel = &shared.telemetry;
+        tel.bound_overshoot_max.fetch_max(over, Ordering::Relaxed);
+        if self.sync.bound_failed(now, over, self.page_lead) {
+            tel.suspected_underruns.fetch_add(1, Ordering::Relaxed);
+            tel.xruns.fetch_add(1, Ordering::Relaxed);
+            self.sync.recover();
+            self.grow_margin(over, now);
+        }
+        self.page_lead = None;
     }
 
     /// Renders and writes whole blocks up to `target`. A block whose
@@ -498,6 +641,15 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
         {
             let _ = self.dev.commit(end);
         }
+    }
+}
+
+/// Publishes the RT thread's CPU time (one `clock_gettime` of the thread
+/// CPU clock, counted as a system call: the vDSO does not serve it).
+fn sample_cpu(tel: &Telemetry) {
+    tel.rt_syscalls.fetch_add(1, Ordering::Relaxed);
+    if let Some(ns) = pcmring_rt::timer::thread_cpu_ns() {
+        tel.rt_cpu_ns.store(ns, Ordering::Relaxed);
     }
 }
 

@@ -1,6 +1,7 @@
 //! Engine telemetry: atomics and histograms the RT thread writes and any
 //! thread reads, lock-free.
 
+use super::acquire::SyncReason;
 use pcmring_rt::histogram::{HistogramSnapshot, LatencyHistogram};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicU8, Ordering};
 
@@ -65,6 +66,14 @@ pub struct Telemetry {
     pub(crate) unexpected_blocks: AtomicU64,
     pub(crate) render_ns: LatencyHistogram,
     pub(crate) wake_late_ns: LatencyHistogram,
+    pub(crate) position_syncs: AtomicU64,
+    pub(crate) page_reads: AtomicU64,
+    pub(crate) sync_reasons: [AtomicU64; 6],
+    pub(crate) rt_syscalls: AtomicU64,
+    pub(crate) rt_cpu_ns: AtomicU64,
+    pub(crate) bound_overshoot_max: AtomicU64,
+    pub(crate) suspected_underruns: AtomicU64,
+    pub(crate) rate: AtomicU64,
 }
 
 impl Telemetry {
@@ -92,6 +101,14 @@ impl Telemetry {
             unexpected_blocks: AtomicU64::new(0),
             render_ns: LatencyHistogram::new(),
             wake_late_ns: LatencyHistogram::new(),
+            position_syncs: AtomicU64::new(0),
+            page_reads: AtomicU64::new(0),
+            sync_reasons: Default::default(),
+            rt_syscalls: AtomicU64::new(0),
+            rt_cpu_ns: AtomicU64::new(0),
+            bound_overshoot_max: AtomicU64::new(0),
+            suspected_underruns: AtomicU64::new(0),
+            rate: AtomicU64::new(0),
         }
     }
 
@@ -150,6 +167,24 @@ impl Telemetry {
             unexpected_blocks: self.unexpected_blocks.load(Ordering::Relaxed),
             render_ns: self.render_ns.snapshot(),
             wake_late_ns: self.wake_late_ns.snapshot(),
+            position_syncs: self.position_syncs.load(Ordering::Relaxed),
+            page_reads: self.page_reads.load(Ordering::Relaxed),
+            sync_reasons: SyncCounts {
+                start: self.sync_reasons[SyncReason::Start as usize].load(Ordering::Relaxed),
+                page_stale: self.sync_reasons[SyncReason::PageStale as usize]
+                    .load(Ordering::Relaxed),
+                low_lead: self.sync_reasons[SyncReason::LowLead as usize].load(Ordering::Relaxed),
+                refresh: self.sync_reasons[SyncReason::Refresh as usize].load(Ordering::Relaxed),
+                page_state: self.sync_reasons[SyncReason::PageState as usize]
+                    .load(Ordering::Relaxed),
+                bound_failed: self.sync_reasons[SyncReason::BoundFailed as usize]
+                    .load(Ordering::Relaxed),
+            },
+            rt_syscalls: self.rt_syscalls.load(Ordering::Relaxed),
+            rt_cpu_ns: self.rt_cpu_ns.load(Ordering::Relaxed),
+            bound_overshoot_max_frames: self.bound_overshoot_max.load(Ordering::Relaxed),
+            suspected_underruns: self.suspected_underruns.load(Ordering::Relaxed),
+            nominal_rate: self.rate.load(Ordering::Relaxed),
         }
     }
 }
@@ -209,4 +244,79 @@ pub struct TelemetrySnapshot {
     pub render_ns: HistogramSnapshot,
     /// Wake-up lateness against the planned wake time, nanoseconds.
     pub wake_late_ns: HistogramSnapshot,
+    /// Position refreshes ([`crate::Device::position`]: HWSYNC, SYNC_PTR
+    /// or POSITION, one system call each) the RT thread made.
+    pub position_syncs: u64,
+    /// Cycles that read the mapped status page (no system call).
+    pub page_reads: u64,
+    /// Why the refreshes were made.
+    pub sync_reasons: SyncCounts,
+    /// System calls the RT thread made itself: its waits (one per cycle),
+    /// position refreshes and CPU clock reads. Not counted: what a device
+    /// does inside `peek_position`/`commit` (the simulated device drains
+    /// its wake-up pipe there; a full PCM without a control page commits
+    /// with SYNC_PTR).
+    pub rt_syscalls: u64,
+    /// CPU time of the RT thread so far (sampled once a second and at
+    /// the end), nanoseconds.
+    pub rt_cpu_ns: u64,
+    /// The largest amount a refresh found the hardware beyond the upper
+    /// bound the page and the model gave (frames; 0 means the bound always
+    /// held).
+    pub bound_overshoot_max_frames: u64,
+    /// Xruns counted (in [`TelemetrySnapshot::xruns`] too) because a
+    /// reading found the device so far beyond the page's bound that it may
+    /// have passed the write cursor unseen.
+    pub suspected_underruns: u64,
+    /// The device's nominal rate (frames per second).
+    pub nominal_rate: u64,
+}
+
+/// Position refreshes by reason ([`crate::engine::SyncReason`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncCounts {
+    /// Start-up and the cycles after an underrun or a state change.
+    pub start: u64,
+    /// The page had not moved for longer than a period interrupt takes
+    /// (or the device has no usable page).
+    pub page_stale: u64,
+    /// The write cursor was too close to the bound of the position.
+    pub low_lead: u64,
+    /// The bounded-rate refresh.
+    pub refresh: u64,
+    /// The page showed a state other than running, or was unreadable.
+    pub page_state: u64,
+    /// A reading found the device beyond the page's bound: the page was
+    /// not trusted for 2 s.
+    pub bound_failed: u64,
+}
+
+impl TelemetrySnapshot {
+    /// Seconds of audio written so far (frames written / nominal rate).
+    pub fn audio_seconds(&self) -> f64 {
+        if self.nominal_rate == 0 {
+            return 0.0;
+        }
+        self.frames_written as f64 / self.nominal_rate as f64
+    }
+
+    /// RT-thread system calls per second of audio written.
+    pub fn syscalls_per_audio_second(&self) -> f64 {
+        let s = self.audio_seconds();
+        if s > 0.0 {
+            self.rt_syscalls as f64 / s
+        } else {
+            0.0
+        }
+    }
+
+    /// RT-thread CPU time per second of audio written (0.01 = 1 %).
+    pub fn cpu_per_audio_second(&self) -> f64 {
+        let s = self.audio_seconds();
+        if s > 0.0 {
+            self.rt_cpu_ns as f64 / 1e9 / s
+        } else {
+            0.0
+        }
+    }
 }

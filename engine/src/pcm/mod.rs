@@ -695,6 +695,14 @@ impl Device for Pcm {
         st.position()
     }
 
+    fn peek_position(&mut self) -> Option<std::result::Result<HwPosition, DeviceError>> {
+        let st = self.ptrs.read_status_page()?;
+        Some(
+            st.map_err(|e| self.device_error(&e))
+                .and_then(|st| st.position()),
+        )
+    }
+
     fn position_source(&self) -> PositionSource {
         match self.ptrs.status_path() {
             StatusPath::Mapped => PositionSource::StatusPage,

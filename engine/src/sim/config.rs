@@ -17,6 +17,34 @@ pub enum DacMode {
     },
 }
 
+/// When the DAC publishes its position on the status page (what a reader
+/// sees without a system call). A refresh ([`crate::Device::position`],
+/// the sim's HWSYNC) always returns the real position, and is counted
+/// ([`super::SimStats::syncs`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PageUpdates {
+    /// At every DAC step: the page is never stale (the default).
+    #[default]
+    EveryStep,
+    /// Only when the position crosses a period boundary, like the kernel's
+    /// page, which moves on period interrupts: stale in between.
+    PerPeriod,
+    /// Only on a refresh (a client's [`crate::Device::position`] copies the
+    /// real position there) and on state changes: a page that never moves
+    /// by itself.
+    OnSync,
+}
+
+impl PageUpdates {
+    pub(crate) fn code(self) -> u64 {
+        match self {
+            PageUpdates::EveryStep => 0,
+            PageUpdates::PerPeriod => 1,
+            PageUpdates::OnSync => 2,
+        }
+    }
+}
+
 /// Settings for [`SimDac::start`](super::SimDac::start).
 #[derive(Debug, Clone)]
 pub struct SimConfig {
@@ -36,6 +64,8 @@ pub struct SimConfig {
     pub wake_fd: bool,
     /// Stamp `hw_ptr` updates (false: tstamp 0, like a device without).
     pub timestamps: bool,
+    /// When the status page shows the position (stale pages).
+    pub page_updates: PageUpdates,
     /// Try SCHED_FIFO at this priority for the DAC thread (silently stays
     /// normal when not permitted; see [`SimStats::realtime`](super::SimStats::realtime)).
     pub dac_priority: Option<i32>,
@@ -43,7 +73,7 @@ pub struct SimConfig {
 
 impl SimConfig {
     /// Defaults: period steps, start at 0, no drift, no recording, a
-    /// wake-up pipe, timestamps on, DAC at SCHED_FIFO 85 when permitted.
+    /// wake-up pipe, timestamps on, a page updated at every step, DAC at SCHED_FIFO 85 when permitted.
     pub fn new(layout: StreamLayout) -> Self {
         Self {
             layout,
@@ -54,6 +84,7 @@ impl SimConfig {
             wav: None,
             wake_fd: true,
             timestamps: true,
+            page_updates: PageUpdates::EveryStep,
             dac_priority: Some(85),
         }
     }

@@ -1,6 +1,6 @@
 //! The owner side of the simulated device: memfds and the DAC thread.
 
-use super::config::{DacMode, SimConfig, SimFds, SimLayout};
+use super::config::{DacMode, PageUpdates, SimConfig, SimFds, SimLayout};
 use super::device::{validate, SimDevice};
 use super::page::{StatusPage, PAGE_BYTES};
 use super::record::Recording;
@@ -33,6 +33,9 @@ pub struct SimStats {
     pub max_late_ns: u64,
     /// Whether the DAC thread runs SCHED_FIFO.
     pub realtime: bool,
+    /// Position refreshes (the sim's HWSYNC, [`crate::Device::position`])
+    /// clients made; reading the status page is not one.
+    pub syncs: u64,
 }
 
 #[derive(Debug, Default)]
@@ -65,6 +68,8 @@ pub struct SimDac {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<Recording>>,
     wav: Option<std::path::PathBuf>,
+    /// The owner's own view of the status page (the refresh counter).
+    page: StatusPage,
 }
 
 pub(super) fn memfd(name: &std::ffi::CStr, len: usize) -> io::Result<OwnedFd> {
@@ -141,12 +146,15 @@ impl SimDac {
             .ok_or_else(|| sys(io::Error::from_raw_os_error(libc::EINVAL)))?;
         let start = config.start_hw_ptr % l.boundary;
         let t0 = now_ns();
-        page.publish(&HwPosition {
+        let first = HwPosition {
             state: PcmState::Running,
             hw_ptr: start,
             tstamp_ns: if config.timestamps { t0 } else { 0 },
             audio_tstamp_ns: 0,
-        });
+        };
+        page.set_page_mode(config.page_updates.code());
+        page.publish_live(&first);
+        page.publish(&first);
         let shared = Arc::new(Shared {
             state: AtomicI32::new(PcmState::Running as i32),
             hw: AtomicU64::new(start),
@@ -165,11 +173,17 @@ impl SimDac {
             wake: wake_tx,
             shared: shared.clone(),
             timestamps: config.timestamps,
+            page_updates: config.page_updates,
             priority: config.dac_priority,
             recording,
             start,
             t0,
         };
+        let own_page = Mapping::new(status.as_fd(), 0, PAGE_BYTES, Protection::ReadWrite)
+            .map_err(sys)
+            .and_then(|m| {
+                StatusPage::new(m).ok_or_else(|| sys(io::Error::from_raw_os_error(libc::EINVAL)))
+            })?;
         let thread = std::thread::Builder::new()
             .name("pcmring-sim-dac".into())
             .spawn(move || dac.run())
@@ -180,6 +194,7 @@ impl SimDac {
             shared,
             thread: Some(thread),
             wav: config.wav,
+            page: own_page,
         })
     }
 
@@ -224,7 +239,13 @@ impl SimDac {
             hw_frames: hw,
             max_late_ns: s.max_late.load(Ordering::Acquire),
             realtime: s.realtime.load(Ordering::Acquire),
+            syncs: self.syncs(),
         }
+    }
+
+    /// Refreshes the clients made so far (read from the shared page).
+    fn syncs(&self) -> u64 {
+        self.page.syncs()
     }
 
     /// Stops the DAC thread and returns the counters and the recording;
@@ -276,6 +297,7 @@ struct Dac {
     wake: Option<OwnedFd>,
     shared: Arc<Shared>,
     timestamps: bool,
+    page_updates: PageUpdates,
     priority: Option<i32>,
     recording: Recording,
     start: u64,
@@ -307,7 +329,7 @@ impl Dac {
                 base_t = now_ns();
                 base_hw = hw;
                 k = 0;
-                self.publish(hw, state, base_t);
+                self.publish(hw, state, base_t, true);
                 signal(&self.wake);
                 continue;
             }
@@ -321,23 +343,37 @@ impl Dac {
             hw += self.step;
             k += 1;
             debug_assert_eq!(hw, base_hw + k * self.step);
-            self.publish(hw, state, deadline);
-            if hw / l.period_size != (hw - self.step) / l.period_size {
+            let period_crossed = hw / l.period_size != (hw - self.step) / l.period_size;
+            let to_page = match self.page_updates {
+                PageUpdates::EveryStep => true,
+                PageUpdates::PerPeriod => period_crossed,
+                PageUpdates::OnSync => false,
+            };
+            self.publish(hw, state, deadline, to_page);
+            if period_crossed {
                 signal(&self.wake);
             }
         }
         self.recording
     }
 
-    fn publish(&self, hw: u64, state: PcmState, t: u64) {
+    /// Publishes the position: always as the live one (what a refresh
+    /// returns), and on the status page when `to_page`.
+    fn publish(&self, hw: u64, state: PcmState, t: u64, to_page: bool) {
         let rate = f64::from(self.layout.rate);
-        self.page.publish(&HwPosition {
+        let p = HwPosition {
             state,
             hw_ptr: hw % self.layout.boundary,
             tstamp_ns: if self.timestamps { t } else { 0 },
             audio_tstamp_ns: ((hw - self.start) as f64 * 1e9 / rate) as u64,
-        });
+        };
+        // The real position first: a page never shows a position a
+        // refresh could not return.
         self.shared.hw.store(hw, Ordering::Release);
+        self.page.publish_live(&p);
+        if to_page {
+            self.page.publish(&p);
+        }
     }
 
     /// Plays `[hw, hw + step)`: counts what was never written, records,

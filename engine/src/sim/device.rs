@@ -108,6 +108,12 @@ impl SimDevice {
         self.layout
     }
 
+    /// The DAC's real position now, without counting a refresh (for
+    /// tests and tools that check where the writer is against the truth).
+    pub fn real_position(&self) -> std::result::Result<HwPosition, DeviceError> {
+        self.status.read_live()
+    }
+
     /// Drains pending wake-ups from the wake pipe (non-blocking).
     fn ack_wake(&self) {
         if let Some(fd) = &self.wake {
@@ -133,11 +139,31 @@ impl Device for SimDevice {
         &self.ring
     }
 
-    /// Reads the status page; also acknowledges period wake-ups, so a
-    /// poll on [`Device::poll_fd`] blocks until the next period.
+    /// The sim's HWSYNC: returns the DAC's real position and counts the
+    /// refresh ([`super::SimStats::syncs`]); on a page that only moves on
+    /// a refresh ([`super::PageUpdates::OnSync`]) also publishes it there.
+    /// Acknowledges period wake-ups, so a poll on [`Device::poll_fd`]
+    /// blocks until the next period.
     fn position(&mut self) -> std::result::Result<HwPosition, DeviceError> {
         self.ack_wake();
-        self.status.read()
+        self.status.count_sync();
+        let live = self.status.read_live()?;
+        if self.status.page_mode() == super::PageUpdates::OnSync.code() {
+            let page = self.status.read()?;
+            self.status.publish(&HwPosition {
+                audio_tstamp_ns: page.audio_tstamp_ns,
+                ..live
+            });
+        }
+        Ok(live)
+    }
+
+    /// Reads the status page as the DAC last published it (no refresh;
+    /// stale with [`super::PageUpdates::PerPeriod`] and `OnSync`). Also
+    /// acknowledges period wake-ups.
+    fn peek_position(&mut self) -> Option<std::result::Result<HwPosition, DeviceError>> {
+        self.ack_wake();
+        Some(self.status.read())
     }
 
     fn position_source(&self) -> PositionSource {
@@ -202,11 +228,25 @@ mod tests {
             },
         )
         .unwrap();
-        let pos = dev.position().unwrap();
+        let pos = dev.peek_position().unwrap().unwrap();
         assert_eq!((pos.state, pos.hw_ptr), (PcmState::Running, 300));
         assert_eq!(pos.tstamp_ns, 2_000_000_001);
         let raw = Mapping::new(status.as_fd(), 0, PAGE_BYTES, Protection::ReadWrite).unwrap();
         store_new(&raw, 77, 300, (2, 1));
-        assert_eq!(dev.position(), Err(DeviceError::UnknownState(77)));
+        assert_eq!(
+            dev.peek_position(),
+            Some(Err(DeviceError::UnknownState(77)))
+        );
+        // A refresh returns the live position (never published here:
+        // state 0, OPEN) and is counted; reading the page is not.
+        writer.publish_live(&HwPosition {
+            state: PcmState::Running,
+            hw_ptr: 310,
+            tstamp_ns: 2_000_000_002,
+            audio_tstamp_ns: 0,
+        });
+        assert_eq!(writer.syncs(), 0);
+        assert_eq!(dev.position().map(|p| p.hw_ptr), Ok(310));
+        assert_eq!(writer.syncs(), 1);
     }
 }

@@ -76,7 +76,7 @@ mod record;
 mod source;
 
 pub use adc::{SimAdc, SimAdcReport, SimAdcStats};
-pub use config::{DacMode, SimConfig, SimFds, SimLayout};
+pub use config::{DacMode, PageUpdates, SimConfig, SimFds, SimLayout};
 pub use dac::{SimDac, SimReport, SimStats};
 pub use device::SimDevice;
 pub use record::Recording;

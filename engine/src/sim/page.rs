@@ -10,14 +10,28 @@
 //!        +0x08 seq     sequence counter, odd while the DAC updates status
 //!        +0x10 appl    the writer's cursor (raw, wraps at boundary)
 //!        +0x18 flags   bit 0: appl is valid (a writer has committed)
+//!        +0x20 live_seq    sequence counter of the live position (odd
+//!                          while the DAC updates it)
+//!        +0x28 live_hw     the DAC's real hw_ptr (raw), at every step
+//!        +0x30 live_tstamp its CLOCK_MONOTONIC stamp, ns
+//!        +0x38 live_state  its state (SNDRV_PCM_STATE_*)
+//!        +0x40 syncs       refreshes (the sim's HWSYNC) the clients made
+//!        +0x48 page_mode   when the status above is published
+//!                          ([`crate::sim::PageUpdates`]: 0, 1, 2)
 //! ```
+//!
+//! The status at 0x000 is what a client reads without a system call
+//! (like the kernel's page, it may be stale: see
+//! [`crate::sim::PageUpdates`]); the live position is what a refresh
+//! returns (like HWSYNC, which asks the driver).
 //!
 //! Readers read it the way they read the kernel's page, with the one
 //! status-page reader ([`crate::status`]: re-read until two reads agree);
 //! the sequence counter is there for readers that want a seqlock.
 //!
 //! All fields are accessed through atomics laid over the shared mapping:
-//! loads and stores only, never read-modify-write from two sides.
+//! loads and stores only, never read-modify-write from two sides (the
+//! sync counter is only ever incremented by clients).
 
 use crate::device::HwPosition;
 use crate::error::DeviceError;
@@ -44,6 +58,15 @@ const MAGIC: usize = CONTROL_OFFSET;
 const SEQ: usize = CONTROL_OFFSET + 8;
 const APPL: usize = CONTROL_OFFSET + 16;
 const FLAGS: usize = CONTROL_OFFSET + 24;
+const LIVE_SEQ: usize = CONTROL_OFFSET + 0x20;
+const LIVE_HW: usize = CONTROL_OFFSET + 0x28;
+const LIVE_TSTAMP: usize = CONTROL_OFFSET + 0x30;
+const LIVE_STATE: usize = CONTROL_OFFSET + 0x38;
+const SYNCS: usize = CONTROL_OFFSET + 0x40;
+const PAGE_MODE: usize = CONTROL_OFFSET + 0x48;
+/// Readings of the live position a reader takes at most before it gives
+/// up on a DAC that keeps updating it (`EAGAIN`).
+const LIVE_READS: usize = 64;
 
 const _: () = assert!(std::mem::size_of::<SndPcmMmapStatus64>() <= CONTROL_OFFSET);
 const _: () = assert!(HW_PTR & 7 == 0 && TSTAMP & 7 == 0 && AUDIO_TSTAMP & 7 == 0);
@@ -103,6 +126,71 @@ impl StatusPage {
                 errno: libc::EFAULT,
             })?
             .position()
+    }
+
+    /// Publishes the DAC's real position (DAC side, every step).
+    pub fn publish_live(&self, p: &HwPosition) {
+        let seq = self.u64_at(LIVE_SEQ);
+        let s = seq.load(Ordering::Relaxed);
+        seq.store(s.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        self.u64_at(LIVE_HW).store(p.hw_ptr, Ordering::Relaxed);
+        self.u64_at(LIVE_TSTAMP)
+            .store(p.tstamp_ns, Ordering::Relaxed);
+        self.u64_at(LIVE_STATE)
+            .store(p.state as i32 as u32 as u64, Ordering::Relaxed);
+        seq.store(s.wrapping_add(2), Ordering::Release);
+    }
+
+    /// The DAC's real position (what a refresh returns), read under the
+    /// live sequence counter.
+    pub fn read_live(&self) -> Result<HwPosition, DeviceError> {
+        let seq = self.u64_at(LIVE_SEQ);
+        for _ in 0..LIVE_READS {
+            let s1 = seq.load(Ordering::Acquire);
+            if s1 & 1 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let hw_ptr = self.u64_at(LIVE_HW).load(Ordering::Relaxed);
+            let tstamp_ns = self.u64_at(LIVE_TSTAMP).load(Ordering::Relaxed);
+            let state = self.u64_at(LIVE_STATE).load(Ordering::Relaxed) as u32 as i32;
+            fence(Ordering::Acquire);
+            if seq.load(Ordering::Relaxed) == s1 {
+                let state = crate::device::PcmState::from_raw(state)
+                    .ok_or(DeviceError::UnknownState(state))?;
+                return Ok(HwPosition {
+                    state,
+                    hw_ptr,
+                    tstamp_ns,
+                    audio_tstamp_ns: 0,
+                });
+            }
+        }
+        Err(DeviceError::Sys {
+            step: crate::Step::Position,
+            errno: libc::EAGAIN,
+        })
+    }
+
+    /// Counts one refresh (client side; only clients write the counter).
+    pub fn count_sync(&self) {
+        self.u64_at(SYNCS).fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Refreshes made by the clients so far.
+    pub fn syncs(&self) -> u64 {
+        self.u64_at(SYNCS).load(Ordering::Relaxed)
+    }
+
+    /// Records when the status is published (DAC side, at start).
+    pub fn set_page_mode(&self, mode: u64) {
+        self.u64_at(PAGE_MODE).store(mode, Ordering::Release);
+    }
+
+    /// When the status is published (see [`StatusPage::set_page_mode`]).
+    pub fn page_mode(&self) -> u64 {
+        self.u64_at(PAGE_MODE).load(Ordering::Acquire)
     }
 
     /// Publishes the writer's cursor (raw frames, `< boundary`).

@@ -5,6 +5,8 @@
 //! ```text
 //! latbench capture --device hw:Loopback,1,N --tag TAG [--poll-us 500] [--seconds MAX]
 //! latbench floor   --device hw:Loopback,0,N --tag TAG [--clicks 200] [--offset FRAMES]
+//! latbench count   TAG CMD ARGS...   (runs a player; its syscalls/s and CPU
+//!                  over a steady-state window: `K tag ...`)
 //! latbench pcmring --device hw:Loopback,0,N --tag TAG --block FRAMES [--clicks 200]
 //!                  [--margin auto|FRAMES] [--period 256]
 //!                  [--clicks 0 --seconds S: a probe, the pilot alone for S seconds]
@@ -19,6 +21,7 @@
 
 mod args;
 mod capture;
+mod count;
 mod engine_player;
 mod floor;
 mod scan;
@@ -71,6 +74,13 @@ fn main() {
                 on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
             )
         };
+    }
+    if cmd == "count" {
+        if let Err(e) = count::run(rest) {
+            eprintln!("latbench count: {e}");
+            std::process::exit(1);
+        }
+        return;
     }
     let result = args::Args::parse(rest).and_then(|a| match cmd.as_str() {
         "capture" => capture::run(&a),

@@ -44,13 +44,13 @@ fn json_num(v: Option<f64>) -> String {
 /// The markdown results table.
 fn table(rows: &[Row]) -> String {
     let mut t = String::from(
-        "| system | setting | p50 ms | p99 ms | max ms | p50 ideal ms | xruns (player) | output gaps (capture) | clicks found/sent | player CPU |\n\
-         | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+        "| system | setting | p50 ms | p99 ms | max ms | p50 ideal ms | xruns (player) | output gaps (capture) | clicks found/sent | player CPU | CPU steady | syscalls/s |\n\
+         | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
     );
     for r in rows {
         let _ = writeln!(
             t,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {}/{} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {}/{} | {} | {} | {} |",
             r.system,
             r.setting,
             ms(r.p50()),
@@ -62,7 +62,11 @@ fn table(rows: &[Row]) -> String {
             r.latencies.len(),
             r.sent,
             r.cpu_percent
-                .map_or_else(|| "-".to_owned(), |c| format!("{c:.0}%"))
+                .map_or_else(|| "-".to_owned(), |c| format!("{c:.0}%")),
+            r.steady_cpu_percent
+                .map_or_else(|| "-".to_owned(), |c| format!("{c:.1}%")),
+            r.syscalls_per_s
+                .map_or_else(|| "-".to_owned(), |c| format!("{c:.0}"))
         );
     }
     t
@@ -190,7 +194,7 @@ fn run(records: &Path, out: &Path) -> Result<(), String> {
                 .map(|(k, v)| format!("{}: {}", json_str(k), json_str(v)))
                 .collect();
             format!(
-                "    {{\"tag\": {}, \"system\": {}, \"setting\": {}, \"p50_ms\": {}, \"p99_ms\": {}, \"max_ms\": {}, \"ideal_p50_ms\": {}, \"xruns\": {}, \"output_gaps\": {}, \"found\": {}, \"sent\": {}, \"cpu_percent\": {}, \"player\": {{{}}}}}",
+                "    {{\"tag\": {}, \"system\": {}, \"setting\": {}, \"p50_ms\": {}, \"p99_ms\": {}, \"max_ms\": {}, \"ideal_p50_ms\": {}, \"xruns\": {}, \"output_gaps\": {}, \"found\": {}, \"sent\": {}, \"cpu_percent\": {}, \"steady_cpu_percent\": {}, \"syscalls_per_s\": {}, \"player\": {{{}}}}}",
                 json_str(&r.tag),
                 json_str(&r.system),
                 json_str(&r.setting),
@@ -203,6 +207,8 @@ fn run(records: &Path, out: &Path) -> Result<(), String> {
                 r.latencies.len(),
                 r.sent,
                 json_num(r.cpu_percent),
+                json_num(r.steady_cpu_percent),
+                json_num(r.syscalls_per_s),
                 player.join(", ")
             )
         })

@@ -53,6 +53,8 @@ pub struct Run {
     pub player: BTreeMap<String, String>,
     /// The capture's summary (`S`).
     pub capture: BTreeMap<String, String>,
+    /// The steady-state syscall and CPU counts (`K`, `latbench count`).
+    pub counts: BTreeMap<String, String>,
     /// Margin samples (`M`, pcmring only).
     pub margin: Vec<MarginSample>,
     /// Errors (`E`).
@@ -161,6 +163,10 @@ impl Records {
                 }
                 ["R", tag, rest @ ..] => {
                     r.run(tag).player = kv(rest);
+                    true
+                }
+                ["K", tag, rest @ ..] => {
+                    r.run(tag).counts = kv(rest);
                     true
                 }
                 ["M", tag, t, margin, lead, _granule, xruns] => {

@@ -32,6 +32,11 @@ pub struct Row {
     pub gaps: Option<u64>,
     /// The player's CPU time as a share of the run (capture length), %.
     pub cpu_percent: Option<f64>,
+    /// System calls per second on the player's CPUs in the steady-state
+    /// window (`latbench count`).
+    pub syscalls_per_s: Option<f64>,
+    /// The player's CPU use in the steady-state window, %.
+    pub steady_cpu_percent: Option<f64>,
 }
 
 impl Row {
@@ -133,6 +138,11 @@ pub fn row(run: &Run) -> Row {
         xruns: run.p("xruns").and_then(|x| x.parse().ok()),
         gaps: run.c("gaps").and_then(|x| x.parse().ok()),
         cpu_percent: cpu_percent(run),
+        syscalls_per_s: run
+            .counts
+            .get("syscalls_per_s")
+            .and_then(|v| v.parse().ok()),
+        steady_cpu_percent: run.counts.get("cpu_percent").and_then(|v| v.parse().ok()),
     }
 }
 
