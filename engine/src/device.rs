@@ -105,6 +105,18 @@ pub trait Device: Send {
     fn commit(&mut self, _appl_frames: u64) -> Result<(), DeviceError> {
         Ok(())
     }
+    /// Tells the device that the frames `[from, to)` (64-bit) will never
+    /// be written: the engine found an xrun and re-anchored past them.
+    /// Called before the commit that moves the cursor beyond them. Only a
+    /// device that counts its own underruns (the simulated one) needs it.
+    fn mark_unwritten(&mut self, _from: u64, _to: u64) {}
+    /// Whether [`Device::commit`] should follow every block written
+    /// rather than every fill (cheap for a device that counts underruns
+    /// from the committed cursor, so a stall in the middle of a fill does
+    /// not count frames that were in the ring in time).
+    fn commit_each_block(&self) -> bool {
+        false
+    }
 }
 
 /// A device behind `dyn` shows its layout and where its position comes
@@ -142,6 +154,12 @@ impl<D: Device + ?Sized> Device for Box<D> {
     fn commit(&mut self, appl_frames: u64) -> Result<(), DeviceError> {
         (**self).commit(appl_frames)
     }
+    fn mark_unwritten(&mut self, from: u64, to: u64) {
+        (**self).mark_unwritten(from, to)
+    }
+    fn commit_each_block(&self) -> bool {
+        (**self).commit_each_block()
+    }
 }
 
 /// Forwards every method, defaults included, to the borrowed device.
@@ -166,5 +184,11 @@ impl<D: Device + ?Sized> Device for &mut D {
     }
     fn commit(&mut self, appl_frames: u64) -> Result<(), DeviceError> {
         (**self).commit(appl_frames)
+    }
+    fn mark_unwritten(&mut self, from: u64, to: u64) {
+        (**self).mark_unwritten(from, to)
+    }
+    fn commit_each_block(&self) -> bool {
+        (**self).commit_each_block()
     }
 }

@@ -9,6 +9,7 @@ pub mod convert;
 pub mod device;
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod layout;
 pub mod mixer;
 pub mod pcm;

@@ -1,6 +1,7 @@
 //! [`EngineConfig`] and what start-up reports back ([`StartInfo`]).
 
 use super::WakeMode;
+use crate::events::EventQueue;
 use pcmring_rt::alloc_guard::Mode;
 use std::time::Duration;
 
@@ -73,6 +74,14 @@ pub struct EngineConfig {
     /// wake-up stays `margin`; after a fill it is up to a wake interval
     /// more). Zero: one block per wake-up.
     pub min_wake_ns: u64,
+    /// After a `SIGXCPU` demotion (the RT thread overran its
+    /// `RLIMIT_RTTIME` soft limit), how long the thread must run without
+    /// another one before it gets `SCHED_FIFO` back.
+    pub repromote_after: Duration,
+    /// The queue the engine posts its events to (`None`: a queue of
+    /// [`crate::events::DEFAULT_EVENT_CAPACITY`] of its own). Pass a
+    /// queue shared with other subsystems to read everything in one place.
+    pub events: Option<EventQueue>,
 }
 
 impl Default for EngineConfig {
@@ -93,6 +102,8 @@ impl Default for EngineConfig {
             margin_decay: Duration::from_secs(4),
             start_headroom_ns: 10_000_000,
             min_wake_ns: 1_000_000,
+            repromote_after: Duration::from_secs(5),
+            events: None,
         }
     }
 }
@@ -110,4 +121,7 @@ pub struct StartInfo {
     pub realtime: std::result::Result<i32, String>,
     /// Whether memory was locked (when asked); if not, why.
     pub memory_locked: Option<std::result::Result<(), String>>,
+    /// Whether a `SIGXCPU` overrun demotes the RT thread instead of
+    /// killing the process; if not, why (only tried when realtime).
+    pub demotion_watch: Option<std::result::Result<(), String>>,
 }

@@ -98,6 +98,16 @@ pub struct MixerRenderer {
     prefetch_ahead: usize,
 }
 
+/// The engine is gone once its renderer is: the control handles see it
+/// ([`super::PlayError::EngineGone`], [`super::VoiceError::EngineGone`]).
+impl Drop for MixerRenderer {
+    fn drop(&mut self) {
+        self.shared
+            .renderer_gone
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
 impl MixerRenderer {
     pub(crate) fn new(shared: Arc<Shared>, clip: Clip) -> Self {
         let voices = shared.generations.len();

@@ -8,7 +8,7 @@
 //! first), and `collect_garbage` drops the sound reference on a non-realtime
 //! thread and returns the slot to the free list.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use crossbeam_queue::ArrayQueue;
 
@@ -56,6 +56,9 @@ pub(crate) struct Shared {
     pub master_gain: AtomicU32,
     /// Counters.
     pub stats: StatsShared,
+    /// Set when the renderer is dropped (its engine stopped, failed or
+    /// dropped it after a panic): nothing will play any more.
+    pub renderer_gone: AtomicBool,
 }
 
 impl Shared {
@@ -88,6 +91,7 @@ impl Shared {
                 .collect(),
             master_gain: AtomicU32::new(1.0f32.to_bits()),
             stats: StatsShared::new(buses),
+            renderer_gone: AtomicBool::new(false),
         }
     }
 

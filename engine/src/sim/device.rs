@@ -159,6 +159,26 @@ impl Device for SimDevice {
             .set_appl(appl_frames % self.layout.stream.boundary);
         Ok(())
     }
+
+    /// Publishes the hole to the DAC, which counts its frames as
+    /// underruns when it plays them (see [`super`]).
+    fn mark_unwritten(&mut self, from: u64, to: u64) {
+        let l = &self.layout.stream;
+        let len = to.saturating_sub(from).min(l.buffer_size);
+        self.status.set_hole(from % l.boundary, len);
+    }
+
+    fn commit_each_block(&self) -> bool {
+        true
+    }
+}
+
+/// The writer that leaves lets the DAC go idle: frames played while no
+/// writer holds the device are not underruns.
+impl Drop for SimDevice {
+    fn drop(&mut self) {
+        self.status.release_appl();
+    }
 }
 
 #[cfg(test)]

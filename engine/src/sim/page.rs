@@ -10,6 +10,9 @@
 //!        +0x08 seq     sequence counter, odd while the DAC updates status
 //!        +0x10 appl    the writer's cursor (raw, wraps at boundary)
 //!        +0x18 flags   bit 0: appl is valid (a writer has committed)
+//!        +0x20 hole    first frame of the latest hole (raw)
+//!        +0x28 hole_len frames in it (0: none); a hole is what the writer
+//!                      skipped at an xrun: never written, though below appl
 //! ```
 //!
 //! Readers read it the way they read the kernel's page, with the one
@@ -44,6 +47,8 @@ const MAGIC: usize = CONTROL_OFFSET;
 const SEQ: usize = CONTROL_OFFSET + 8;
 const APPL: usize = CONTROL_OFFSET + 16;
 const FLAGS: usize = CONTROL_OFFSET + 24;
+const HOLE: usize = CONTROL_OFFSET + 32;
+const HOLE_LEN: usize = CONTROL_OFFSET + 40;
 
 const _: () = assert!(std::mem::size_of::<SndPcmMmapStatus64>() <= CONTROL_OFFSET);
 const _: () = assert!(HW_PTR & 7 == 0 && TSTAMP & 7 == 0 && AUDIO_TSTAMP & 7 == 0);
@@ -109,6 +114,32 @@ impl StatusPage {
     pub fn set_appl(&self, raw: u64) {
         self.u64_at(APPL).store(raw, Ordering::Release);
         self.u64_at(FLAGS).store(1, Ordering::Release);
+    }
+
+    /// Marks that no writer holds the device any more (a lease ended, the
+    /// engine stopped): the DAC plays on without counting underruns until
+    /// a writer commits again.
+    pub fn release_appl(&self) {
+        self.u64_at(FLAGS).store(0, Ordering::Release);
+        self.u64_at(HOLE_LEN).store(0, Ordering::Release);
+    }
+
+    /// Publishes a hole of `len` frames from raw frame `start` (writer
+    /// side, before the commit past it).
+    pub fn set_hole(&self, start: u64, len: u64) {
+        let l = self.u64_at(HOLE_LEN);
+        l.store(0, Ordering::Release);
+        self.u64_at(HOLE).store(start, Ordering::Release);
+        l.store(len, Ordering::Release);
+    }
+
+    /// The latest hole as (raw start, frames), if there is one and it was
+    /// not being rewritten while read.
+    pub fn hole(&self) -> Option<(u64, u64)> {
+        let len = self.u64_at(HOLE_LEN).load(Ordering::Acquire);
+        let start = self.u64_at(HOLE).load(Ordering::Acquire);
+        let again = self.u64_at(HOLE_LEN).load(Ordering::Acquire);
+        (len != 0 && len == again).then_some((start, len))
     }
 
     /// The writer's cursor, if a writer has committed.
