@@ -117,6 +117,36 @@ pub trait Device: Send {
     fn commit_each_block(&self) -> bool {
         false
     }
+    /// What identifies the ring this device writes, if it can tell (a
+    /// hardware substream, a simulated device's memfd): the engine refuses
+    /// to start a second engine on a ring one already drives in this
+    /// process. `None` (the default; restricted fds, whose anonymous inode
+    /// names nothing) skips the check.
+    fn ring_identity(&self) -> Option<RingIdentity> {
+        None
+    }
+}
+
+/// Identifies a device's ring within this process; see
+/// [`Device::ring_identity`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RingIdentity {
+    /// A hardware PCM substream.
+    Pcm {
+        /// Card index.
+        card: u32,
+        /// Device number.
+        device: u32,
+        /// Subdevice number.
+        subdevice: u32,
+    },
+    /// A file-backed ring (the simulated device's memfd): its inode.
+    File {
+        /// `st_dev` of the file.
+        dev: u64,
+        /// `st_ino` of the file.
+        ino: u64,
+    },
 }
 
 /// A device behind `dyn` shows its layout and where its position comes
@@ -160,6 +190,9 @@ impl<D: Device + ?Sized> Device for Box<D> {
     fn commit_each_block(&self) -> bool {
         (**self).commit_each_block()
     }
+    fn ring_identity(&self) -> Option<RingIdentity> {
+        (**self).ring_identity()
+    }
 }
 
 /// Forwards every method, defaults included, to the borrowed device.
@@ -190,5 +223,8 @@ impl<D: Device + ?Sized> Device for &mut D {
     }
     fn commit_each_block(&self) -> bool {
         (**self).commit_each_block()
+    }
+    fn ring_identity(&self) -> Option<RingIdentity> {
+        (**self).ring_identity()
     }
 }

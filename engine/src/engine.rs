@@ -137,7 +137,7 @@ pub use clock::EngineClock;
 pub use config::{EngineConfig, Margin, StartInfo, WakeStrategy};
 pub use telemetry::{EngineState, Telemetry, TelemetrySnapshot, WakeMode};
 
-use crate::device::{Device, PcmState};
+use crate::device::{Device, PcmState, RingIdentity};
 use crate::error::{Error, Result, Step};
 use crate::events::{EventQueue, EventSender, Events, InlineText, DEFAULT_EVENT_CAPACITY};
 use crate::position::StreamEvent;
@@ -160,6 +160,8 @@ struct Shared {
 
 /// A running output engine for one device; see the module docs.
 pub struct Engine {
+    /// Held while the engine exists: no second engine on the same ring.
+    _claim: RingClaim,
     shared: Arc<Shared>,
     clock: EngineClock,
     thread: Option<JoinHandle<()>>,
@@ -184,6 +186,7 @@ impl Engine {
         renderer: R,
         config: EngineConfig,
     ) -> Result<Engine> {
+        let claim = RingClaim::take(device.ring_identity(), &config.name)?;
         let events = config
             .events
             .clone()
@@ -206,6 +209,7 @@ impl Engine {
             .map_err(|e| Error::sys(&name, Step::Start, e))?;
         match rx.recv() {
             Ok(Ok(info)) => Ok(Engine {
+                _claim: claim,
                 clock: EngineClock {
                     shared: shared.clock.clone(),
                 },
@@ -333,6 +337,40 @@ impl Engine {
 impl Drop for Engine {
     fn drop(&mut self) {
         self.halt();
+    }
+}
+
+/// The rings engines of this process drive.
+static CLAIMED: Mutex<Vec<RingIdentity>> = Mutex::new(Vec::new());
+
+/// One engine's claim on its device's ring (see
+/// [`Device::ring_identity`]); released when dropped.
+struct RingClaim(Option<RingIdentity>);
+
+impl RingClaim {
+    fn take(id: Option<RingIdentity>, name: &str) -> Result<RingClaim> {
+        let Some(id) = id else {
+            return Ok(RingClaim(None));
+        };
+        let mut held = CLAIMED.lock().unwrap_or_else(|p| p.into_inner());
+        if held.contains(&id) {
+            return Err(Error::EngineRunning {
+                device: name.to_owned(),
+            });
+        }
+        held.push(id);
+        Ok(RingClaim(Some(id)))
+    }
+}
+
+impl Drop for RingClaim {
+    fn drop(&mut self) {
+        if let Some(id) = self.0 {
+            let mut held = CLAIMED.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(i) = held.iter().position(|h| *h == id) {
+                held.swap_remove(i);
+            }
+        }
     }
 }
 

@@ -40,6 +40,18 @@ pub fn memfd(name: &str, len: usize) -> OwnedFd {
         unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) },
         0
     );
+    // Sealed like the simulated device's memfds (clients refuse others).
+    // SAFETY: valid fd, integer argument.
+    assert_eq!(
+        unsafe {
+            libc::fcntl(
+                fd.as_raw_fd(),
+                libc::F_ADD_SEALS,
+                libc::F_SEAL_SHRINK | libc::F_SEAL_GROW,
+            )
+        },
+        0
+    );
     fd
 }
 
