@@ -16,6 +16,7 @@
 
 pub mod broker_demo;
 pub mod demo;
+pub mod gaps;
 pub mod output;
 pub mod play;
 pub mod rng;
