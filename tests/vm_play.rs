@@ -82,8 +82,7 @@ fn start_capture(period: u64, buffer: u64) -> Capture {
                 Err(e) => {
                     out(&format!("vm_play | capture overrun ({e}): recovering"));
                     overruns += 1;
-                    cap.prepare().expect("re-prepare capture");
-                    cap.start().expect("restart capture");
+                    recover_capture(&mut cap);
                 }
             }
         }
@@ -237,4 +236,18 @@ fn play_example_picks_the_first_card_by_itself() {
     assert!(s.recording.is_none(), "fell back to the simulated device");
     assert_eq!(s.played_frames, demo::FRAMES as u64);
     assert!(!s.interrupted);
+}
+
+/// After an overrun of the (free-running) capture: skip to the hardware
+/// position; a stream the kernel stopped is prepared and started again.
+fn recover_capture(cap: &mut Pcm) {
+    match cap.status_synced() {
+        Ok(st) if st.state == pcmring::PcmState::Running as i32 => cap
+            .set_appl_ptr(st.hw_ptr)
+            .expect("skip the capture to hw_ptr"),
+        _ => {
+            cap.prepare().expect("re-prepare capture");
+            cap.start().expect("restart capture");
+        }
+    }
 }

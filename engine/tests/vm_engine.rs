@@ -46,9 +46,32 @@ fn engine_config(block: usize, wake: WakeStrategy) -> EngineConfig {
 /// A classic (not free-running) stream: the kernel stops it on an
 /// underrun and does not silence what was played, so the engine must
 /// advance appl_ptr through `Device::commit` and never fall behind.
+///
+/// A stall of the guest longer than the lead (a busy host) stops such a
+/// stream too: that is what normal mode does, and the engine reports it.
+/// Such a stop is retried, up to three attempts; an engine that does not
+/// commit stops the stream within a buffer, every time.
 #[test]
 #[ignore = "needs /dev/snd: runs in the VM suite (kernel/vm/run)"]
 fn full_pcm_normal_mode_commits_appl_ptr() {
+    let mut stops = Vec::new();
+    for attempt in 1..=3 {
+        match normal_mode_attempt() {
+            Ok(()) => return,
+            Err(e) => {
+                out(&format!(
+                    "vm_engine | normal mode, attempt {attempt}: the kernel stopped the stream: {e}"
+                ));
+                stops.push(e);
+            }
+        }
+    }
+    panic!("the normal-mode stream stopped on an xrun in every attempt: {stops:?}");
+}
+
+/// One run of [`full_pcm_normal_mode_commits_appl_ptr`]; `Err` when the
+/// kernel stopped the stream on an xrun (any other failure panics).
+fn normal_mode_attempt() -> Result<(), String> {
     let c = Config {
         buffer: BufferSize::Periods(16),
         sw: SwConfig {
@@ -74,10 +97,20 @@ fn full_pcm_normal_mode_commits_appl_ptr() {
         margin: Margin::Frames(4096),
         ..engine_config(128, WakeStrategy::Timer)
     };
-    let engine = Engine::start(play, r, cfg).expect("engine on a normal-mode PCM");
+    let stopped_by_xrun = |e: &pcmring::Error| e.to_string().contains("XRUN");
+    let engine = match Engine::start(play, r, cfg) {
+        Ok(e) => e,
+        Err(e) if stopped_by_xrun(&e) => return Err(e.to_string()),
+        Err(e) => panic!("engine on a normal-mode PCM: {e}"),
+    };
     let secs = 3.0;
-    let (captured, tel) = capture_while(engine, &mut cap, secs);
+    let run = capture_while_result(engine, &mut cap, secs);
     cap.drop_stream().expect("drop capture");
+    let (captured, tel) = match run {
+        Ok(r) => r,
+        Err(e) if stopped_by_xrun(&e) => return Err(e.to_string()),
+        Err(e) => panic!("engine failed: {e}"),
+    };
     check(
         "full Pcm, normal mode (stop on xrun), timer, block 128",
         &captured,
@@ -85,6 +118,7 @@ fn full_pcm_normal_mode_commits_appl_ptr() {
         secs,
     );
     assert_eq!(tel.xruns, 0, "an underrun would have stopped the stream");
+    Ok(())
 }
 
 /// What the capture side got while the engine ran.
@@ -100,6 +134,15 @@ struct Captured {
 /// counted and recovered); returns what was captured and the engine
 /// telemetry.
 fn capture_while(engine: Engine, cap: &mut Pcm, secs: f64) -> (Captured, TelemetrySnapshot) {
+    capture_while_result(engine, cap, secs).unwrap_or_else(|e| panic!("engine failed: {e}"))
+}
+
+/// [`capture_while`], with the error that stopped the engine returned.
+fn capture_while_result(
+    engine: Engine,
+    cap: &mut Pcm,
+    secs: f64,
+) -> Result<(Captured, TelemetrySnapshot), pcmring::Error> {
     let rt = pcmring_rt::sched::promote_fifo(70).is_ok();
     let mut captured = Vec::new();
     let mut overruns = 0;
@@ -112,8 +155,7 @@ fn capture_while(engine: Engine, cap: &mut Pcm, secs: f64) -> (Captured, Telemet
             Err(e) => {
                 out(&format!("vm_engine | capture overrun ({e}): recovering"));
                 overruns += 1;
-                cap.prepare().expect("re-prepare capture");
-                cap.start().expect("restart capture");
+                recover_capture(cap);
             }
         }
     }
@@ -121,16 +163,14 @@ fn capture_while(engine: Engine, cap: &mut Pcm, secs: f64) -> (Captured, Telemet
         let _ = pcmring_rt::sched::demote();
     }
     let tel = engine.telemetry().snapshot();
-    if let Err(e) = engine.stop() {
-        panic!("engine failed: {e}");
-    }
-    (
+    engine.stop()?;
+    Ok((
         Captured {
             bytes: captured,
             overruns,
         },
         tel,
-    )
+    ))
 }
 
 /// Every captured frame is the signal continuing or silence, and every
@@ -291,5 +331,19 @@ fn measure_on_dummy() {
             t.realtime
         ));
         assert!(t.frames_written as f64 > 0.5 * secs * 48_000.0, "{t:?}");
+    }
+}
+
+/// After an overrun of the (free-running) capture: skip to the hardware
+/// position; a stream the kernel stopped is prepared and started again.
+fn recover_capture(cap: &mut Pcm) {
+    match cap.status_synced() {
+        Ok(st) if st.state == pcmring::PcmState::Running as i32 => cap
+            .set_appl_ptr(st.hw_ptr)
+            .expect("skip the capture to hw_ptr"),
+        _ => {
+            cap.prepare().expect("re-prepare capture");
+            cap.start().expect("restart capture");
+        }
     }
 }
