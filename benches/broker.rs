@@ -9,11 +9,10 @@
 //! connects). The hardware numbers (status page vs POSITION ioctl on a
 //! BUFFER fd) come from the VM suite: `VM_BINS=vm_broker kernel/vm/run`.
 
-use pcmring::broker::source::SimSource;
-use pcmring::broker::{Broker, BrokerConfig, BrokerStats, Listener, SocketAddr};
 use pcmring::client::{self, ConnectOptions};
 use pcmring::sim::{SimConfig, SimDac};
 use pcmring::{Device, Format, StreamLayout};
+use pcmring_broker::{Broker, BrokerConfig, BrokerStats, Listener, SimSource, SocketAddr};
 use std::time::{Duration, Instant};
 
 fn pct(v: &mut [Duration], p: f64) -> Duration {

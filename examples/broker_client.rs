@@ -12,7 +12,7 @@
 //! Two commands (the `pcmring-broker` binary, then this as a client):
 //!
 //! ```text
-//! cargo run --release --bin pcmring-broker -- --device sim --socket /tmp/pcmring.sock
+//! cargo run --release -p pcmring-broker -- --device sim --socket /tmp/pcmring.sock
 //! cargo run --release --example broker_client -- --connect /tmp/pcmring.sock
 //! ```
 //!

@@ -8,7 +8,7 @@
 //! The two-command form runs the broker binary and connects to it:
 //!
 //! ```text
-//! cargo run --bin pcmring-broker -- --device sim --socket /tmp/pcmring.sock
+//! cargo run -p pcmring-broker -- --device sim --socket /tmp/pcmring.sock
 //! cargo run --example broker_client -- --connect /tmp/pcmring.sock
 //! ```
 
@@ -17,11 +17,12 @@ use crate::play::{self, PlayArgs, Summary};
 use crate::signal::{self, Ending};
 use crate::stream::WavSource;
 use clap::Parser;
-use pcmring::broker::source::{PcmSource, SimSource};
-use pcmring::broker::{Broker, BrokerConfig, LeaseSource, Listener, SocketAddr, StopHandle};
 use pcmring::pcm::{BufferSize, Config};
 use pcmring::sim::{SimConfig, SimDac, SimReport};
 use pcmring::{Format, StreamLayout};
+use pcmring_broker::{
+    Broker, BrokerConfig, LeaseSource, Listener, PcmSource, SimSource, SocketAddr, StopHandle,
+};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc;
@@ -33,7 +34,7 @@ One command (broker on a thread, on the simulated device, plus a client):
   cargo run --example broker_client -- --device hw:Loopback,0   (needs /dev/snd/anondup)
 
 Two commands (the broker binary, then a client):
-  cargo run --bin pcmring-broker -- --device sim --socket /tmp/pcmring.sock
+  cargo run -p pcmring-broker -- --device sim --socket /tmp/pcmring.sock
   cargo run --example broker_client -- --connect /tmp/pcmring.sock [FILE.wav]
   (the same as: cargo run --example play -- --connect /tmp/pcmring.sock FILE.wav)";
 

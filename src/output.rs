@@ -7,9 +7,9 @@
 //! server holds it) or refuses the settings, it says why and falls back to
 //! the simulated device.
 
-use pcmring::device::Device;
 use pcmring::pcm::{self, BufferSize, Config, Direction, Pcm};
 use pcmring::sim::{DacMode, SimConfig, SimDac, SimReport};
+use pcmring::Device;
 use pcmring::{Error, Format, StreamLayout};
 use std::path::{Path, PathBuf};
 

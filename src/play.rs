@@ -17,7 +17,7 @@ use crate::stream::{self, StreamPlan, WavSource};
 use clap::Parser;
 use pcmring::engine::{EngineConfig, Margin};
 use pcmring::{Format, StreamLayout};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -163,12 +163,7 @@ fn sim_format(spec: &hound::WavSpec) -> Format {
     }
 }
 
-/// The default `--out`.
-pub fn default_out(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("target")
-        .join(name)
-}
+pub use crate::session::default_out;
 
 /// At most this many bytes of recording memory (taken up front).
 const MAX_RECORDING_BYTES: usize = 256 << 20;

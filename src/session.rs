@@ -7,7 +7,7 @@ use crate::status::frames_ms;
 use pcmring::engine::{Engine, EngineConfig, Renderer, StartInfo, TelemetrySnapshot, WakeMode};
 use pcmring::sim::{SimDac, SimReport};
 use pcmring::Format;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Output options (`--device`, `--connect`, `--out`).
 #[derive(Debug, Clone, clap::Args)]
@@ -50,7 +50,7 @@ pub fn open_stereo(args: &OutputArgs, example: &str, seconds: f64) -> Result<Out
         sim_out: args
             .out
             .clone()
-            .unwrap_or_else(|| crate::play::default_out(&format!("pcmring-{example}.wav"))),
+            .unwrap_or_else(|| default_out(&format!("pcmring-{example}.wav"))),
         sim_record_frames: ((seconds + 5.0) * f64::from(rate)) as usize,
     };
     let out = output::open(&choice, &req)?;
@@ -157,4 +157,11 @@ pub fn shut_down(
     }
     stopped.map_err(|e| format!("the engine stopped on an error: {e}"))?;
     Ok(report)
+}
+
+/// The default `--out`: `target/NAME` in the examples package.
+pub fn default_out(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join(name)
 }

@@ -7,7 +7,7 @@
 //!
 //! 1. waits: on the device fd (period wake-ups) or until an absolute
 //!    deadline (timer wake-ups; the position between updates comes from
-//!    the [`PositionModel`]'s interpolation);
+//!    the `PositionModel`'s interpolation);
 //! 2. reads the position; a stream that is no longer running
 //!    (DISCONNECTED, XRUN, SUSPENDED, SETUP) stops the engine with an error
 //!    the caller reads with [`Engine::error`] or [`Engine::stop`]; a PAUSED
@@ -16,7 +16,7 @@
 //!    normal-mode PCM, after prefilling so it survives until the engine's
 //!    first commit);
 //! 3. fills the ring up to `position + margin + wake interval` in whole
-//!    blocks through the [`RingWriter`] (underruns are counted and the
+//!    blocks through the `RingWriter` (underruns are counted and the
 //!    cursor re-anchored), calling the renderer once per block.
 //!
 //! The margin is `granule + jitter allowance + safety`, where the jitter
@@ -130,6 +130,7 @@ mod clock;
 mod config;
 mod margin;
 mod rt;
+mod shared;
 mod telemetry;
 
 pub use crate::render::{BlockInfo, Renderer};
@@ -137,26 +138,15 @@ pub use clock::EngineClock;
 pub use config::{EngineConfig, Margin, StartInfo, WakeStrategy};
 pub use telemetry::{EngineState, Telemetry, TelemetrySnapshot, WakeMode};
 
-use crate::device::{Device, PcmState, RingIdentity};
+use crate::device::{Device, RingIdentity};
 use crate::error::{Error, Result, Step};
-use crate::events::{EventQueue, EventSender, Events, InlineText, DEFAULT_EVENT_CAPACITY};
-use crate::position::StreamEvent;
+use crate::events::{EventQueue, EventSender, Events, DEFAULT_EVENT_CAPACITY};
 use clock::ClockShared;
+use shared::Shared;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
-
-struct Shared {
-    stop: AtomicBool,
-    telemetry: Telemetry,
-    clock: Arc<ClockShared>,
-    error: Mutex<Option<Error>>,
-    /// The first render panic's message (set once by the RT thread).
-    panic: OnceLock<InlineText>,
-    events: EventQueue,
-    tx: EventSender,
-}
 
 /// A running output engine for one device; see the module docs.
 pub struct Engine {
@@ -371,13 +361,5 @@ impl Drop for RingClaim {
                 held.swap_remove(i);
             }
         }
-    }
-}
-
-/// Whether a device state lets output run.
-pub fn state_is_playable(s: PcmState) -> bool {
-    match StreamEvent::from_state(s) {
-        None => true,
-        Some(e) => !e.is_fatal(),
     }
 }

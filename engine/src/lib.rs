@@ -1,35 +1,167 @@
 //! pcmring: a low-latency Linux audio engine that writes straight into the
 //! ALSA DMA ring, through a full PCM it opens itself, a restricted
 //! buffer-mode fd received from a broker, or a simulated device.
+//!
+//! # Quick start
+//!
+//! A device, a mixer, an engine, a sound. With no sound card this runs on
+//! the simulated device; on a card, open it with [`Pcm::open`] (or lease a
+//! stream from a broker with [`client::connect`]) and start the engine the
+//! same way.
+//!
+//! ```
+//! use pcmring::{
+//!     Engine, EngineConfig, Format, Margin, MixerBuilder, PlayParams, SimConfig, SimDac, Sound,
+//!     StreamLayout,
+//! };
+//! use std::time::Duration;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let layout = StreamLayout {
+//!     format: Format::S16Le,
+//!     channels: 2,
+//!     rate: 48_000,
+//!     period_size: 256,
+//!     buffer_size: 4096,
+//!     boundary: 4096 << 16,
+//! };
+//! let dac = SimDac::start(SimConfig::new(layout))?;
+//! let (mixer, renderer) = MixerBuilder::new(layout.rate).build();
+//! let config = EngineConfig {
+//!     margin: Margin::Frames(1024),
+//!     ..EngineConfig::default()
+//! };
+//! let engine = Engine::start(dac.device()?, renderer, config)?;
+//!
+//! let beep = Sound::from_samples(vec![0.25f32; 4800], 1, 48_000)?;
+//! let at = engine.now_frames() + 2_400; // 50 ms from now, sample-accurate
+//! let voice = mixer.play(&beep, PlayParams::new().at(at))?;
+//! voice.set_gain(0.5)?; // ramps, no click
+//! std::thread::sleep(Duration::from_millis(50));
+//! println!("{:?}", engine.telemetry().snapshot());
+//! engine.stop()?;
+//! # Ok(()) }
+//! ```
+//!
+//! # The front door
+//!
+//! - [`engine`]: [`Engine`] runs one realtime thread per device and calls
+//!   a [`Renderer`] once per block; [`EngineConfig`], [`Telemetry`],
+//!   [`EngineClock`].
+//! - [`mixer`]: thousands of sample-accurate voices ([`Mixer`],
+//!   [`MixerBuilder`], [`VoiceHandle`]); [`sound`]: WAV loading
+//!   ([`Sound`]).
+//! - Devices, all behind the [`Device`] trait: [`pcm`] (a card opened by
+//!   this process, [`Pcm`]), [`restricted`] (a buffer-mode fd,
+//!   [`RestrictedPcm`]), [`sim`] (the simulated device, [`SimDac`]),
+//!   [`client`] (a stream leased from a broker, [`LeasedDevice`]).
+//! - Making restricted fds, for a process that owns a PCM:
+//!   [`Pcm::anonymous_dup`], [`restricted::anonymous_dup_fd`].
+//! - [`broker`]: what a broker leases ([`broker::source`]) and the
+//!   protocol's types; the broker itself is the `pcmring-broker` crate.
+//! - Errors: [`Error`] (with [`Step`]), the realtime path's
+//!   [`DeviceError`], [`LeaseError`].
+//! - Telemetry types from `pcmring-rt` ([`HistogramSnapshot`],
+//!   [`AllocGuardMode`], [`CountingAllocator`]) are re-exported here, so a
+//!   program needs no second dependency.
+//!
+//! # Features
+//!
+//! - `server`: the server side of the broker protocol (`broker::wire`,
+//!   `broker::socket`), for the `pcmring-broker` crate.
+//! - `testing`: makes the mechanism modules (the kernel ABI mirrors, ring
+//!   writer, position model, sample conversion, ...) public, hidden from
+//!   the docs, for this crate's own tests. Not part of the API.
 
-pub mod anondup;
+/// Declares a module of the broker protocol's server side: public with the
+/// `server` feature (for the `pcmring-broker` crate), crate-private
+/// otherwise (public and hidden with `testing`).
+macro_rules! server_mod {
+    ($(#[$attr:meta])* $name:ident) => {
+        $(#[$attr])*
+        #[cfg(any(feature = "server", feature = "testing"))]
+        #[cfg_attr(not(feature = "server"), doc(hidden))]
+        pub mod $name;
+        $(#[$attr])*
+        #[cfg(not(any(feature = "server", feature = "testing")))]
+        #[allow(dead_code, unused_imports)]
+        pub(crate) mod $name;
+    };
+}
+
+/// Declares a mechanism module: crate-private, public (and hidden from the
+/// docs) only with the `testing` feature, for the crate's own tests.
+macro_rules! mechanism_mod {
+    ($(#[$attr:meta])* $name:ident) => {
+        $(#[$attr])*
+        #[cfg(feature = "testing")]
+        #[doc(hidden)]
+        pub mod $name;
+        $(#[$attr])*
+        #[cfg(not(feature = "testing"))]
+        #[allow(dead_code, unused_imports)]
+        pub(crate) mod $name;
+    };
+}
+
 pub mod broker;
 pub mod client;
-pub mod convert;
-pub mod device;
 pub mod engine;
-pub mod error;
 pub mod events;
-pub mod layout;
 pub mod mixer;
 pub mod pcm;
-pub mod position;
-pub mod render;
 pub mod resample;
 pub mod restricted;
-pub mod ring;
 pub mod sim;
 pub mod sound;
-mod status;
-pub mod sys;
 pub mod wrap;
-pub mod writer;
 
-pub use device::{Device, HwPosition, PcmState, PositionSource};
+mod device;
+mod error;
+mod layout;
+mod render;
+mod ring;
+mod status;
+
+mechanism_mod!(
+    /// The anondup module's ABI and the dup calls (the front door is
+    /// [`Pcm::anonymous_dup`] and [`restricted::anonymous_dup_fd`]).
+    anondup
+);
+mechanism_mod!(
+    /// Conversion between f32 and the ring formats.
+    convert
+);
+mechanism_mod!(
+    /// The position model.
+    position
+);
+mechanism_mod!(
+    /// The kernel ABI mirrors and system-call wrappers.
+    sys
+);
+mechanism_mod!(
+    /// The ring writer.
+    writer
+);
+
+pub use client::{LeaseError, LeasedDevice};
+pub use device::{Device, HwPosition, PcmState, PositionSource, RingIdentity};
+pub use engine::{
+    BlockInfo, Engine, EngineClock, EngineConfig, Margin, Renderer, Telemetry, TelemetrySnapshot,
+    WakeStrategy,
+};
 pub use error::{DeviceError, Error, Result, Step};
 pub use layout::{Format, StreamLayout};
+pub use mixer::{Mixer, MixerBuilder, MixerRenderer, PlayParams, VoiceHandle};
 pub use pcm::Pcm;
+pub use restricted::{DupMode, RestrictedPcm};
 pub use ring::RingView;
+pub use sim::{SimConfig, SimDac, SimDevice};
+pub use sound::Sound;
+
+pub use pcmring_rt::alloc_guard::{CountingAllocator, Mode as AllocGuardMode};
+pub use pcmring_rt::histogram::HistogramSnapshot;
 
 /// The README's code blocks, compiled as doctests so they stay true.
 #[cfg(doctest)]

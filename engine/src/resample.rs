@@ -5,10 +5,10 @@
 //! mixer). Quality matters more than speed here:
 //!
 //! - The kernel is a sinc low-pass windowed by a Blackman-Harris window,
-//!   [`HALF_TAPS`] zero crossings each side of the centre.
-//! - Its cutoff is [`CUTOFF`] of the lower of the two Nyquist frequencies, so
+//!   `HALF_TAPS` zero crossings each side of the centre.
+//! - Its cutoff is `CUTOFF` of the lower of the two Nyquist frequencies, so
 //!   downsampling removes what would alias (stop band about -90 dB).
-//! - The kernel is tabulated at [`TABLE_STEPS`] points per zero crossing and
+//! - The kernel is tabulated at `TABLE_STEPS` points per zero crossing and
 //!   linearly interpolated between table points, which keeps the table error
 //!   far below the window's stop band.
 //!
@@ -18,11 +18,11 @@ use std::f64::consts::PI;
 use std::sync::OnceLock;
 
 /// Zero crossings of the sinc on each side of the centre tap.
-pub const HALF_TAPS: usize = 24;
+pub(crate) const HALF_TAPS: usize = 24;
 /// Table points per zero crossing.
-pub const TABLE_STEPS: usize = 512;
+pub(crate) const TABLE_STEPS: usize = 512;
 /// Passband edge as a fraction of the lower Nyquist frequency.
-pub const CUTOFF: f64 = 0.94;
+pub(crate) const CUTOFF: f64 = 0.94;
 
 /// The windowed-sinc kernel sampled on `0..=HALF_TAPS` zero crossings.
 fn kernel_table() -> &'static [f64] {

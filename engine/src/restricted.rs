@@ -3,6 +3,8 @@
 //! hardware position read from the page, or from the `snd-pcm-anondup`
 //! POSITION ioctl where the page cannot be mapped.
 
+pub use crate::anondup::{anonymous_dup_fd, DupMode};
+
 use crate::anondup::{position_ioctl, AnondupPosition};
 use crate::device::{Device, HwPosition, PositionSource};
 use crate::error::{DeviceError, Error, Result, Step};

@@ -89,7 +89,7 @@ impl Widener {
 }
 
 /// `wide` reduced to a raw pointer in `0..boundary` (boundary 0: no wrap).
-pub const fn to_raw(wide: u64, boundary: u64) -> u64 {
+pub(crate) const fn to_raw(wide: u64, boundary: u64) -> u64 {
     reduce(wide, boundary)
 }
 

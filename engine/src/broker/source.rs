@@ -92,7 +92,7 @@ impl<S: LeaseSource + ?Sized> LeaseSource for Box<S> {
 ///
 /// # Safety
 /// `ptr..ptr+len` must be mapped and writable, and `ptr` 8-byte aligned.
-pub unsafe fn zero_shared(ptr: *mut u8, len: usize) {
+pub(crate) unsafe fn zero_shared(ptr: *mut u8, len: usize) {
     use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
     let words = len / 8;
     for i in 0..words {

@@ -2,7 +2,7 @@
 //! that went away.
 
 use super::error::LeaseError;
-use super::{BrokerLink, Lease};
+use super::lease::{BrokerLink, Lease};
 use crate::broker::wire::{DeviceKind, LeaseInfo};
 use crate::device::{Device, HwPosition, PositionSource};
 use crate::error::DeviceError;

@@ -25,12 +25,12 @@ fn fstat(fd: BorrowedFd<'_>) -> io::Result<libc::stat> {
 }
 
 /// The name an ALSA restricted (BUFFER) fd has in `/proc/self/fd`.
-pub const BUFFER_FD_NAME: &str = "anon_inode:snd-pcm-buf";
+pub(crate) const BUFFER_FD_NAME: &str = "anon_inode:snd-pcm-buf";
 /// The name a FULL anonymous dup has.
-pub const FULL_FD_NAME: &str = "anon_inode:snd-pcm";
+pub(crate) const FULL_FD_NAME: &str = "anon_inode:snd-pcm";
 
 /// Checks that `fd` is a restricted PCM fd (not a full one).
-pub fn check_buffer_fd(fd: BorrowedFd<'_>) -> Result<(), LeaseError> {
+pub(crate) fn check_buffer_fd(fd: BorrowedFd<'_>) -> Result<(), LeaseError> {
     classify_pcm_fd(fd_target(fd))
 }
 
@@ -99,7 +99,7 @@ fn check_wake_pipe(fd: BorrowedFd<'_>, index: usize) -> Result<(), LeaseError> {
 
 /// Validates the fds of a lease against its layout. On success the ring
 /// is known to map with the advertised size.
-pub fn validate(info: &LeaseInfo, fds: &[OwnedFd]) -> Result<(), LeaseError> {
+pub(crate) fn validate(info: &LeaseInfo, fds: &[OwnedFd]) -> Result<(), LeaseError> {
     let expected = info.fd_count();
     if fds.len() != expected {
         return Err(LeaseError::FdCount {

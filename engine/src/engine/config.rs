@@ -11,7 +11,7 @@ pub enum WakeStrategy {
     /// Timer when the block is shorter than a period or the device has no
     /// poll fd, period wake-ups otherwise.
     Auto,
-    /// Poll on [`Device::poll_fd`] (falls back to the timer if an fd that is
+    /// Poll on [`Device::poll_fd`](crate::Device::poll_fd) (falls back to the timer if an fd that is
     /// always ready would make the thread spin).
     Period,
     /// Absolute-deadline sleeps with position interpolation.
@@ -32,7 +32,7 @@ pub enum Margin {
     Frames(u64),
 }
 
-/// Settings for [`Engine::start`].
+/// Settings for [`Engine::start`](super::Engine::start).
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     /// Device name used in errors.

@@ -3,8 +3,8 @@
 
 use super::config::{EngineConfig, Margin, StartInfo, WakeStrategy};
 use super::margin::MarginPolicy;
+use super::shared::Shared;
 use super::telemetry::{EngineState, Telemetry, WakeMode};
-use super::Shared;
 use crate::device::Device;
 use crate::error::{DeviceError, Error, Result, Step};
 use crate::events::{EngineEvent, InlineText, StopReason};

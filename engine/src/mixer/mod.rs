@@ -10,7 +10,7 @@
 //!   a [`VoiceHandle`] at once, or [`PlayError::PoolFull`] /
 //!   [`PlayError::QueueFull`]. It never blocks.
 //! - **Handles**: a handle names a voice by slot and generation. Gain, pan and
-//!   rate are generation-tagged atomic words ([`param`]); stop, pause and
+//!   rate are generation-tagged atomic words (`param`); stop, pause and
 //!   resume are commands. Once a voice ends, every operation on its handle
 //!   returns [`VoiceError::Ended`] and can never reach a later voice in the
 //!   same slot.
@@ -65,7 +65,10 @@ mod command;
 mod control;
 mod handle;
 mod kernel;
-pub mod param;
+mechanism_mod!(
+    /// Generation-tagged atomic parameter words.
+    param
+);
 mod render;
 mod shared;
 mod stats;

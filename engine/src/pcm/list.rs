@@ -1,7 +1,7 @@
 //! Listing the PCM devices present.
 
 use super::control::{card_indexes, Control};
-use super::Direction;
+use super::direction::Direction;
 use crate::sys::abi::{c_str, SNDRV_PCM_STREAM_CAPTURE, SNDRV_PCM_STREAM_PLAYBACK};
 use crate::{Error, Result, Step};
 

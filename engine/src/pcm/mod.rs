@@ -21,14 +21,19 @@
 //! wake-ups with `poll()` on [`Device::poll_fd`].
 
 mod control;
+mod direction;
 mod hw;
 mod list;
 mod name;
 mod ptr;
 mod sw;
-pub mod verify;
+mechanism_mod!(
+    /// Test signals and their search in recordings.
+    verify
+);
 
 pub use control::{card_id, resolve_card_id, CardInfo};
+pub use direction::Direction;
 pub use hw::{alsa_format_name, BufferSize, HwConfig, HwParams, HwRequest, Match};
 pub use list::{list, PcmDevice};
 pub use name::{CardRef, DeviceName};
@@ -50,42 +55,6 @@ use std::fs::OpenOptions;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
-
-/// Stream direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Direction {
-    /// Playback (`pcmC*D*p`).
-    Playback,
-    /// Capture (`pcmC*D*c`).
-    Capture,
-}
-
-impl Direction {
-    /// `SNDRV_PCM_STREAM_*`.
-    pub const fn stream(self) -> i32 {
-        match self {
-            Direction::Playback => SNDRV_PCM_STREAM_PLAYBACK,
-            Direction::Capture => SNDRV_PCM_STREAM_CAPTURE,
-        }
-    }
-
-    /// The letter of the device node.
-    pub const fn node_suffix(self) -> char {
-        match self {
-            Direction::Playback => 'p',
-            Direction::Capture => 'c',
-        }
-    }
-}
-
-impl std::fmt::Display for Direction {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Direction::Playback => "playback",
-            Direction::Capture => "capture",
-        })
-    }
-}
 
 /// What to open: hardware request, software parameters, pointer path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -623,7 +592,13 @@ impl Pcm {
 /// ALSA's `avail` from raw pointers: playback `hw + buffer - appl`,
 /// capture `hw - appl`, both modulo `boundary`. More than `buffer` means
 /// an underrun (playback) or overrun (capture).
-pub fn alsa_avail(direction: Direction, hw: u64, appl: u64, buffer: u64, boundary: u64) -> u64 {
+pub(crate) fn alsa_avail(
+    direction: Direction,
+    hw: u64,
+    appl: u64,
+    buffer: u64,
+    boundary: u64,
+) -> u64 {
     let b = i128::from(boundary.max(1));
     let (hw, appl) = (i128::from(hw), i128::from(appl));
     let a = match direction {

@@ -1,9 +1,9 @@
 //! The owner side of the simulated device: memfds and the DAC thread.
 
+use super::config::{DacMode, SimConfig, SimFds, SimLayout};
 use super::device::{validate, SimDevice};
 use super::page::{StatusPage, PAGE_BYTES};
 use super::record::Recording;
-use super::{DacMode, SimConfig, SimFds, SimLayout};
 use crate::device::{HwPosition, PcmState};
 use crate::error::{Error, Result, Step};
 use crate::layout::StreamLayout;
@@ -69,26 +69,6 @@ pub struct SimDac {
     wav: Option<std::path::PathBuf>,
 }
 
-/// The seals every sim memfd carries: its size can never change, so a
-/// mapping of it can never SIGBUS because the other side truncated it.
-pub(crate) const SIM_SEALS: libc::c_int = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
-
-/// Seals `fd`'s size ([`SIM_SEALS`]) and the seal set itself.
-pub(crate) fn seal_size(fd: &OwnedFd) -> io::Result<()> {
-    // SAFETY: fcntl on a valid fd with an integer argument.
-    if unsafe {
-        libc::fcntl(
-            fd.as_raw_fd(),
-            libc::F_ADD_SEALS,
-            SIM_SEALS | libc::F_SEAL_SEAL,
-        )
-    } != 0
-    {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 fn memfd(name: &std::ffi::CStr, len: usize) -> io::Result<OwnedFd> {
     // SAFETY: `name` is a valid C string; the flags are plain constants.
     let fd =
@@ -103,7 +83,7 @@ fn memfd(name: &std::ffi::CStr, len: usize) -> io::Result<OwnedFd> {
     if unsafe { libc::ftruncate(fd.as_raw_fd(), len) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    seal_size(&fd)?;
+    super::seal::seal_size(&fd)?;
     Ok(fd)
 }
 

@@ -1,8 +1,8 @@
 //! The client side of the simulated device: maps the shared fds and
 //! implements [`Device`].
 
+use super::config::{SimFds, SimLayout};
 use super::page::{StatusPage, PAGE_BYTES};
-use super::{SimFds, SimLayout};
 use crate::device::{Device, HwPosition, PositionSource};
 use crate::error::{DeviceError, Error, Result, Step};
 use crate::layout::StreamLayout;
@@ -35,13 +35,6 @@ fn fd_size(fd: BorrowedFd<'_>) -> io::Result<u64> {
         return Err(io::Error::last_os_error());
     }
     u64::try_from(st.st_size).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
-}
-
-/// Whether `fd` is a memfd whose size is sealed ([`super::dac::SIM_SEALS`]).
-fn size_sealed(fd: BorrowedFd<'_>) -> bool {
-    // SAFETY: fcntl on a valid, borrowed fd with no pointer argument.
-    let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
-    seals >= 0 && seals & super::dac::SIM_SEALS == super::dac::SIM_SEALS
 }
 
 fn bad(what: &str) -> Error {
@@ -91,7 +84,7 @@ impl SimDevice {
         }
         // A sender that can still resize the memfds could truncate them
         // under our mappings and crash this process with SIGBUS.
-        if !size_sealed(data.as_fd()) || !size_sealed(status.as_fd()) {
+        if !super::seal::size_sealed(data.as_fd()) || !super::seal::size_sealed(status.as_fd()) {
             return Err(bad(
                 "the simulated device's memfds are not sealed against resizing \
                  (F_SEAL_SHRINK | F_SEAL_GROW): refusing to map them, since whoever \
@@ -232,7 +225,7 @@ mod tests {
         let len = fd_size(src.as_fd()).unwrap();
         // SAFETY: fd is a valid memfd; ftruncate only resizes it.
         assert_eq!(unsafe { libc::ftruncate(raw, len as libc::off_t) }, 0);
-        crate::sim::dac::seal_size(&fd).unwrap();
+        crate::sim::seal::seal_size(&fd).unwrap();
         fd
     }
 

@@ -74,7 +74,7 @@ impl Recording {
         self.bytes.get(i * fb..(i + 1) * fb)
     }
 
-    /// The recording decoded to f32 (see [`convert::decode`]).
+    /// The recording decoded to f32 (see `convert::decode`).
     pub fn to_f32(&self) -> Vec<f32> {
         let n = self.bytes.len() / self.layout.format.sample_bytes();
         let mut out = vec![0.0; n];

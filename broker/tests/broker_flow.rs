@@ -9,11 +9,12 @@
 mod broker_common;
 
 use broker_common::{fd_count, get, start, unique_addr};
-use pcmring::broker::source::SimSource;
-use pcmring::broker::{install_signal_handlers, Broker, BrokerConfig, Listener, SocketAddr};
 use pcmring::client::{self, ConnectOptions, LeaseError};
 use pcmring::sim::{SimConfig, SimDac, SimDevice};
 use pcmring::{Device, Error, Format, StreamLayout};
+use pcmring_broker::{
+    install_signal_handlers, Broker, BrokerConfig, Listener, SimSource, SocketAddr,
+};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

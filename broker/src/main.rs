@@ -5,15 +5,13 @@
 //! `docs/wire-format.md` for the protocol.
 
 use clap::Parser;
-use pcmring::broker::source::{PcmSource, SimSource};
-use pcmring::broker::{
-    install_signal_handlers, AccessPolicy, Broker, BrokerConfig, LeaseSource, Listener, SocketAddr,
-};
 use pcmring::pcm::{BufferSize, Config};
 use pcmring::sim::{SimConfig, SimDac};
 use pcmring::{Format, StreamLayout};
-use std::ffi::CString;
-use std::os::fd::{FromRawFd, OwnedFd};
+use pcmring_broker::{
+    daemon, install_signal_handlers, AccessPolicy, Broker, BrokerConfig, LeaseSource, Listener,
+    PcmSource, SimSource, SocketAddr,
+};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -103,96 +101,18 @@ fn parse_format(s: &str) -> Result<Format, String> {
         })
 }
 
-fn lookup_id(s: &str, group: bool) -> Result<u32, String> {
-    if let Ok(n) = s.parse::<u32>() {
-        return Ok(n);
-    }
-    let name = CString::new(s).map_err(|_| format!("bad name {s:?}"))?;
-    // SAFETY: single-threaded at startup; the returned pointers are read
-    // at once, before any other passwd/group call.
-    unsafe {
-        if group {
-            let g = libc::getgrnam(name.as_ptr());
-            if !g.is_null() {
-                return Ok((*g).gr_gid);
-            }
-        } else {
-            let p = libc::getpwnam(name.as_ptr());
-            if !p.is_null() {
-                return Ok((*p).pw_uid);
-            }
-        }
-    }
-    Err(format!(
-        "no such {} {s:?}",
-        if group { "group" } else { "user" }
-    ))
-}
-
-/// The socket systemd passed us (socket activation), if any.
-fn systemd_listener(addr: &SocketAddr) -> Result<Option<Listener>, String> {
-    let pid_ok = std::env::var("LISTEN_PID")
-        .ok()
-        .and_then(|p| p.parse::<u32>().ok())
-        .is_some_and(|p| p == std::process::id());
-    let fds = std::env::var("LISTEN_FDS")
-        .ok()
-        .and_then(|n| n.parse::<i32>().ok())
-        .unwrap_or(0);
-    if !pid_ok || fds < 1 {
-        return Ok(None);
-    }
-    if fds > 1 {
-        return Err(format!("systemd passed {fds} sockets, expected one"));
-    }
-    // SAFETY: systemd passes the listening socket as fd 3 (SD_LISTEN_FDS_START)
-    // and nothing else in this process owns it.
-    let fd = unsafe { OwnedFd::from_raw_fd(3) };
-    // SAFETY: plain fcntl on our fd.
-    unsafe { libc::fcntl(3, libc::F_SETFD, libc::FD_CLOEXEC) };
-    Listener::from_fd(fd, addr.clone())
-        .map(Some)
-        .map_err(|e| format!("socket from systemd: {e}"))
-}
-
 fn bind(args: &Args, addr: &SocketAddr) -> Result<Listener, String> {
-    if let Some(l) = systemd_listener(addr)? {
-        return Ok(l);
-    }
-    let listener = Listener::bind(addr, 64).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    if let SocketAddr::Path(p) = addr {
-        let path = CString::new(p.as_os_str().as_encoded_bytes())
-            .map_err(|_| "socket path contains NUL".to_string())?;
-        if let Some(g) = &args.socket_group {
-            let gid = lookup_id(g, true)?;
-            // SAFETY: valid C path; -1 keeps the owner.
-            if unsafe { libc::chown(path.as_ptr(), u32::MAX, gid) } != 0 {
-                return Err(format!(
-                    "chown {}: {}",
-                    p.display(),
-                    std::io::Error::last_os_error()
-                ));
-            }
-        }
-        if let Some(m) = &args.socket_mode {
-            let mode = u32::from_str_radix(m, 8).map_err(|_| format!("bad octal mode {m:?}"))?;
-            // SAFETY: valid C path.
-            if unsafe { libc::chmod(path.as_ptr(), mode as libc::mode_t) } != 0 {
-                return Err(format!(
-                    "chmod {}: {}",
-                    p.display(),
-                    std::io::Error::last_os_error()
-                ));
-            }
-        }
-    } else if args.socket_mode.is_some() || args.socket_group.is_some() {
-        return Err(
-            "--socket-mode/--socket-group need a filesystem socket: abstract sockets have no \
-             permissions, use --allow-uid/--allow-gid"
-                .into(),
-        );
-    }
-    Ok(listener)
+    let group = args
+        .socket_group
+        .as_deref()
+        .map(daemon::lookup_group)
+        .transpose()?;
+    let mode = args
+        .socket_mode
+        .as_deref()
+        .map(|m| u32::from_str_radix(m, 8).map_err(|_| format!("bad octal mode {m:?}")))
+        .transpose()?;
+    daemon::listen(addr, group, mode)
 }
 
 fn open_source(args: &Args) -> Result<Box<dyn LeaseSource>, String> {
@@ -228,10 +148,10 @@ fn open_source(args: &Args) -> Result<Box<dyn LeaseSource>, String> {
 fn run(args: Args) -> Result<(), String> {
     let mut policy = AccessPolicy::default();
     for u in &args.allow_uid {
-        policy.uids.push(lookup_id(u, false)?);
+        policy.uids.push(daemon::lookup_user(u)?);
     }
     for g in &args.allow_gid {
-        policy.gids.push(lookup_id(g, true)?);
+        policy.gids.push(daemon::lookup_group(g)?);
     }
     let addr = SocketAddr::parse(&args.socket);
     let source = open_source(&args)?;

@@ -6,9 +6,7 @@
 //! listed as ignored.
 
 use pcmring::anondup::DupMode;
-use pcmring::broker::source::PcmSource;
 use pcmring::broker::wire::{ClockId, DeviceKind, LeaseInfo};
-use pcmring::broker::{Broker, BrokerConfig, Listener, SocketAddr};
 use pcmring::client::{self, ConnectOptions, LeaseError};
 use pcmring::pcm::verify::{find_signal, test_pattern_i16};
 use pcmring::pcm::{BufferSize, Config, Direction, Match, Pcm};
@@ -19,6 +17,7 @@ use pcmring::sys::abi::{
 };
 use pcmring::wrap::Widener;
 use pcmring::{Device, Format};
+use pcmring_broker::{Broker, BrokerConfig, Listener, PcmSource, SocketAddr};
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
@@ -351,7 +350,7 @@ fn unprivileged_client_plays_bit_exact_through_the_broker() {
         "broker | uid {NOBODY} client: 24000 frames bit-exact in the capture after {} frames",
         at / 2
     ));
-    assert_eq!(pcmring::broker::BrokerStats::get(&stats.leases), 1);
+    assert_eq!(pcmring_broker::BrokerStats::get(&stats.leases), 1);
     stop.stop();
     let source = thread.join().expect("broker thread");
     drop(source);

@@ -3,12 +3,12 @@
 
 #![allow(dead_code)]
 
-use pcmring::broker::{
-    Broker, BrokerConfig, BrokerStats, DeviceKind, LeaseSource, Listener, LogLevel, SocketAddr,
-    StopHandle,
-};
+use pcmring::broker::DeviceKind;
 use pcmring::sys::mmap::{Mapping, Protection};
 use pcmring::{Format, StreamLayout};
+use pcmring_broker::{
+    Broker, BrokerConfig, BrokerStats, LeaseSource, Listener, LogLevel, SocketAddr, StopHandle,
+};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -14,9 +14,9 @@
 //! Note: fds already handed out cannot be revoked; a client that keeps
 //! its fd but closes the socket loses the lease and may be overwritten.
 
-use super::socket::{self, Listener, PeerCred, RecvError};
-use super::source::LeaseSource;
-use super::wire::{self, LeaseInfo, Queued, Refusal, RefusalCode, WireError};
+use pcmring::broker::socket::{self, Listener, PeerCred, RecvError};
+use pcmring::broker::source::LeaseSource;
+use pcmring::broker::wire::{self, LeaseInfo, Queued, Refusal, RefusalCode, WireError};
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};

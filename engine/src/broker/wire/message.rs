@@ -1,0 +1,247 @@
+//! The messages and the fields they carry.
+
+use crate::layout::StreamLayout;
+
+/// Message kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u16)]
+pub enum Kind {
+    /// Client to broker: first message on a connection.
+    Hello = 1,
+    /// Broker to client: the stream is yours; fds attached.
+    Lease = 2,
+    /// Broker to client: someone else holds the stream, you are in line.
+    Queued = 3,
+    /// Broker to client: no lease; the connection is closed after this.
+    Refusal = 4,
+}
+
+impl Kind {
+    /// The kind for a wire number.
+    pub const fn from_raw(n: u16) -> Option<Kind> {
+        match n {
+            1 => Some(Kind::Hello),
+            2 => Some(Kind::Lease),
+            3 => Some(Kind::Queued),
+            4 => Some(Kind::Refusal),
+            _ => None,
+        }
+    }
+
+    /// Lower-case name for messages.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Kind::Hello => "hello",
+            Kind::Lease => "lease",
+            Kind::Queued => "queued",
+            Kind::Refusal => "refusal",
+        }
+    }
+}
+
+/// What the leased fds are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u16)]
+pub enum DeviceKind {
+    /// One restricted ALSA PCM fd (`anon_inode:snd-pcm-buf`).
+    HwBuffer = 1,
+    /// The simulated device: two memfds, ring then status page.
+    Simulated = 2,
+}
+
+impl DeviceKind {
+    /// The kind for a wire number.
+    pub const fn from_raw(n: u16) -> Option<DeviceKind> {
+        match n {
+            1 => Some(DeviceKind::HwBuffer),
+            2 => Some(DeviceKind::Simulated),
+            _ => None,
+        }
+    }
+
+    /// How many fds a lease of this kind carries (without the optional
+    /// wake-up fd of `FLAG_WAKE_FD`).
+    pub const fn base_fd_count(self) -> usize {
+        match self {
+            DeviceKind::HwBuffer => 1,
+            DeviceKind::Simulated => 2,
+        }
+    }
+
+    /// A short description.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            DeviceKind::HwBuffer => "restricted ALSA PCM",
+            DeviceKind::Simulated => "simulated device",
+        }
+    }
+}
+
+/// The clock the broker's timestamps use (Linux `clockid_t` values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum ClockId {
+    /// CLOCK_MONOTONIC.
+    Monotonic = 1,
+    /// CLOCK_MONOTONIC_RAW.
+    MonotonicRaw = 4,
+    /// CLOCK_BOOTTIME.
+    Boottime = 7,
+}
+
+impl ClockId {
+    /// The clock for a `clockid_t` value.
+    pub const fn from_raw(n: u32) -> Option<ClockId> {
+        match n {
+            1 => Some(ClockId::Monotonic),
+            4 => Some(ClockId::MonotonicRaw),
+            7 => Some(ClockId::Boottime),
+            _ => None,
+        }
+    }
+
+    /// The clock's Linux name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ClockId::Monotonic => "CLOCK_MONOTONIC",
+            ClockId::MonotonicRaw => "CLOCK_MONOTONIC_RAW",
+            ClockId::Boottime => "CLOCK_BOOTTIME",
+        }
+    }
+}
+
+/// Client to broker: the first message on a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hello {
+    /// A label for the broker's log (at most [`MAX_NAME_LEN`](crate::broker::wire::MAX_NAME_LEN) bytes of
+    /// printable UTF-8; the encoder truncates and replaces control chars).
+    pub name: String,
+}
+
+/// Broker to client: the layout of the leased stream. The message carries
+/// [`LeaseInfo::fd_count`] fds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseInfo {
+    /// Geometry of the stream.
+    pub layout: StreamLayout,
+    /// What the fds are.
+    pub device: DeviceKind,
+    /// Whether the status page of a hardware fd can be mapped (otherwise
+    /// the client reads the position with the POSITION ioctl).
+    pub status_mappable: bool,
+    /// The clock of the position timestamps.
+    pub clock: ClockId,
+    /// Whether the position moves in whole periods.
+    pub batch: bool,
+    /// Simulated device only: whether a wake-up pipe fd follows.
+    pub wake_fd: bool,
+    /// The broker's serial number for this lease (for logs).
+    pub lease_id: u64,
+}
+
+impl LeaseInfo {
+    /// How many fds the lease message carries.
+    pub const fn fd_count(&self) -> usize {
+        self.device.base_fd_count() + self.wake_fd as usize
+    }
+}
+
+/// Broker to client: the stream is leased to someone else; the broker
+/// sends a [`LeaseInfo`] on this connection when it is this client's turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Queued {
+    /// Place in line, 1 = next.
+    pub position: u32,
+}
+
+/// Why the broker refused a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u16)]
+pub enum RefusalCode {
+    /// The peer's uid/gid is not on the allow-list.
+    NotAllowed = 1,
+    /// The stream is leased and the waiting line is full.
+    Busy = 2,
+    /// The hello was malformed.
+    BadRequest = 3,
+    /// The client speaks another wire version.
+    VersionMismatch = 4,
+    /// The broker could not create a lease (device error).
+    DeviceError = 5,
+    /// The broker is shutting down.
+    ShuttingDown = 6,
+    /// The client did not say hello in time.
+    Timeout = 7,
+    /// Too many connections are being set up at once.
+    TooManyConnections = 8,
+}
+
+impl RefusalCode {
+    /// The code for a wire number.
+    pub const fn from_raw(n: u16) -> Option<RefusalCode> {
+        Some(match n {
+            1 => RefusalCode::NotAllowed,
+            2 => RefusalCode::Busy,
+            3 => RefusalCode::BadRequest,
+            4 => RefusalCode::VersionMismatch,
+            5 => RefusalCode::DeviceError,
+            6 => RefusalCode::ShuttingDown,
+            7 => RefusalCode::Timeout,
+            8 => RefusalCode::TooManyConnections,
+            _ => return None,
+        })
+    }
+
+    /// What the code means, and what a user can do about it.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            RefusalCode::NotAllowed => {
+                "not allowed: your user and groups are not on the broker's allow-list \
+                 (see --allow-uid / --allow-gid)"
+            }
+            RefusalCode::Busy => {
+                "busy: the stream is leased to another client and the waiting line is full; \
+                 try again later"
+            }
+            RefusalCode::BadRequest => "the broker could not understand the client's hello",
+            RefusalCode::VersionMismatch => {
+                "wire version mismatch: client and broker come from incompatible pcmring \
+                 releases; upgrade the older one"
+            }
+            RefusalCode::DeviceError => "the broker could not create a lease on its device",
+            RefusalCode::ShuttingDown => "the broker is shutting down",
+            RefusalCode::Timeout => "the client did not say hello in time",
+            RefusalCode::TooManyConnections => {
+                "too many clients are connecting at once; try again later"
+            }
+        }
+    }
+}
+
+/// Broker to client: no lease. The broker closes the connection after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Why.
+    pub code: RefusalCode,
+    /// Free text with details (at most [`MAX_DETAIL_LEN`](crate::broker::wire::MAX_DETAIL_LEN) bytes; the
+    /// encoder truncates at a char boundary).
+    pub detail: String,
+}
+
+/// Messages a broker accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientMessage {
+    /// See [`Hello`].
+    Hello(Hello),
+}
+
+/// Messages a client accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerMessage {
+    /// See [`LeaseInfo`].
+    Lease(LeaseInfo),
+    /// See [`Queued`].
+    Queued(Queued),
+    /// See [`Refusal`].
+    Refusal(Refusal),
+}
