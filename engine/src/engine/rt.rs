@@ -87,6 +87,9 @@ struct RtLoop<D, R> {
     /// `None` after a render panic: the renderer was dropped (a mixer's
     /// handles then report the engine gone) and the engine plays silence.
     renderer: Option<R>,
+    /// The frame time of a block rendered into the scratch but not written
+    /// (it was too late); offered again by the next fill.
+    held_block: Option<u64>,
     model: PositionModel,
     writer: RingWriter,
     scratch: Vec<f32>,
@@ -217,6 +220,7 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
         let mut rt = RtLoop {
             dev,
             renderer: Some(renderer),
+            held_block: None,
             model,
             writer: RingWriter::new(&layout),
             scratch: vec![0.0; block * layout.channels as usize],
@@ -540,9 +544,11 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
     }
 
     /// Renders and writes whole blocks up to `target`. A block whose
-    /// render ended after the hardware got within a granule of it is
-    /// dropped (writing it would race the hardware); the next cycle then
-    /// finds the underrun and re-anchors.
+    /// render ended after the hardware got within a granule of it is not
+    /// written (writing it would race the hardware) but held: the next
+    /// fill writes it if the cursor has not moved and it is in time, so
+    /// no rendered content is lost without an xrun; otherwise the next
+    /// cycle finds the underrun, counts it and re-anchors.
     fn fill(&mut self, target: u64) -> std::result::Result<u64, FillError> {
         let info_base = BlockInfo {
             frame_time: 0,
@@ -551,6 +557,7 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
             rate: self.rate,
         };
         let slot = &mut self.renderer;
+        let held = &mut self.held_block;
         let model = &self.model;
         let tel = &self.shared.telemetry;
         let shared = &self.shared;
@@ -560,6 +567,19 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
             self.block,
             target,
             |t, out| {
+                // A block rendered for `t` that was too late to write last
+                // time is still in `out` (the scratch): offer it again
+                // rather than render the next frames there, so a late
+                // block that turns out to be writable costs no content.
+                // If the cursor moved (an xrun re-anchored it), it is
+                // dropped: the xrun counted that loss.
+                if held.take() == Some(t) {
+                    let ok = model.projected_frames(now_ns()) + model.granule() <= t;
+                    if !ok {
+                        *held = Some(t);
+                    }
+                    return ok;
+                }
                 out.fill(0.0);
                 let Some(renderer) = slot.as_mut() else {
                     return true;
@@ -584,7 +604,11 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
                     tel.render_panics.fetch_add(1, Ordering::Relaxed);
                     out.fill(0.0);
                 }
-                model.projected_frames(t1) + model.granule() <= t
+                let ok = model.projected_frames(t1) + model.granule() <= t;
+                if !ok {
+                    *held = Some(t);
+                }
+                ok
             },
         )
     }
