@@ -2,11 +2,20 @@
 /*
  * snd-pcm-anondup: file operations of the restricted files.
  *
- * FULL files forward every operation to the source PCM file. BUFFER files
- * apply the policy documented in README.md: data mmap (read-only for
- * capture, never past the DMA buffer), read-only status mmap, poll, HWSYNC,
- * PVERSION and ANONDUP_IOCTL_POSITION; everything else is refused with
- * EPERM before it reaches ALSA.
+ * FULL files forward every operation to ALSA; BUFFER files apply the policy
+ * documented in README.md: data mmap (read-only for capture, never past the
+ * DMA buffer), read-only status mmap, poll, HWSYNC, PVERSION and
+ * ANONDUP_IOCTL_POSITION; everything else is refused with EPERM before it
+ * reaches ALSA.
+ *
+ * Isolation of the source file: ALSA's file operations are called with the
+ * restricted file, never with the source. The restricted file's
+ * private_data is its own struct snd_pcm_file, so ALSA's per-open state
+ * (the compat flag a 32-bit caller sets, USER_PVERSION, O_NONBLOCK, f_pos)
+ * is the restricted file's; SIGIO has its own receiver list (FULL only).
+ *
+ * A revoked file, or one whose card was disconnected, fails every operation
+ * with ENODEV (poll reports EPOLLERR | EPOLLHUP).
  */
 
 #include <linux/compat.h>
@@ -23,51 +32,56 @@
 
 #include "anondup_priv.h"
 
-/* vm_flags became read-only (with setters) in 6.3; Kbuild probes it. */
-static void anondup_vm_flags_clear(struct vm_area_struct *vma,
-				   unsigned long flags)
+/* -ENODEV once revoked or once ALSA swapped the source's operations. */
+static int anondup_dead(struct anondup_ctx *ctx)
 {
-#ifdef ANONDUP_HAVE_VM_FLAGS_SETTERS
-	vm_flags_clear(vma, flags);
-#else
-	vma->vm_flags &= ~flags;
-#endif
+	if (READ_ONCE(ctx->revoked) ||
+	    READ_ONCE(ctx->src->f_op) != ctx->pcm_fops)
+		return -ENODEV;
+	return 0;
 }
 
-static struct anondup_ctx *anondup_ctx(struct file *file)
+static void anondup_ctx_free(struct kref *ref)
 {
-	return file->private_data;
+	struct anondup_ctx *ctx = container_of(ref, struct anondup_ctx, ref);
+
+	anondup_mm_release(ctx);
+	kfree(ctx);
+}
+
+void anondup_ctx_put(struct anondup_ctx *ctx)
+{
+	kref_put(&ctx->ref, anondup_ctx_free);
 }
 
 static int anondup_release(struct inode *inode, struct file *file)
 {
 	struct anondup_ctx *ctx = anondup_ctx(file);
 
+	anondup_unlist(ctx);
+	anondup_fasync_stop(ctx);
+	/* ctx->mapping may outlive the file (a revocation in progress). */
+	file->f_mapping = inode->i_mapping;
 	fput(ctx->src);
-	kfree(ctx);
+	anondup_ctx_put(ctx);
 	return 0;
 }
 
-static long anondup_src_ioctl(struct anondup_ctx *ctx, unsigned int cmd,
-			      unsigned long arg)
-{
-	return ctx->src->f_op->unlocked_ioctl(ctx->src, cmd, arg);
-}
-
 /* ANONDUP_IOCTL_POSITION: a consistent snapshot after a hwsync. */
-static long anondup_position(struct anondup_ctx *ctx, void __user *argp)
+static long anondup_position(struct file *file, void __user *argp)
 {
+	struct anondup_ctx *ctx = anondup_ctx(file);
 	struct snd_pcm_substream *substream = ctx->substream;
 	struct snd_pcm_mmap_status *status;
 	struct anondup_position pos;
 
 	/* Errors only say the stream is not running: report its state. */
-	anondup_src_ioctl(ctx, SNDRV_PCM_IOCTL_HWSYNC, 0);
+	ctx->pcm_fops->unlocked_ioctl(file, SNDRV_PCM_IOCTL_HWSYNC, 0);
 
 	memset(&pos, 0, sizeof(pos));
 	snd_pcm_stream_lock_irq(substream);
 	status = substream->runtime->status;
-	pos.state = status->state;
+	pos.state = substream->runtime->state;
 	pos.hw_ptr = status->hw_ptr;
 	pos.tstamp_sec = status->tstamp.tv_sec;
 	pos.tstamp_nsec = status->tstamp.tv_nsec;
@@ -82,102 +96,153 @@ static long anondup_position(struct anondup_ctx *ctx, void __user *argp)
 
 static __poll_t anondup_poll(struct file *file, poll_table *wait)
 {
-	struct file *src = anondup_ctx(file)->src;
+	struct anondup_ctx *ctx = anondup_ctx(file);
 
-	return src->f_op->poll(src, wait);
+	if (anondup_dead(ctx))
+		return EPOLLERR | EPOLLHUP;
+	return ctx->pcm_fops->poll(file, wait);
 }
 
-/* ---- FULL: forward everything to the source file ---- */
+/* ---- FULL: forward everything to ALSA, with the restricted file ---- */
 
 static ssize_t anondup_full_read(struct file *file, char __user *buf,
 				 size_t count, loff_t *ppos)
 {
-	struct file *src = anondup_ctx(file)->src;
+	struct anondup_ctx *ctx = anondup_ctx(file);
+	int err = anondup_dead(ctx);
 
-	if (!src->f_op->read)
+	if (err)
+		return err;
+	if (!ctx->pcm_fops->read)
 		return -EINVAL;
-	return src->f_op->read(src, buf, count, ppos);
+	return ctx->pcm_fops->read(file, buf, count, ppos);
 }
 
 static ssize_t anondup_full_write(struct file *file, const char __user *buf,
 				  size_t count, loff_t *ppos)
 {
-	struct file *src = anondup_ctx(file)->src;
+	struct anondup_ctx *ctx = anondup_ctx(file);
+	int err = anondup_dead(ctx);
 
-	if (!src->f_op->write)
+	if (err)
+		return err;
+	if (!ctx->pcm_fops->write)
 		return -EINVAL;
-	return src->f_op->write(src, buf, count, ppos);
+	return ctx->pcm_fops->write(file, buf, count, ppos);
 }
 
 static ssize_t anondup_full_read_iter(struct kiocb *iocb, struct iov_iter *to)
 {
-	struct file *src = anondup_ctx(iocb->ki_filp)->src;
-	struct kiocb kiocb;
-	ssize_t ret;
+	struct anondup_ctx *ctx = anondup_ctx(iocb->ki_filp);
+	int err = anondup_dead(ctx);
 
-	if (!src->f_op->read_iter)
+	if (err)
+		return err;
+	if (!ctx->pcm_fops->read_iter)
 		return -EINVAL;
-	init_sync_kiocb(&kiocb, src);
-	kiocb.ki_pos = iocb->ki_pos;
-	ret = src->f_op->read_iter(&kiocb, to);
-	iocb->ki_pos = kiocb.ki_pos;
-	return ret;
+	return ctx->pcm_fops->read_iter(iocb, to);
 }
 
 static ssize_t anondup_full_write_iter(struct kiocb *iocb,
 				       struct iov_iter *from)
 {
-	struct file *src = anondup_ctx(iocb->ki_filp)->src;
-	struct kiocb kiocb;
-	ssize_t ret;
+	struct anondup_ctx *ctx = anondup_ctx(iocb->ki_filp);
+	int err = anondup_dead(ctx);
 
-	if (!src->f_op->write_iter)
+	if (err)
+		return err;
+	if (!ctx->pcm_fops->write_iter)
 		return -EINVAL;
-	init_sync_kiocb(&kiocb, src);
-	kiocb.ki_pos = iocb->ki_pos;
-	ret = src->f_op->write_iter(&kiocb, from);
-	iocb->ki_pos = kiocb.ki_pos;
-	return ret;
+	return ctx->pcm_fops->write_iter(iocb, from);
 }
 
 static long anondup_full_ioctl(struct file *file, unsigned int cmd,
 			       unsigned long arg)
 {
 	struct anondup_ctx *ctx = anondup_ctx(file);
+	int err = anondup_dead(ctx);
 
+	if (err)
+		return err;
 	if (cmd == ANONDUP_IOCTL_POSITION)
-		return anondup_position(ctx, (void __user *)arg);
-	return anondup_src_ioctl(ctx, cmd, arg);
+		return anondup_position(file, (void __user *)arg);
+	return ctx->pcm_fops->unlocked_ioctl(file, cmd, arg);
 }
 
 #ifdef CONFIG_COMPAT
+/* ALSA's compat path marks the restricted file, never the source. */
 static long anondup_full_compat_ioctl(struct file *file, unsigned int cmd,
 				      unsigned long arg)
 {
 	struct anondup_ctx *ctx = anondup_ctx(file);
+	int err = anondup_dead(ctx);
 
+	if (err)
+		return err;
 	if (cmd == ANONDUP_IOCTL_POSITION)
-		return anondup_position(ctx, compat_ptr(arg));
-	if (!ctx->src->f_op->compat_ioctl)
+		return anondup_position(file, compat_ptr(arg));
+	if (!ctx->pcm_fops->compat_ioctl)
 		return -ENOTTY;
-	return ctx->src->f_op->compat_ioctl(ctx->src, cmd, arg);
+	return ctx->pcm_fops->compat_ioctl(file, cmd, arg);
 }
 #endif
 
 static int anondup_full_mmap(struct file *file, struct vm_area_struct *vma)
 {
-	struct file *src = anondup_ctx(file)->src;
-
 	/* vma->vm_file stays this file, which pins the source. */
-	return src->f_op->mmap(src, vma);
+	return anondup_mmap(anondup_ctx(file), file, vma, false);
+}
+
+/*
+ * SIGIO of a FULL file: its own receiver list, signalled from the stream's
+ * wait queue (the wake-up poll sees: a period with avail >= avail_min, or a
+ * state change). ALSA's own list has one on/off switch per stream, which a
+ * dup must not flip for the source's owner.
+ */
+static int anondup_fasync_wake(struct wait_queue_entry *wait,
+			       unsigned int mode, int sync, void *key)
+{
+	struct anondup_ctx *ctx =
+		container_of(wait, struct anondup_ctx, fasync_wait);
+
+	kill_fasync(&ctx->fasync, SIGIO, POLL_IN);
+	return 0;
+}
+
+void anondup_fasync_stop(struct anondup_ctx *ctx)
+{
+	mutex_lock(&ctx->fasync_lock);
+	if (ctx->fasync_wait_on) {
+		remove_wait_queue(&ctx->substream->runtime->sleep,
+				  &ctx->fasync_wait);
+		ctx->fasync_wait_on = false;
+	}
+	mutex_unlock(&ctx->fasync_lock);
 }
 
 static int anondup_full_fasync(int fd, struct file *file, int on)
 {
-	struct snd_pcm_runtime *runtime = anondup_ctx(file)->substream->runtime;
+	struct anondup_ctx *ctx = anondup_ctx(file);
+	int ret;
 
-	/* Register this file, so SIGIO goes to its owner (F_SETOWN). */
-	return snd_fasync_helper(fd, file, on, &runtime->fasync);
+	if (on && anondup_dead(ctx))
+		return -ENODEV;
+	mutex_lock(&ctx->fasync_lock);
+	ret = fasync_helper(fd, file, on, &ctx->fasync);
+	if (ret >= 0 && ctx->fasync && !ctx->fasync_wait_on &&
+	    !READ_ONCE(ctx->revoked)) {
+		init_waitqueue_func_entry(&ctx->fasync_wait,
+					  anondup_fasync_wake);
+		add_wait_queue(&ctx->substream->runtime->sleep,
+			       &ctx->fasync_wait);
+		ctx->fasync_wait_on = true;
+	} else if (!ctx->fasync && ctx->fasync_wait_on) {
+		remove_wait_queue(&ctx->substream->runtime->sleep,
+				  &ctx->fasync_wait);
+		ctx->fasync_wait_on = false;
+	}
+	mutex_unlock(&ctx->fasync_lock);
+	return ret;
 }
 
 const struct file_operations anondup_full_fops = {
@@ -201,35 +266,41 @@ const struct file_operations anondup_full_fops = {
 static ssize_t anondup_buf_read(struct file *file, char __user *buf,
 				size_t count, loff_t *ppos)
 {
-	return -EPERM;
+	return anondup_dead(anondup_ctx(file)) ?: -EPERM;
 }
 
 static ssize_t anondup_buf_write(struct file *file, const char __user *buf,
 				 size_t count, loff_t *ppos)
 {
-	return -EPERM;
+	return anondup_dead(anondup_ctx(file)) ?: -EPERM;
 }
 
 static ssize_t anondup_buf_read_iter(struct kiocb *iocb, struct iov_iter *to)
 {
-	return -EPERM;
+	return anondup_dead(anondup_ctx(iocb->ki_filp)) ?: -EPERM;
 }
 
 static ssize_t anondup_buf_write_iter(struct kiocb *iocb,
 				      struct iov_iter *from)
 {
-	return -EPERM;
+	return anondup_dead(anondup_ctx(iocb->ki_filp)) ?: -EPERM;
 }
 
+/* The ioctls a BUFFER file forwards; both have one layout in compat. */
 static bool anondup_buf_ioctl_allowed(unsigned int cmd)
 {
 	switch (cmd) {
 	case SNDRV_PCM_IOCTL_HWSYNC:
 	case SNDRV_PCM_IOCTL_PVERSION:
-#ifdef ANONDUP_TEST_HOLE_PREPARE
-	case SNDRV_PCM_IOCTL_PREPARE:
-#endif
 		return true;
+#ifdef ANONDUP_NATIVE
+	/*
+	 * Inside ALSA (kernel/patches/): more restricted fds of this one;
+	 * snd_pcm_anonymous_dup() refuses a FULL one.
+	 */
+	case SNDRV_PCM_IOCTL_ANONYMOUS_DUP:
+		return true;
+#endif
 	default:
 		return false;
 	}
@@ -239,18 +310,15 @@ static long anondup_buf_ioctl(struct file *file, unsigned int cmd,
 			      unsigned long arg)
 {
 	struct anondup_ctx *ctx = anondup_ctx(file);
+	int err = anondup_dead(ctx);
 
+	if (err)
+		return err;
 	if (cmd == ANONDUP_IOCTL_POSITION)
-		return anondup_position(ctx, (void __user *)arg);
-#ifdef ANONDUP_TEST_HOLE_SILENT_DROP
-	if (cmd == SNDRV_PCM_IOCTL_DROP) {
-		anondup_src_ioctl(ctx, cmd, arg);
-		return -EPERM;
-	}
-#endif
+		return anondup_position(file, (void __user *)arg);
 	if (!anondup_buf_ioctl_allowed(cmd))
 		return -EPERM;
-	return anondup_src_ioctl(ctx, cmd, arg);
+	return ctx->pcm_fops->unlocked_ioctl(file, cmd, arg);
 }
 
 #ifdef CONFIG_COMPAT
@@ -258,14 +326,16 @@ static long anondup_buf_compat_ioctl(struct file *file, unsigned int cmd,
 				     unsigned long arg)
 {
 	struct anondup_ctx *ctx = anondup_ctx(file);
+	int err = anondup_dead(ctx);
 
+	if (err)
+		return err;
 	if (cmd == ANONDUP_IOCTL_POSITION)
-		return anondup_position(ctx, compat_ptr(arg));
+		return anondup_position(file, compat_ptr(arg));
 	if (!anondup_buf_ioctl_allowed(cmd))
 		return -EPERM;
-	if (!ctx->src->f_op->compat_ioctl)
-		return -ENOTTY;
-	return ctx->src->f_op->compat_ioctl(ctx->src, cmd, arg);
+	/* ALSA's compat path marks the restricted file, never the source. */
+	return ctx->pcm_fops->compat_ioctl(file, cmd, arg);
 }
 #endif
 
@@ -275,8 +345,10 @@ static int anondup_buf_mmap(struct file *file, struct vm_area_struct *vma)
 	struct snd_pcm_substream *substream = ctx->substream;
 	unsigned long len = vma->vm_end - vma->vm_start;
 	bool read_only;
-	int err;
+	int err = anondup_dead(ctx);
 
+	if (err)
+		return err;
 	if (vma->vm_pgoff > (ULONG_MAX >> PAGE_SHIFT))
 		return -EPERM;
 	switch (vma->vm_pgoff << PAGE_SHIFT) {
@@ -299,14 +371,8 @@ static int anondup_buf_mmap(struct file *file, struct vm_area_struct *vma)
 	}
 	if (read_only && (vma->vm_flags & VM_WRITE))
 		return -EPERM;
-
-	err = ctx->src->f_op->mmap(ctx->src, vma);
-	if (err)
-		return err;
 	/* Read-only for good: mprotect(PROT_WRITE) must fail too. */
-	if (read_only)
-		anondup_vm_flags_clear(vma, VM_WRITE | VM_MAYWRITE);
-	return 0;
+	return anondup_mmap(ctx, file, vma, read_only);
 }
 
 static int anondup_buf_fasync(int fd, struct file *file, int on)

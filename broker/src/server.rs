@@ -10,9 +10,10 @@
 //! and the poll set are allocated once at start.
 //!
 //! The lease ends when the lessee's socket hangs up (exit, crash, kill or
-//! close). The broker then zeroes the ring and leases to the next in line.
-//! Note: fds already handed out cannot be revoked; a client that keeps
-//! its fd but closes the socket loses the lease and may be overwritten.
+//! close). The broker then revokes the lease's fds in the kernel
+//! ([`LeaseSource::revoke_leases`]: a client that kept its fd gets SIGBUS
+//! and ENODEV), zeroes the ring and leases to the next in line. The
+//! simulated device's memfds cannot be revoked.
 
 use pcmring::broker::socket::{self, Listener, PeerCred, RecvError};
 use pcmring::broker::source::LeaseSource;
@@ -637,6 +638,13 @@ impl<S: LeaseSource> Broker<S> {
 
     fn end_lease(&mut self, slot: usize, lease_id: u64) {
         if let Some(c) = self.take(slot) {
+            // A lessee that kept its fd must not reach the next one's ring.
+            if let Err(e) = self.source.revoke_leases() {
+                self.log(
+                    LogLevel::Error,
+                    &format!("lease {lease_id}: revoke failed: {e}"),
+                );
+            }
             self.source.silence();
             BrokerStats::bump(&self.stats.leases_ended);
             self.log(

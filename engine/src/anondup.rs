@@ -15,8 +15,9 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 /// Path of the module's device node.
 pub const DEVICE_PATH: &str = "/dev/snd/anondup";
 
-/// The ABI version this mirror follows (`ANONDUP_ABI_VERSION`).
-pub const ABI_VERSION: u32 = 1;
+/// The ABI version this mirror follows (`ANONDUP_ABI_VERSION`; 2 added
+/// [`ANONDUP_IOCTL_REVOKE`]).
+pub const ABI_VERSION: u32 = 2;
 
 /// ioctl type byte of the module (`ANONDUP_IOCTL_MAGIC`).
 pub const IOCTL_MAGIC: u8 = 0xAD;
@@ -68,7 +69,20 @@ pub struct AnondupPosition {
     pub reserved: [u64; 4],
 }
 
+/// `struct anondup_revoke`, the argument of [`ANONDUP_IOCTL_REVOKE`].
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AnondupRevoke {
+    /// The source PCM fd whose restricted fds are revoked.
+    pub fd: i32,
+    /// Must be 0.
+    pub flags: u32,
+    /// Must be 0.
+    pub reserved: [u32; 6],
+}
+
 const _: () = assert!(std::mem::size_of::<AnondupDup>() == 32);
+const _: () = assert!(std::mem::size_of::<AnondupRevoke>() == 32);
 const _: () = assert!(std::mem::size_of::<AnondupPosition>() == 80);
 
 /// `ANONDUP_IOCTL_VERSION`: `_IOR(0xAD, 0x40, __u32)` on the device.
@@ -79,6 +93,12 @@ pub const ANONDUP_IOCTL_DUP: u32 = iow::<AnondupDup>(IOCTL_MAGIC, 0x41);
 /// `ANONDUP_IOCTL_POSITION`: `_IOR(0xAD, 0x42, struct anondup_position)`
 /// on a duplicated fd.
 pub const ANONDUP_IOCTL_POSITION: u32 = ior::<AnondupPosition>(IOCTL_MAGIC, 0x42);
+/// `ANONDUP_IOCTL_REVOKE`: `_IOW(0xAD, 0x43, struct anondup_revoke)` on
+/// the device; returns how many fds it revoked.
+pub const ANONDUP_IOCTL_REVOKE: u32 = iow::<AnondupRevoke>(IOCTL_MAGIC, 0x43);
+/// The native revocation (kernels carrying `kernel/patches/`):
+/// `_IO('A', 0x06)` on the PCM fd; returns how many fds it revoked.
+pub const SNDRV_PCM_IOCTL_ANONYMOUS_REVOKE: u32 = crate::sys::abi::ioc(0, b'A', 0x06, 0);
 /// The native ioctl of the 2019 series: `_IOWR('A', 0x05, int)` on the
 /// PCM fd; the int goes in as the mode and comes back as the fd.
 pub const SNDRV_PCM_IOCTL_ANONYMOUS_DUP: u32 = iowr::<i32>(b'A', 0x05);
@@ -127,6 +147,69 @@ pub fn device_dup(
     // AnondupDup (size asserted above); `req` is live for the call.
     let fd = unsafe { ioctl_arg(device, ANONDUP_IOCTL_DUP, &mut req) }?;
     owned(fd)
+}
+
+/// `ANONDUP_IOCTL_REVOKE` on an open device node: revokes every restricted
+/// fd the module made from `source` (directly or through other restricted
+/// fds), in every process. Their mappings are torn down (a later access
+/// gets SIGBUS) and every later operation on them fails with `ENODEV`.
+/// Returns how many fds were revoked.
+///
+/// Only the holder of the source PCM fd can do this: passing a restricted
+/// fd fails with `EPERM`.
+pub fn device_revoke(device: BorrowedFd<'_>, source: BorrowedFd<'_>) -> io::Result<u32> {
+    let mut req = AnondupRevoke {
+        fd: source.as_raw_fd(),
+        ..AnondupRevoke::default()
+    };
+    // SAFETY: the request reads one `struct anondup_revoke`, mirrored by
+    // AnondupRevoke (size asserted above); `req` is live for the call.
+    let n = unsafe { ioctl_arg(device, ANONDUP_IOCTL_REVOKE, &mut req) }?;
+    u32::try_from(n).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// The native `SNDRV_PCM_IOCTL_ANONYMOUS_REVOKE` (patched kernels only).
+pub fn native_revoke(pcm: BorrowedFd<'_>) -> io::Result<u32> {
+    // SAFETY: the request takes no argument.
+    let n = unsafe {
+        libc::ioctl(
+            pcm.as_raw_fd(),
+            SNDRV_PCM_IOCTL_ANONYMOUS_REVOKE as libc::Ioctl,
+            0,
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    u32::try_from(n).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// Revokes every restricted fd made from `pcm`, by the kernel's native
+/// ioctl and by the module (see [`device_revoke`]); returns how many.
+/// `device` names the stream in errors.
+///
+/// A kernel without the native ioctl (`ENOTTY`) or a machine without
+/// `/dev/snd/anondup` has nothing to revoke there: that part counts 0.
+pub fn revoke_dups(pcm: BorrowedFd<'_>, device: &str) -> Result<u32> {
+    let native = match native_revoke(pcm) {
+        Ok(n) => n,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTTY | libc::EINVAL)) => 0,
+        Err(e) => return Err(Error::sys(device, Step::Dup, e)),
+    };
+    let node = match open_device() {
+        Ok(node) => node,
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::ENOENT | libc::ENODEV | libc::ENXIO)
+            ) =>
+        {
+            return Ok(native)
+        }
+        Err(e) => return Err(Error::sys(device, Step::Dup, e)),
+    };
+    let module = device_revoke(node.as_fd(), pcm).map_err(|e| Error::sys(device, Step::Dup, e))?;
+    Ok(native + module)
 }
 
 /// `ANONDUP_IOCTL_VERSION` on an open device node.
@@ -227,6 +310,19 @@ impl crate::pcm::Pcm {
         })?;
         anonymous_dup_fd(fd, mode, self.name())
     }
+
+    /// Revokes every restricted fd made from this PCM with
+    /// [`Pcm::anonymous_dup`](crate::pcm::Pcm::anonymous_dup) through the
+    /// module (see [`revoke_dups`]): what a broker does at the end of a
+    /// lease. Returns how many fds were revoked.
+    pub fn revoke_dups(&self) -> Result<u32> {
+        use crate::device::Device;
+        let fd = self.poll_fd().ok_or_else(|| Error::BadState {
+            device: self.name().to_owned(),
+            state: "closed".to_owned(),
+        })?;
+        revoke_dups(fd, self.name())
+    }
 }
 
 #[cfg(test)]
@@ -240,6 +336,8 @@ mod tests {
         assert_eq!(ANONDUP_IOCTL_VERSION, 0x8004_AD40);
         assert_eq!(ANONDUP_IOCTL_DUP, 0x4020_AD41);
         assert_eq!(ANONDUP_IOCTL_POSITION, 0x8050_AD42);
+        assert_eq!(ANONDUP_IOCTL_REVOKE, 0x4020_AD43);
+        assert_eq!(SNDRV_PCM_IOCTL_ANONYMOUS_REVOKE, 0x0000_4106);
         assert_eq!(SNDRV_PCM_IOCTL_ANONYMOUS_DUP, 0xC004_4105);
     }
 

@@ -15,8 +15,9 @@
 //! checks follow the module that owns those files (`snd_pcm`).
 
 use pcmring::anondup::{
-    device_dup, native_dup, open_device, position_ioctl, AnondupDup, DupMode, ANONDUP_IOCTL_DUP,
-    ANONDUP_IOCTL_POSITION, ANONDUP_IOCTL_VERSION, IOCTL_MAGIC,
+    device_dup, native_dup, open_device, position_ioctl, AnondupDup, AnondupRevoke, DupMode,
+    ANONDUP_IOCTL_DUP, ANONDUP_IOCTL_POSITION, ANONDUP_IOCTL_REVOKE, ANONDUP_IOCTL_VERSION,
+    IOCTL_MAGIC,
 };
 use pcmring::pcm::verify::{find_signal, test_pattern_i16};
 use pcmring::pcm::{BufferSize, Config, Direction, Match, Pcm};
@@ -106,6 +107,7 @@ fn errno_name(e: i32) -> &'static str {
         libc::EAGAIN => "EAGAIN",
         libc::EFAULT => "EFAULT",
         libc::ENOENT => "ENOENT",
+        libc::ENODEV => "ENODEV",
         _ => "other",
     }
 }
@@ -231,11 +233,49 @@ fn proc_dir(pcm: &Pcm, dir: Direction) -> String {
     )
 }
 
-/// hw_params and sw_params as the kernel reports them.
+/// hw_params and sw_params as the kernel reports them, and the file
+/// status flags of the server's fd.
 #[derive(Debug, PartialEq, Eq)]
 struct Snapshot {
     hw_params: String,
     sw_params: String,
+    server_flags: i32,
+}
+
+/// F_GETFL of the server's fd.
+fn server_flags(pcm: &Pcm) -> i32 {
+    let fd = pcm.poll_fd().expect("open").as_raw_fd();
+    // SAFETY: F_GETFL on a live fd.
+    unsafe { libc::fcntl(fd, libc::F_GETFL) }
+}
+
+/// The server's own file is as a restricted fd must leave it: its status
+/// and control pages still map at the old and new offsets (a compat ioctl
+/// on the source would make the old ones fail with ENXIO).
+fn assert_server_file_intact(pcm: &Pcm, after_what: &str) {
+    let fd = pcm.poll_fd().expect("open").as_raw_fd();
+    for (what, off, prot) in [
+        ("status (old offset)", 0x8000_0000u64, libc::PROT_READ),
+        ("status (new offset)", 0x8200_0000, libc::PROT_READ),
+        (
+            "control (old offset)",
+            0x8100_0000,
+            libc::PROT_READ | libc::PROT_WRITE,
+        ),
+        (
+            "control (new offset)",
+            0x8300_0000,
+            libc::PROT_READ | libc::PROT_WRITE,
+        ),
+    ] {
+        match try_mmap(fd, PAGE, prot, libc::MAP_SHARED, off) {
+            Ok(p) => unmap(p, PAGE),
+            Err(e) => panic!(
+                "after {after_what}: the server's fd can no longer map its {what}: {}",
+                errno_name(e)
+            ),
+        }
+    }
 }
 
 fn snapshot(pcm: &Pcm, dir: Direction) -> Snapshot {
@@ -246,6 +286,7 @@ fn snapshot(pcm: &Pcm, dir: Direction) -> Snapshot {
     let s = Snapshot {
         hw_params: read("hw_params"),
         sw_params: read("sw_params"),
+        server_flags: server_flags(pcm),
     };
     assert!(s.hw_params.contains("rate"), "{s:?}");
     s
@@ -271,10 +312,12 @@ fn assert_untouched(pcm: &Pcm, dir: Direction, before: &Snapshot, after_what: &s
     assert_eq!(
         &snapshot(pcm, dir),
         before,
-        "after {after_what}: parameters changed"
+        "after {after_what}: parameters or the server fd's flags changed"
     );
+    assert_server_file_intact(pcm, after_what);
     out(&format!(
-        "untouched after {after_what}: RUNNING, hw_ptr {} -> {}, hw/sw params unchanged",
+        "untouched after {after_what}: RUNNING, hw_ptr {} -> {}, hw/sw params and server fd \
+         flags unchanged, server fd maps status and control",
         a.hw_ptr, b.hw_ptr
     ));
 }
@@ -307,6 +350,23 @@ fn slab_active(cache: &str) -> Option<i64> {
         let mut it = l.split_whitespace();
         (it.next()? == cache).then(|| it.next()?.parse().ok())?
     })
+}
+
+/// Active objects of `cache` once deferred frees (task work, RCU) had up to
+/// 5 s to run: the first reading less than 1000 above `base`, or the last.
+fn slab_settled(cache: &str, base: Option<i64>) -> Option<i64> {
+    let t0 = Instant::now();
+    loop {
+        // SLUB counts objects cached per CPU as active: flush them first.
+        let _ = std::fs::write(format!("/sys/kernel/slab/{cache}/shrink"), "1");
+        let now = slab_active(cache);
+        match (base, now) {
+            (Some(a), Some(b)) if b - a >= 1000 && t0.elapsed() < Duration::from_secs(5) => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            _ => return now,
+        }
+    }
 }
 
 fn dup_req(fd: i32, mode: u32) -> AnondupDup {
@@ -987,8 +1047,10 @@ fn client_plays(
     captured
 }
 
+/// 16 periods (about 680 ms): a busy host can stall the guest for longer
+/// than a 4-period ring, and a stall is no finding of this suite.
 fn loop_config() -> Config {
-    config(2048, 4)
+    config(2048, 16)
 }
 
 #[test]
@@ -1142,7 +1204,10 @@ fn ten_thousand_restricted_fds_leak_nothing() {
     }
     let fds1 = open_fds();
     let refs1 = module_refcnt();
-    let (filp1, k32_1) = (slab_active("filp"), slab_active("kmalloc-32"));
+    let (filp1, k32_1) = (
+        slab_settled("filp", filp0),
+        slab_settled("kmalloc-32", k32_0),
+    );
     out(&format!(
         "leak | 10000 dups: open fds {fds0} -> {fds1}, module refcnt {refs0} -> {refs1}, \
          filp active {filp0:?} -> {filp1:?}, kmalloc-32 active {k32_0:?} -> {k32_1:?}"
@@ -1226,7 +1291,7 @@ fn dup_checks_its_arguments_and_sets_the_documented_flags() {
         ),
         0
     );
-    assert_eq!(v, 1);
+    assert_eq!(v, pcmring::anondup::ABI_VERSION);
     // SAFETY: stat of a static path into a zeroed struct.
     let mode = unsafe {
         let mut st: libc::stat = std::mem::zeroed();
@@ -1363,4 +1428,708 @@ fn dup_checks_its_arguments_and_sets_the_documented_flags() {
     .expect("control page on a FULL fd");
     unmap(p, PAGE);
     out("dup | FULL fd: INFO, SYNC_PTR and the control page work as on the source");
+}
+
+// ------------------------------------------------------------ revocation
+
+/// ANONDUP_IOCTL_REVOKE with `src`: Ok(count) or Err(errno).
+fn revoke(src: RawFd) -> Result<u32, i32> {
+    if native() {
+        // SAFETY: the request takes no argument.
+        let r = unsafe {
+            libc::ioctl(
+                src,
+                pcmring::anondup::SNDRV_PCM_IOCTL_ANONYMOUS_REVOKE as libc::Ioctl,
+                0,
+            )
+        };
+        return if r < 0 {
+            Err(errno_of(-1))
+        } else {
+            Ok(r as u32)
+        };
+    }
+    let dev = open_device().expect("/dev/snd/anondup");
+    let mut req = AnondupRevoke {
+        fd: src,
+        ..AnondupRevoke::default()
+    };
+    // SAFETY: the request reads one anondup_revoke from `req`.
+    let r = unsafe {
+        libc::ioctl(
+            dev.as_raw_fd(),
+            ANONDUP_IOCTL_REVOKE as libc::Ioctl,
+            &mut req,
+        )
+    };
+    if r < 0 {
+        Err(errno_of(-1))
+    } else {
+        Ok(r as u32)
+    }
+}
+
+fn poll_revents(fd: RawFd) -> i16 {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN | libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one pollfd, no wait.
+    unsafe { libc::poll(&mut p, 1, 0) };
+    p.revents
+}
+
+/// Forks a child that waits for a byte on a pipe, then touches `p`
+/// (writes if `write`) and exits 0. Returns (pid, the pipe's write end).
+fn toucher(p: *mut u8, write: bool) -> (libc::pid_t, OwnedFd) {
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for two descriptors.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: the child only runs raw syscalls and memory accesses.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork");
+    if pid == 0 {
+        let mut b = 0u8;
+        // SAFETY: raw syscalls and an access to a mapping the parent made.
+        unsafe {
+            libc::close(fds[1]);
+            libc::read(fds[0], (&mut b as *mut u8).cast(), 1);
+            if write {
+                p.write_volatile(0);
+            } else {
+                let _ = p.read_volatile();
+            }
+            libc::_exit(0);
+        }
+    }
+    // SAFETY: we own both ends; the child has its own copies.
+    unsafe {
+        libc::close(fds[0]);
+        (pid, OwnedFd::from_raw_fd(fds[1]))
+    }
+}
+
+/// Lets a toucher go and returns how it ended: Ok(exit code) or Err(signal).
+fn release(pid: libc::pid_t, go: OwnedFd) -> Result<i32, i32> {
+    // SAFETY: one byte to the child, then reap it.
+    unsafe {
+        libc::write(go.as_raw_fd(), [1u8].as_ptr().cast(), 1);
+        let mut status = 0;
+        libc::waitpid(pid, &mut status, 0);
+        if libc::WIFSIGNALED(status) {
+            Err(libc::WTERMSIG(status))
+        } else {
+            Ok(libc::WEXITSTATUS(status))
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs /dev/snd: runs in the VM suite (kernel/vm/run)"]
+fn revoke_unmaps_every_restricted_fd_and_fails_every_later_operation() {
+    let play = running(DUMMY, Direction::Playback, &config(1024, 4));
+    let before = snapshot(&play, Direction::Playback);
+    let src = play.poll_fd().expect("fd").as_raw_fd();
+    let ring = play.layout().ring_bytes();
+    let buf = buffer_fd(&play);
+    let buf2 = redup(buf.as_fd(), DupMode::Buffer).expect("BUFFER dup of a BUFFER fd");
+    let full = redup(play.poll_fd().expect("fd"), DupMode::Full).expect("FULL dup");
+    let rw = libc::PROT_READ | libc::PROT_WRITE;
+    let pr = try_mmap(buf.as_raw_fd(), ring, rw, libc::MAP_SHARED, 0).expect("ring");
+    let ps = try_mmap(
+        buf2.as_raw_fd(),
+        PAGE,
+        libc::PROT_READ,
+        libc::MAP_SHARED,
+        0x8200_0000,
+    )
+    .expect("status");
+    let pc = try_mmap(full.as_raw_fd(), PAGE, rw, libc::MAP_SHARED, 0x8300_0000).expect("control");
+    // SAFETY: live mappings: the status page's first i32 is the state.
+    assert_eq!(
+        unsafe { ps.cast::<i32>().read_volatile() },
+        PcmState::Running as i32
+    );
+
+    for (what, fd) in [("BUFFER", buf.as_raw_fd()), ("FULL", full.as_raw_fd())] {
+        refused(
+            &format!("REVOKE through a {what} fd"),
+            revoke(fd).err().unwrap_or(0),
+            libc::EPERM,
+        );
+    }
+    // Children forked before the revocation share the mappings.
+    let touchers = [
+        ("ring (write)", toucher(pr, true)),
+        ("status (read)", toucher(ps, false)),
+        ("control (read)", toucher(pc, false)),
+    ];
+    assert_eq!(revoke(src), Ok(3), "REVOKE counts the fds it revoked");
+    out("revoke | REVOKE of the source fd revoked 3 fds (BUFFER, BUFFER of BUFFER, FULL)");
+    for (what, (pid, go)) in touchers {
+        assert_eq!(release(pid, go), Err(libc::SIGBUS), "{what} after revoke");
+        out(&format!(
+            "revoke | {what} mapping in a forked child after REVOKE: SIGBUS"
+        ));
+    }
+    let (pid, go) = toucher(ps, false);
+    assert_eq!(
+        release(pid, go),
+        Err(libc::SIGBUS),
+        "status after revoke, fork after"
+    );
+
+    let mut arg = [0u8; 1024];
+    for (what, fd) in [
+        ("BUFFER", &buf),
+        ("BUFFER of BUFFER", &buf2),
+        ("FULL", &full),
+    ] {
+        let fd = fd.as_raw_fd();
+        for (name, req) in [
+            ("HWSYNC", SNDRV_PCM_IOCTL_HWSYNC),
+            ("PVERSION", SNDRV_PCM_IOCTL_PVERSION),
+            ("POSITION", ANONDUP_IOCTL_POSITION),
+            ("INFO", 0x8120_4101),
+            ("PREPARE", 0x0000_4140),
+        ] {
+            refused(
+                &format!("{what} revoked: ioctl {name}"),
+                raw_ioctl(fd, req, arg.as_mut_ptr().cast()),
+                libc::ENODEV,
+            );
+        }
+        for (name, off, len) in [("data", 0u64, ring), ("status", 0x8200_0000, PAGE)] {
+            refused(
+                &format!("{what} revoked: mmap {name}"),
+                try_mmap(fd, len, libc::PROT_READ, libc::MAP_SHARED, off)
+                    .err()
+                    .unwrap_or(0),
+                libc::ENODEV,
+            );
+        }
+        // SAFETY: a write from a live buffer to an owned fd.
+        let w = unsafe { libc::write(fd, arg.as_ptr().cast(), 4) };
+        refused(
+            &format!("{what} revoked: write"),
+            errno_of(w as i64),
+            libc::ENODEV,
+        );
+        let ev = poll_revents(fd);
+        assert_eq!(
+            ev & (libc::POLLERR | libc::POLLHUP),
+            libc::POLLERR | libc::POLLHUP,
+            "{what}: poll"
+        );
+        out(&format!("REVOKED {what}: poll reports POLLERR|POLLHUP"));
+        refused(
+            &format!("{what} revoked: BUFFER dup"),
+            redup(unsafe { BorrowedFd::borrow_raw(fd) }, DupMode::Buffer)
+                .err()
+                .unwrap_or(0),
+            libc::ENODEV,
+        );
+    }
+    // SAFETY: fcntl on an owned fd.
+    let fl = unsafe { libc::fcntl(full.as_raw_fd(), libc::F_GETFL) };
+    // SAFETY: as above.
+    let r = unsafe { libc::fcntl(full.as_raw_fd(), libc::F_SETFL, fl | libc::O_ASYNC) };
+    refused("FULL revoked: O_ASYNC", errno_of(r as i64), libc::ENODEV);
+    unmap(pr, ring);
+    unmap(ps, PAGE);
+    unmap(pc, PAGE);
+    drop((buf, buf2, full));
+    assert_untouched(&play, Direction::Playback, &before, "a revocation");
+    // The source makes new, working fds after it revoked the old ones.
+    let fresh = buffer_fd(&play);
+    let p = position_ioctl(fresh.as_fd()).expect("POSITION on a new fd");
+    assert_eq!(p.state, PcmState::Running as i32);
+    drop(fresh);
+    assert_eq!(revoke(src), Ok(0), "closed fds are not revoked");
+    out("revoke | a new BUFFER fd after REVOKE works; REVOKE with none left: 0");
+}
+
+#[test]
+#[ignore = "needs /dev/snd: runs in the VM suite (kernel/vm/run)"]
+fn revoke_racing_mmap_munmap_dup_close_and_fork_is_safe() {
+    if native() {
+        return;
+    }
+    let play = running(DUMMY, Direction::Playback, &config(1024, 4));
+    let before = snapshot(&play, Direction::Playback);
+    let src = play.poll_fd().expect("fd").as_raw_fd();
+    let ring = play.layout().ring_bytes();
+    let refs0 = module_refcnt();
+    let fds0 = open_fds();
+    let dev = open_device().expect("/dev/snd/anondup");
+    let (mut sigbus, mut clean) = (0, 0);
+    for round in 0..60u32 {
+        let buf = buffer_fd(&play);
+        let (fd, devfd) = (buf.as_raw_fd(), dev.as_raw_fd());
+        let mut ready = [0; 2];
+        // SAFETY: ready has room for two descriptors.
+        assert_eq!(unsafe { libc::pipe(ready.as_mut_ptr()) }, 0);
+        // SAFETY: the child runs raw syscalls and accesses its own mappings.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork");
+        if pid == 0 {
+            // SAFETY: raw syscalls only; the loop ends with _exit (or SIGBUS).
+            unsafe {
+                for i in 0..100_000u32 {
+                    let p = libc::mmap(
+                        std::ptr::null_mut(),
+                        ring,
+                        libc::PROT_READ | libc::PROT_WRITE,
+                        libc::MAP_SHARED,
+                        fd,
+                        0,
+                    );
+                    if p == libc::MAP_FAILED {
+                        libc::_exit(0);
+                    }
+                    let s = libc::mmap(
+                        std::ptr::null_mut(),
+                        PAGE,
+                        libc::PROT_READ,
+                        libc::MAP_SHARED,
+                        fd,
+                        0x8200_0000,
+                    );
+                    p.cast::<u8>().write_volatile(0);
+                    if s != libc::MAP_FAILED {
+                        let _ = s.cast::<i32>().read_volatile();
+                    }
+                    let mut req = AnondupDup {
+                        fd,
+                        mode: 1,
+                        ..AnondupDup::default()
+                    };
+                    let d = libc::ioctl(devfd, ANONDUP_IOCTL_DUP as libc::Ioctl, &mut req);
+                    if i % 16 == 0 {
+                        let g = libc::fork();
+                        if g == 0 {
+                            p.cast::<u8>().write_volatile(0);
+                            libc::_exit(0);
+                        }
+                        let mut st = 0;
+                        libc::waitpid(g, &mut st, 0);
+                    }
+                    if d >= 0 {
+                        libc::close(d);
+                    }
+                    if i == 2 {
+                        // In the middle of the loop: let the parent revoke.
+                        libc::write(ready[1], [1u8].as_ptr().cast(), 1);
+                    }
+                    libc::munmap(p, ring);
+                    if s != libc::MAP_FAILED {
+                        libc::munmap(s, PAGE);
+                    }
+                }
+                libc::_exit(0);
+            }
+        }
+        drop(buf);
+        let mut b = [0u8; 1];
+        // SAFETY: our pipe; the child writes one byte (or exits, EOF).
+        unsafe {
+            libc::close(ready[1]);
+            libc::read(ready[0], b.as_mut_ptr().cast(), 1);
+            libc::close(ready[0]);
+        }
+        std::thread::sleep(Duration::from_micros(u64::from(round % 7) * 300));
+        assert!(revoke(src).is_ok(), "REVOKE");
+        let mut status = 0;
+        // SAFETY: reaping our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        if libc::WIFSIGNALED(status) {
+            assert_eq!(
+                libc::WTERMSIG(status),
+                libc::SIGBUS,
+                "round {round}: child killed by"
+            );
+            sigbus += 1;
+        } else {
+            assert_eq!(libc::WEXITSTATUS(status), 0, "round {round}");
+            clean += 1;
+        }
+    }
+    drop(dev);
+    out(&format!(
+        "revoke race | 60 rounds of REVOKE against mmap/munmap/dup/close/fork: \
+         {sigbus} clients got SIGBUS, {clean} saw ENODEV first"
+    ));
+    assert_eq!(open_fds(), fds0, "fds leaked");
+    assert_eq!(
+        module_refcnt(),
+        refs0,
+        "restricted files or mappings leaked"
+    );
+    assert_untouched(&play, Direction::Playback, &before, "revoke races");
+}
+
+#[test]
+#[ignore = "needs /dev/snd: runs in the VM suite (kernel/vm/run)"]
+fn ten_thousand_lease_cycles_leak_nothing() {
+    let play = running(DUMMY, Direction::Playback, &config(1024, 4));
+    let before = snapshot(&play, Direction::Playback);
+    let src = play.poll_fd().expect("fd");
+    let caches = ["filp", "kmalloc-1k", "kmalloc-2k", "kmalloc-4k"];
+    let slabs0: Vec<_> = caches.iter().map(|c| slab_active(c)).collect();
+    let fds0 = open_fds();
+    let refs0 = module_refcnt();
+    for i in 0..10_000 {
+        let fd = redup(src, DupMode::Buffer).expect("dup");
+        let p = (i % 50 == 0).then(|| {
+            try_mmap(
+                fd.as_raw_fd(),
+                PAGE,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                0x8200_0000,
+            )
+            .expect("status map")
+        });
+        assert_eq!(revoke(src.as_raw_fd()), Ok(1), "cycle {i}");
+        if let Some(p) = p {
+            unmap(p, PAGE);
+        }
+    }
+    let slabs1: Vec<_> = caches
+        .iter()
+        .zip(&slabs0)
+        .map(|(c, base)| slab_settled(c, *base))
+        .collect();
+    out(&format!(
+        "leak | 10000 lease cycles (dup, map, revoke, close): fds {fds0} -> {}, refcnt {refs0} -> {}, \
+         slabs {caches:?} {slabs0:?} -> {slabs1:?}",
+        open_fds(),
+        module_refcnt()
+    ));
+    assert_eq!(open_fds(), fds0);
+    assert_eq!(module_refcnt(), refs0);
+    for ((c, a), b) in caches.iter().zip(&slabs0).zip(&slabs1) {
+        if let (Some(a), Some(b)) = (a, b) {
+            assert!(b - a < 1000, "{c} grew by {}", b - a);
+        }
+    }
+    assert_untouched(&play, Direction::Playback, &before, "10000 lease cycles");
+}
+
+#[test]
+#[ignore = "needs /dev/snd: runs in the VM suite (kernel/vm/run)"]
+fn a_client_that_keeps_its_fd_after_its_lease_cannot_touch_the_next_ring() {
+    use pcmring::broker::source::{LeaseSource, PcmSource};
+    let mut source = PcmSource::open(DUMMY, &config(1024, 4)).expect("broker source");
+    let ring = source.layout().ring_bytes();
+    let old = source.lease_fds().expect("lease 1").remove(0);
+    let (ready_r, ready_w) = {
+        let mut fds = [0; 2];
+        // SAFETY: fds has room for two descriptors.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: both are new fds we own.
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+    };
+    // SAFETY: the child runs raw syscalls and writes its own mapping.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork");
+    if pid == 0 {
+        // SAFETY: raw syscalls; the loop ends by SIGBUS or after ~10 s.
+        unsafe {
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                ring,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                old.as_raw_fd(),
+                0,
+            );
+            if p == libc::MAP_FAILED {
+                libc::_exit(2);
+            }
+            libc::write(ready_w.as_raw_fd(), [1u8].as_ptr().cast(), 1);
+            for _ in 0..1_000_000u32 {
+                std::ptr::write_bytes(p.cast::<u8>(), 0x55, ring);
+                libc::usleep(10);
+            }
+            libc::_exit(0);
+        }
+    }
+    drop(ready_w);
+    drop(old); // the client keeps its own copy
+    let mut b = [0u8; 1];
+    // SAFETY: one byte into a live buffer.
+    assert_eq!(
+        unsafe { libc::read(ready_r.as_raw_fd(), b.as_mut_ptr().cast(), 1) },
+        1
+    );
+    std::thread::sleep(Duration::from_millis(50));
+    // What the broker does when a lease ends.
+    assert_eq!(source.revoke_leases().expect("revoke"), 1);
+    source.silence();
+    let mut status = 0;
+    // SAFETY: reaping our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert!(
+        libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGBUS,
+        "the old client must die on its next store (status {status:#x})"
+    );
+    out("lease end | the old client, still writing, got SIGBUS at the revocation");
+    let next = source.lease_fds().expect("lease 2").remove(0);
+    let p = try_mmap(next.as_raw_fd(), ring, libc::PROT_READ, libc::MAP_SHARED, 0).expect("ring");
+    let t0 = Instant::now();
+    let mut looks = 0;
+    while t0.elapsed() < Duration::from_millis(300) {
+        // SAFETY: p is a live read-only mapping of `ring` bytes.
+        let bytes = unsafe { std::slice::from_raw_parts(p, ring) };
+        assert!(
+            bytes.iter().all(|&x| x == 0),
+            "the next client's ring holds bytes the old client wrote"
+        );
+        looks += 1;
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    unmap(p, ring);
+    out(&format!(
+        "lease end | the next client's ring stayed silent ({looks} looks)"
+    ));
+}
+
+// ----------------------------------------------------- source isolation
+
+static SIGIOS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+extern "C" fn on_sigio(_: libc::c_int) {
+    SIGIOS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Waits up to 3 s for at least two SIGIOs counted from now.
+fn sigio_arrives() -> bool {
+    let start = SIGIOS.load(std::sync::atomic::Ordering::Relaxed);
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(3) {
+        if SIGIOS.load(std::sync::atomic::Ordering::Relaxed) >= start + 2 {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+fn set_async(fd: RawFd, on: bool) -> i32 {
+    // SAFETY: fcntl on a live fd.
+    unsafe {
+        libc::fcntl(fd, libc::F_SETOWN, libc::getpid());
+        let fl = libc::fcntl(fd, libc::F_GETFL);
+        let fl = if on {
+            fl | libc::O_ASYNC
+        } else {
+            fl & !libc::O_ASYNC
+        };
+        errno_of(i64::from(libc::fcntl(fd, libc::F_SETFL, fl)))
+    }
+}
+
+#[test]
+#[ignore = "needs /dev/snd: runs in the VM suite (kernel/vm/run)"]
+fn o_async_on_a_full_dup_leaves_the_sources_sigio_alone() {
+    let play = running(DUMMY, Direction::Playback, &config(1024, 4));
+    let before = snapshot(&play, Direction::Playback);
+    let src = play.poll_fd().expect("fd").as_raw_fd();
+    // SAFETY: installs a handler that only bumps an atomic.
+    unsafe {
+        libc::signal(
+            libc::SIGIO,
+            on_sigio as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        )
+    };
+    assert_eq!(set_async(src, true), 0);
+    assert!(sigio_arrives(), "the source's owner gets SIGIO");
+    if !native() {
+        let full = redup(play.poll_fd().expect("fd"), DupMode::Full).expect("FULL");
+        assert_eq!(
+            set_async(full.as_raw_fd(), true),
+            0,
+            "O_ASYNC on a FULL dup"
+        );
+        assert_eq!(set_async(full.as_raw_fd(), false), 0);
+        assert!(
+            sigio_arrives(),
+            "SIGIO for the source after O_ASYNC off on a FULL dup"
+        );
+        let full2 = redup(play.poll_fd().expect("fd"), DupMode::Full).expect("FULL");
+        assert_eq!(set_async(full2.as_raw_fd(), true), 0);
+        drop(full2); // closed with O_ASYNC set
+        assert!(
+            sigio_arrives(),
+            "SIGIO for the source after closing an O_ASYNC FULL dup"
+        );
+        // The FULL dup's own receivers get SIGIO without the source's.
+        assert_eq!(set_async(src, false), 0);
+        assert_eq!(set_async(full.as_raw_fd(), true), 0);
+        assert!(sigio_arrives(), "SIGIO through the FULL dup alone");
+        assert_eq!(set_async(full.as_raw_fd(), false), 0);
+        assert_eq!(set_async(src, true), 0);
+        out("sigio | O_ASYNC on, off and close of FULL dups: the source's owner still gets SIGIO");
+    }
+    assert_eq!(set_async(src, false), 0);
+    // SAFETY: back to ignoring SIGIO.
+    unsafe { libc::signal(libc::SIGIO, libc::SIG_IGN) };
+    assert_untouched(&play, Direction::Playback, &before, "O_ASYNC on FULL dups");
+}
+
+/// Where kernel/vm/run puts the 32-bit probes in the guest: i686, x32.
+const PROBE32: &str = "/vm/probe32/anondup-probe32";
+const PROBE_X32: &str = "/vm/probe32/anondup-probe32-x32";
+
+#[test]
+#[ignore = "needs /dev/snd: runs in the VM suite (kernel/vm/run)"]
+fn a_32_bit_client_cannot_change_the_servers_file() {
+    if native() {
+        return;
+    }
+    run_probe(PROBE32, "i686");
+}
+
+#[test]
+#[ignore = "needs /dev/snd: runs in the VM suite (kernel/vm/run)"]
+fn an_x32_client_cannot_change_the_servers_file() {
+    if native() {
+        return;
+    }
+    // Debian builds x32 in but leaves it off unless booted with
+    // syscall.x32=y (VM_APPEND): then exec fails with ENOEXEC.
+    let on = std::fs::read_to_string("/proc/cmdline").is_ok_and(|c| c.contains("syscall.x32=y"));
+    if !on {
+        out("x32 | skipped: the kernel runs x32 only with syscall.x32=y (VM_APPEND)");
+        return;
+    }
+    run_probe(PROBE_X32, "x32");
+}
+
+/// Runs a 32-bit probe on a BUFFER and a FULL fd of a running stream and
+/// checks the stream and the server's file afterwards.
+fn run_probe(probe: &str, abi: &str) {
+    let play = running(DUMMY, Direction::Playback, &config(1024, 4));
+    let before = snapshot(&play, Direction::Playback);
+    let buf = buffer_fd(&play);
+    let full = redup(play.poll_fd().expect("fd"), DupMode::Full).expect("FULL");
+    for fd in [&buf, &full] {
+        // SAFETY: clears FD_CLOEXEC on an fd we own, so the probe inherits it.
+        assert_eq!(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, 0) }, 0);
+    }
+    let outp = std::process::Command::new(probe)
+        .arg(buf.as_raw_fd().to_string())
+        .arg(full.as_raw_fd().to_string())
+        .arg(play.layout().ring_bytes().to_string())
+        .output()
+        .unwrap_or_else(|e| panic!("{probe}: {e} (kernel/vm/run builds it with gcc-multilib)"));
+    for line in String::from_utf8_lossy(&outp.stdout).lines() {
+        out(&format!("{abi} {line}"));
+    }
+    assert!(
+        outp.status.success(),
+        "the {abi} probe failed: {:?}",
+        outp.status
+    );
+    drop((buf, full));
+    assert_untouched(
+        &play,
+        Direction::Playback,
+        &before,
+        &format!("the {abi} probe"),
+    );
+}
+
+#[test]
+#[ignore = "needs /dev/snd: runs in the VM suite (kernel/vm/run)"]
+fn after_a_card_disconnect_every_restricted_fd_fails_with_enodev() {
+    const DRIVER: &str = "/sys/bus/platform/drivers/snd_dummy";
+    if native() || !std::path::Path::new(DRIVER).exists() {
+        out("disconnect | skipped (native ioctl, or no snd_dummy platform driver)");
+        return;
+    }
+    let play = running(DUMMY, Direction::Playback, &config(1024, 4));
+    let src = play.poll_fd().expect("fd").as_raw_fd();
+    let buf = buffer_fd(&play);
+    let full = redup(play.poll_fd().expect("fd"), DupMode::Full).expect("FULL");
+    let ring = play.layout().ring_bytes();
+    // Unbinding frees the card: it disconnects at once, then waits until
+    // every file of the card is closed.
+    let unbind = std::thread::spawn(|| std::fs::write(format!("{DRIVER}/unbind"), "snd_dummy.0"));
+    let t0 = Instant::now();
+    while raw_ioctl(
+        buf.as_raw_fd(),
+        SNDRV_PCM_IOCTL_HWSYNC,
+        std::ptr::null_mut(),
+    ) == 0
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the card never disconnected"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let dev = open_device().expect("/dev/snd/anondup");
+    let mut arg = [0u8; 1024];
+    for (what, fd) in [("BUFFER", buf.as_raw_fd()), ("FULL", full.as_raw_fd())] {
+        for (name, req) in [
+            ("HWSYNC", SNDRV_PCM_IOCTL_HWSYNC),
+            ("PVERSION", SNDRV_PCM_IOCTL_PVERSION),
+            ("POSITION", ANONDUP_IOCTL_POSITION),
+            ("PREPARE", 0x0000_4140),
+        ] {
+            refused(
+                &format!("disconnected {what}: ioctl {name}"),
+                raw_ioctl(fd, req, arg.as_mut_ptr().cast()),
+                libc::ENODEV,
+            );
+        }
+        for (name, off, len) in [("data", 0u64, ring), ("status", 0x8200_0000, PAGE)] {
+            refused(
+                &format!("disconnected {what}: mmap {name}"),
+                try_mmap(fd, len, libc::PROT_READ, libc::MAP_SHARED, off)
+                    .err()
+                    .unwrap_or(0),
+                libc::ENODEV,
+            );
+        }
+        // SAFETY: a write from a live buffer to an owned fd.
+        let w = unsafe { libc::write(fd, arg.as_ptr().cast(), 4) };
+        refused(
+            &format!("disconnected {what}: write"),
+            errno_of(w as i64),
+            libc::ENODEV,
+        );
+        let ev = poll_revents(fd);
+        assert_ne!(ev & libc::POLLERR, 0, "disconnected {what}: poll {ev:#x}");
+        refused(
+            &format!("disconnected {what}: BUFFER dup"),
+            dup_errno(dev.as_fd(), dup_req(fd, 1)),
+            libc::ENODEV,
+        );
+    }
+    refused(
+        "disconnected source PCM fd: BUFFER dup",
+        dup_errno(dev.as_fd(), dup_req(src, 1)),
+        libc::ENODEV,
+    );
+    assert_eq!(revoke(src), Ok(2), "REVOKE still works after a disconnect");
+    out("disconnect | REVOKE of a disconnected source revoked its 2 fds");
+    drop((buf, full, dev));
+    drop(play);
+    let r = unbind.join().expect("unbind thread");
+    assert!(r.is_ok(), "unbind: {r:?}");
+    std::fs::write(format!("{DRIVER}/bind"), "snd_dummy.0").expect("bind snd_dummy.0 again");
+    let t0 = Instant::now();
+    while !std::path::Path::new("/dev/snd/pcmC0D0p").exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "Dummy did not come back"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    out("disconnect | Dummy unbound and bound again");
 }

@@ -29,16 +29,17 @@ M=$WORK/kmod
 mkdir -p "$M/inc/uapi/sound"
 cp "$WORK/$top"/sound/core/*.[ch] "$M/"
 cp "$WORK/$top/include/uapi/sound/anondup.h" "$M/inc/uapi/sound/"
-cp "$KDIR"/anondup_dev.c "$KDIR"/anondup_file.c "$KDIR"/anondup_priv.h "$M/"
+cp "$KDIR"/anondup_dev.c "$KDIR"/anondup_file.c "$KDIR"/anondup_mm.c "$KDIR"/anondup_priv.h "$M/"
 mkdir -p "$M/include/uapi/sound" && cp "$KDIR/include/uapi/sound/anondup.h" "$M/include/uapi/sound/"
 # The distribution headers' asound.h lacks the new number.
-printf '#include <linux/ioctl.h>\n#define SNDRV_PCM_IOCTL_ANONYMOUS_DUP _IOWR(%s, 0x05, int)\n' "'A'" \
+printf '#include <linux/ioctl.h>\n#define SNDRV_PCM_IOCTL_ANONYMOUS_DUP _IOWR(%s, 0x05, int)\n#define SNDRV_PCM_IOCTL_ANONYMOUS_REVOKE _IO(%s, 0x06)\n' "'A'" "'A'" \
     >"$M/inc/asound-patch.h"
 cat >"$M/Kbuild" <<'KBUILD'
 obj-m := snd-pcm.o snd-pcm-anondup.o
 snd-pcm-y := pcm.o pcm_native.o pcm_lib.o pcm_misc.o pcm_memory.o memalloc.o \
-	pcm_anondup.o pcm_timer.o
-snd-pcm-anondup-y := anondup_dev.o anondup_file.o
+	pcm_anondup.o pcm_anondup_file.o pcm_anondup_mm.o pcm_timer.o
+snd-pcm-anondup-y := anondup_dev.o anondup_file.o anondup_mm.o
+CFLAGS_pcm_anondup_file.o := -DANONDUP_NATIVE
 ccflags-y := -I$(src)/inc -I$(src) -include $(src)/inc/asound-patch.h
 ifneq ($(shell grep -s -w -l vm_flags_clear $(srctree)/include/linux/mm.h),)
 ccflags-y += -DANONDUP_HAVE_VM_FLAGS_SETTERS

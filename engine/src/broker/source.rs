@@ -34,6 +34,12 @@ pub trait LeaseSource {
     fn lease_fds(&mut self) -> crate::Result<Vec<OwnedFd>>;
     /// Silences the ring after a lessee left (it may have written ahead).
     fn silence(&mut self);
+    /// Revokes the fds of the lease that just ended, so a lessee that kept
+    /// them can no longer touch the ring; returns how many it revoked.
+    /// Sources whose fds cannot be revoked return `Ok(0)`.
+    fn revoke_leases(&mut self) -> crate::Result<u32> {
+        Ok(0)
+    }
     /// Stops the stream on broker shutdown.
     fn stop(&mut self) -> crate::Result<()> {
         Ok(())
@@ -77,6 +83,9 @@ impl<S: LeaseSource + ?Sized> LeaseSource for Box<S> {
     }
     fn silence(&mut self) {
         (**self).silence()
+    }
+    fn revoke_leases(&mut self) -> crate::Result<u32> {
+        (**self).revoke_leases()
     }
     fn stop(&mut self) -> crate::Result<()> {
         (**self).stop()
@@ -240,6 +249,9 @@ impl LeaseSource for PcmSource {
         Ok(vec![self
             .pcm
             .anonymous_dup(crate::anondup::DupMode::Buffer)?])
+    }
+    fn revoke_leases(&mut self) -> crate::Result<u32> {
+        self.pcm.revoke_dups()
     }
     fn silence(&mut self) {
         use crate::device::Device;

@@ -12,6 +12,10 @@
  *                        and ANONDUP_IOCTL_POSITION; everything else fails
  *                        with EPERM.
  *
+ * ANONDUP_IOCTL_REVOKE (ABI 2) on that device takes the source PCM fd and
+ * revokes every fd made from it: their mappings are torn down (later
+ * accesses get SIGBUS) and every later operation fails with ENODEV.
+ *
  * All structures have the same layout for 32-bit and 64-bit processes.
  */
 #ifndef _UAPI_SOUND_ANONDUP_H
@@ -21,7 +25,7 @@
 #include <linux/types.h>
 
 /* ABI version reported by ANONDUP_IOCTL_VERSION. */
-#define ANONDUP_ABI_VERSION	1
+#define ANONDUP_ABI_VERSION	2
 
 /* Path of the device node (misc device "snd/anondup"). */
 #define ANONDUP_DEVICE_PATH	"/dev/snd/anondup"
@@ -76,6 +80,30 @@ struct anondup_position {
 	__u64 reserved[4];
 };
 
+/* No revoke flags are defined yet: any set bit fails with EINVAL. */
+#define ANONDUP_REVOKE_FLAGS_ALL	0
+
+/**
+ * struct anondup_revoke - argument of ANONDUP_IOCTL_REVOKE
+ * @fd: the source PCM fd the restricted fds were made from (not one of
+ *	this module's fds: EPERM)
+ * @flags: must be 0
+ * @reserved: must be 0
+ *
+ * Every fd made from @fd, directly or through another restricted fd, is
+ * revoked: each of its mappings, in every process, is unmapped and faults
+ * with SIGBUS when touched; mmap, ioctl, read, write and fasync fail with
+ * ENODEV and poll reports EPOLLERR | EPOLLHUP. The source fd and the
+ * stream are untouched. Returns how many restricted fds of @fd are still
+ * open, all of them now revoked (revoking again is harmless: ones revoked
+ * before are counted and torn down again).
+ */
+struct anondup_revoke {
+	__s32 fd;
+	__u32 flags;
+	__u32 reserved[6];
+};
+
 #define ANONDUP_IOCTL_MAGIC	0xAD
 
 /* On /dev/snd/anondup: writes ANONDUP_ABI_VERSION. */
@@ -84,6 +112,8 @@ struct anondup_position {
 #define ANONDUP_IOCTL_DUP	_IOW(ANONDUP_IOCTL_MAGIC, 0x41, struct anondup_dup)
 /* On an fd returned by ANONDUP_IOCTL_DUP (either mode). */
 #define ANONDUP_IOCTL_POSITION	_IOR(ANONDUP_IOCTL_MAGIC, 0x42, struct anondup_position)
+/* On /dev/snd/anondup (ABI 2): returns the number of fds revoked. */
+#define ANONDUP_IOCTL_REVOKE	_IOW(ANONDUP_IOCTL_MAGIC, 0x43, struct anondup_revoke)
 
 /*
  * The native ioctl of the 2019 series (kernels carrying
