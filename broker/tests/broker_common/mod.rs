@@ -41,17 +41,10 @@ pub fn memfd(name: &str, len: usize) -> OwnedFd {
         0
     );
     // Sealed like the simulated device's memfds (clients refuse others).
-    // SAFETY: valid fd, integer argument.
-    assert_eq!(
-        unsafe {
-            libc::fcntl(
-                fd.as_raw_fd(),
-                libc::F_ADD_SEALS,
-                libc::F_SEAL_SHRINK | libc::F_SEAL_GROW,
-            )
-        },
-        0
-    );
+    let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
+    // SAFETY: valid fd, integer arguments.
+    let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) };
+    assert_eq!(r, 0, "seal: {}", std::io::Error::last_os_error());
     fd
 }
 
