@@ -150,7 +150,7 @@ fn capture_while_result(
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_secs_f64(secs) {
         std::thread::sleep(Duration::from_millis(2));
-        match cap.read_frames(&mut chunk) {
+        match read_capture(cap, &mut chunk) {
             Ok(n) => captured.extend_from_slice(&chunk[..n * cap.layout().frame_bytes()]),
             Err(e) => {
                 out(&format!("vm_engine | capture overrun ({e}): recovering"));
@@ -346,4 +346,19 @@ fn recover_capture(cap: &mut Pcm) {
             cap.start().expect("restart capture");
         }
     }
+}
+
+/// Reads what the capture holds; `Err` (an overrun) also when the
+/// hardware overtook the frames while they were being copied (a torn
+/// read: the guest stalled mid-copy), so such frames are never used.
+fn read_capture(cap: &mut Pcm, chunk: &mut [u8]) -> pcmring::Result<usize> {
+    let n = cap.read_frames(chunk)?;
+    let after = cap.avail()?;
+    if after + n as u64 > cap.layout().buffer_size {
+        return Err(pcmring::Error::BadState {
+            device: cap.name().to_owned(),
+            state: format!("overrun while {n} frames were being read"),
+        });
+    }
+    Ok(n)
 }
