@@ -2,7 +2,13 @@
 # test.sh: the project's test command.
 #   1. `cargo test --workspace` on the host (the vm_* tests show as ignored);
 #   2. the VM suite (kernel/vm/run) on each kernel of $TEST_KERNELS
-#      (default "6.1 6.12"; e.g. TEST_KERNELS="6.1 6.12 6.12-rt").
+#      (default "6.1 6.12"; e.g. TEST_KERNELS="6.1 6.12 6.12-rt");
+#   3. the real-card suite (VM_CARD=... kernel/vm/run: qemu's emulated
+#      cards, the recording compared bit for bit) for the cards of
+#      $TEST_CARDS (default "ac97 usb"; `all` for ac97 es1370 hda usb;
+#      `none` to skip) on each kernel of $TEST_CARD_KERNELS (default: the
+#      first of $TEST_KERNELS). Every card on both kernels:
+#        TEST_CARDS=all TEST_CARD_KERNELS="6.1 6.12" ./test.sh
 # HOST_TEST_TIMEOUT (seconds, default 1200) bounds the host part: a hung test
 # fails the run instead of stalling CI.
 # CPU_HOGS=N runs N busy-looping processes for the whole run (N=2 saturates
@@ -15,6 +21,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
 TEST_KERNELS=${TEST_KERNELS:-6.1 6.12}
+TEST_CARDS=${TEST_CARDS:-ac97 usb}
+read -r first_kernel _ <<<"$TEST_KERNELS"
+TEST_CARD_KERNELS=${TEST_CARD_KERNELS:-$first_kernel}
 HOST_TEST_TIMEOUT=${HOST_TEST_TIMEOUT:-1200}
 CPU_HOGS=${CPU_HOGS:-0}
 OUT=$(mktemp)
@@ -63,10 +72,13 @@ read -r passed failed < <(awk '/^test result:/ {
     } END { print p + 0, f + 0 }' "$OUT")
 record host "$rc" "$passed" "$failed"
 
-for kernel in $TEST_KERNELS; do
-    echo "=== vm: KERNEL=$kernel kernel/vm/run"
+# One kernel/vm/run: part name, then the environment assignments.
+vm_part() {
+    local name=$1
+    shift
+    echo "=== vm: $* kernel/vm/run"
     rc=0
-    KERNEL=$kernel bash kernel/vm/run 2>&1 | tee "$OUT" || rc=$?
+    env "$@" bash kernel/vm/run 2>&1 | tee "$OUT" || rc=$?
     passed=0
     failed=0
     line=$(grep -E '^vm: [0-9]+ passed, [0-9]+ failed$' "$OUT" | tail -n1 || true)
@@ -74,8 +86,17 @@ for kernel in $TEST_KERNELS; do
         passed=${BASH_REMATCH[1]}
         failed=${BASH_REMATCH[2]}
     fi
-    record "vm-$kernel" "$rc" "$passed" "$failed"
+    record "$name" "$rc" "$passed" "$failed"
+}
+
+for kernel in $TEST_KERNELS; do
+    vm_part "vm-$kernel" "KERNEL=$kernel"
 done
+if [[ $TEST_CARDS != none ]]; then
+    for kernel in $TEST_CARD_KERNELS; do
+        vm_part "vm-$kernel-cards" "KERNEL=$kernel" "VM_CARD=$TEST_CARDS"
+    done
+fi
 
 echo "=== summary"
 for p in "${parts[@]}"; do echo "$p"; done

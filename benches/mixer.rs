@@ -1,46 +1,57 @@
-//! Mixer throughput: pcmring's mixer against a bare multiply-add loop, kira
-//! 0.12 and rodio 0.23 on identical work, in one run.
+//! Mixer throughput: pcmring's mixer against two bare loops, kira 0.12 and
+//! rodio 0.23 on the same work, in one run.
 //!
-//! Workload (issue 5): N voices, each a distinct 1-second mono 48 kHz sound,
-//! looping, each with its own gain and pan, mixed to interleaved stereo f32
-//! in 256-frame blocks on one core. Reported: nanoseconds of thread CPU time
-//! per voice-frame (block time / (256 * N); the fastest of five segments,
-//! since neighbours on a shared machine only ever add time), and how many
-//! voices one core mixes in real time at that cost. Every engine's output is
-//! checked to be non-silent.
+//! Workload: N voices, each a distinct 1-second mono 48 kHz sound (its own
+//! allocation unless said otherwise), looping, each starting at a random
+//! phase, mixed to interleaved stereo f32 in 256-frame blocks on one core.
+//! Reported: nanoseconds of thread CPU time per voice-frame (block time /
+//! (256 * N); the fastest of five segments, since neighbours on a shared
+//! machine only ever add time), and how many voices one core mixes in real
+//! time at that cost. Every engine's output is checked to be non-silent.
+//! Parameter changes are made between blocks and are not timed (for pcmring
+//! they are one atomic compare-and-swap each on the control side).
 //!
-//! Columns: `bare` a planar multiply-add loop over the same sources with no
-//! features; `pcmring` the mixer (ramps, pan, scheduling, looping all live)
-//! with one allocation per sound; `packed` the same sounds in one huge-page
-//! bank (`Sound::pack`); `portable` the SSE2 copy of the loops; `rate1.3`
-//! every voice at playback rate 1.3 (linear interpolation, packed); `kira`
-//! and `rodio` the peers (up to `MIXER_BENCH_PEERS_MAX` voices: beyond that
-//! they take tens of seconds per measured second and gigabytes more memory).
+//! Columns (ns per voice-frame):
+//! - `bare`: a naive planar multiply-add loop (what the compiler makes of it
+//!   for baseline x86_64, SSE2), fixed gains, unit rate, no features.
+//! - `avx2`: the strongest baseline: the same multiply-add written with AVX2
+//!   intrinsics (8 frames per instruction, no FMA, like the mixer), the next
+//!   voices' sources prefetched; `-` without AVX2 (detected at run time).
+//! - `static`: the mixer, fixed gain and pan, unit rate.
+//! - `gp`: gain and pan changed on every voice every block (each change a
+//!   ramp over the next 240 frames), unit rate.
+//! - `dyn`: gain, pan *and* rate (0.95..1.05) changed on every voice every
+//!   block: every frame goes through the interpolating kernel, with gain and
+//!   rate ramps live. The realistic game workload (Doppler, pitch jitter).
+//! - `r1.3`: every voice at a fixed rate 1.3, separate sounds.
+//! - `packed`: `static` with the sounds in one huge-page bank (`Sound::pack`).
+//! - `kira`: kira with the `dyn` workload (volume, panning and playback rate
+//!   set every block with a 5 ms tween); `rodio`: rodio with fixed gains and
+//!   pans (it has no per-voice parameter handles), random phases. Peers run
+//!   up to `MIXER_BENCH_PEERS_MAX` voices.
+//! - Ratios: `dyn/avx2` (the cost of every feature over the best bare
+//!   loop), `kira/dyn`, and voices in real time for `dyn` and `static`.
 //!
-//! Run with `cargo bench --bench mixer` (about a minute and a half; needs
-//! about 8 GiB of memory for N = 20,000). Environment: `MIXER_BENCH_SECS`
-//! (CPU time per measurement, default 0.6), `MIXER_BENCH_NS`
-//! (comma-separated voice counts, default `100,1000,5000,20000`),
-//! `MIXER_BENCH_PEERS_MAX` (default 5000), `MIXER_BENCH_PREFETCH_SWEEP=1`
-//! (instead, time the mixer against its prefetch distance).
+//! Run with `cargo bench --bench mixer` (a few minutes; about 6 GiB of
+//! memory at N = 15,000). Environment: `MIXER_BENCH_SECS` (CPU time per
+//! measurement, default 0.6), `MIXER_BENCH_NS` (comma-separated voice counts,
+//! default `100,1000,5000,15000`), `MIXER_BENCH_PEERS_MAX` (default 5000),
+//! `MIXER_BENCH_PROFILE=static|gp|dyn` (instead, run only that column, for a
+//! profiler), `MIXER_BENCH_STREAMS` (default 64; 0 skips the streaming run)
+//! and `MIXER_BENCH_STREAM_VOICES` (default 5000).
 //!
-//! One run on the 2-core Xeon VM (AVX2, shared with other jobs), ns per
-//! voice-frame:
-//!
-//! ```text
-//!      N |  bare pcmring packed portable rate1.3 |  kira rodio | pc/bare kira/pc | rt voices (packed)
-//!    100 | 0.309  0.275  0.310    0.381   0.762 | 18.12 26.88 |   0.89x   65.9x |  75807  (67172)
-//!   1000 | 0.882  0.535  0.384    0.567   0.898 | 19.69 28.92 |   0.61x   36.8x |  38953  (54189)
-//!   5000 | 0.913  0.666  0.445    0.758   0.942 | 19.96 67.17 |   0.73x   30.0x |  31280  (46767)
-//!  20000 | 1.633  0.664  0.457    0.788   0.985 |     -     - |   0.41x       - |  31384  (45628)
-//! ```
+//! Last, the streaming run: 64 looping Ogg Vorbis streams (assets/music.ogg,
+//! made by assets/make_music.sh), each decoded on its own loader thread,
+//! played with 5,000 voices, rendered in blocks paced to real time for 5 s;
+//! it reports the streams' underrun frames and the mix time.
+//! Results with the CPU model: README.md.
 
 use std::hint::black_box;
 use std::num::NonZero;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use pcmring::mixer::{BlockInfo, Clip, Loop, MixerBuilder, PlayParams};
+use pcmring::mixer::{BlockInfo, Clip, Loop, MixerBuilder, PlayParams, VoiceHandle};
 use pcmring::sound::Sound;
 
 const RATE: u32 = 48_000;
@@ -61,13 +72,15 @@ impl Rng {
     }
 }
 
-/// N distinct 1-second sounds (a different tone plus noise each) and per-voice gain/pan.
+/// N distinct 1-second sounds (a different tone plus noise each), per-voice
+/// gain, pan and start phase.
 struct Workload {
     sources: Vec<Arc<[f32]>>,
     /// The same sounds packed into one huge-page bank ([`Sound::pack`]).
     bank: Vec<Sound>,
     gains: Vec<f32>,
     pans: Vec<f32>,
+    phases: Vec<usize>,
 }
 
 fn workload(n: usize) -> Workload {
@@ -91,6 +104,9 @@ fn workload(n: usize) -> Workload {
         .collect();
     let gains = (0..n).map(|_| 0.1 + 0.9 * rng.unit()).collect();
     let pans = (0..n).map(|_| rng.unit() * 2.0 - 1.0).collect();
+    let phases = (0..n)
+        .map(|_| (rng.next() % SOUND_FRAMES as u64) as usize)
+        .collect();
     let parts = vec![(SOUND_FRAMES, 1u16); n];
     let bank = Sound::pack(&parts, RATE, |i, s: &mut [f32]| {
         s.copy_from_slice(&sources[i])
@@ -101,6 +117,7 @@ fn workload(n: usize) -> Workload {
         bank,
         gains,
         pans,
+        phases,
     }
 }
 
@@ -116,17 +133,20 @@ fn thread_cpu_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// Runs `block` repeatedly for about `secs` of CPU time (after a short
-/// warm-up) and returns ns of thread CPU time per voice-frame (the fastest of
-/// five segments) and the summed absolute output.
+/// Runs `prep` (untimed: parameter changes) then `block` (timed) repeatedly
+/// for about `secs` of CPU time (after a short warm-up) and returns ns of
+/// thread CPU time per voice-frame (the fastest of five segments) and the
+/// summed absolute output.
 fn measure(
     n: usize,
     secs: f64,
     max_blocks: usize,
+    mut prep: impl FnMut(),
     mut block: impl FnMut(&mut [f32]),
 ) -> (f64, f64) {
     let mut out = vec![0.0f32; BLOCK * 2];
     for _ in 0..4 {
+        prep();
         block(&mut out);
     }
     // The machine is shared and neighbours only ever add time: split the
@@ -137,10 +157,10 @@ fn measure(
     let seg_budget = (secs * 1e9 / SEGMENTS as f64) as u64;
     let seg_max = (max_blocks / SEGMENTS).max(1);
     for _ in 0..SEGMENTS {
-        let start = thread_cpu_ns();
         let mut blocks = 0usize;
         let mut mixing = 0u64;
-        while (blocks < 2 || thread_cpu_ns() - start < seg_budget) && blocks < seg_max {
+        while (blocks < 2 || mixing < seg_budget) && blocks < seg_max {
+            prep();
             let t = thread_cpu_ns();
             block(&mut out);
             mixing += thread_cpu_ns() - t;
@@ -152,28 +172,25 @@ fn measure(
     (best, energy)
 }
 
-fn pcmring_mixer(w: &Workload, rate: f32, portable: bool, packed: bool, secs: f64) -> (f64, f64) {
-    pcmring_mixer_with(w, rate, portable, packed, secs, None)
+/// What changes every block.
+#[derive(Clone, Copy, PartialEq)]
+enum Changes {
+    /// Nothing.
+    None,
+    /// Gain and pan.
+    GainPan,
+    /// Gain, pan and rate.
+    All,
 }
 
-fn pcmring_mixer_with(
-    w: &Workload,
-    rate: f32,
-    portable: bool,
-    packed: bool,
-    secs: f64,
-    prefetch: Option<usize>,
-) -> (f64, f64) {
+fn pcmring_mixer(w: &Workload, rate: f32, packed: bool, changes: Changes, secs: f64) -> (f64, f64) {
     let n = w.sources.len();
     let (mixer, mut r) = MixerBuilder::new(RATE)
         .voices(n)
         .command_capacity(n)
         .clip(Clip::Off)
         .build();
-    r.force_portable(portable);
-    if let Some(a) = prefetch {
-        r.set_prefetch_ahead(a);
-    }
+    let mut handles: Vec<VoiceHandle> = Vec::with_capacity(n);
     for i in 0..n {
         let s = if packed {
             w.bank[i].clone()
@@ -184,68 +201,198 @@ fn pcmring_mixer_with(
             .gain(w.gains[i])
             .pan(w.pans[i])
             .rate(rate)
+            .offset(w.phases[i] as u64)
             .looping(Loop::Whole);
-        mixer.play(&s, p).expect("play");
+        handles.push(mixer.play(&s, p).expect("play"));
     }
     let mut t = 0u64;
-    let res = measure(n, secs, usize::MAX, |out| {
-        r.render(
-            out,
-            &BlockInfo {
-                frame_time: t,
-                frames: BLOCK,
-                channels: 2,
-                rate: RATE,
-            },
-        );
-        t += BLOCK as u64;
-    });
+    let mut rng = Rng(0x1234_5678_9ABC_DEF1);
+    let res = measure(
+        n,
+        secs,
+        usize::MAX,
+        || {
+            if changes == Changes::None {
+                return;
+            }
+            for h in &handles {
+                let _ = h.set_gain(0.1 + 0.9 * rng.unit());
+                let _ = h.set_pan(rng.unit() * 2.0 - 1.0);
+                if changes == Changes::All {
+                    let _ = h.set_rate(0.95 + 0.1 * rng.unit());
+                }
+            }
+        },
+        |out| {
+            r.render(
+                out,
+                &BlockInfo {
+                    frame_time: t,
+                    frames: BLOCK,
+                    channels: 2,
+                    rate: RATE,
+                },
+            );
+            t += BLOCK as u64;
+        },
+    );
     assert_eq!(r.active_voices(), n);
     res
 }
 
-/// The bare loop: planar multiply-add of every source at a fixed gain pair,
-/// wrap-around at the end, then interleave. No ramps, no scheduling, no events.
+/// Fixed left/right gains per voice (the mono pan law).
+fn fixed_gains(w: &Workload) -> (Vec<f32>, Vec<f32>) {
+    let n = w.sources.len();
+    let a = |i: usize| (w.pans[i] + 1.0) * std::f32::consts::FRAC_PI_4;
+    (
+        (0..n).map(|i| w.gains[i] * a(i).cos()).collect(),
+        (0..n).map(|i| w.gains[i] * a(i).sin()).collect(),
+    )
+}
+
+/// The naive bare loop: planar multiply-add of every source at a fixed gain
+/// pair from its own phase, wrap-around at the end, then interleave.
 fn bare_loop(w: &Workload, secs: f64) -> (f64, f64) {
     let n = w.sources.len();
-    let gl: Vec<f32> = (0..n)
-        .map(|i| w.gains[i] * ((w.pans[i] + 1.0) * std::f32::consts::FRAC_PI_4).cos())
-        .collect();
-    let gr: Vec<f32> = (0..n)
-        .map(|i| w.gains[i] * ((w.pans[i] + 1.0) * std::f32::consts::FRAC_PI_4).sin())
-        .collect();
+    let (gl, gr) = fixed_gains(w);
     let mut l = [0.0f32; BLOCK];
     let mut r = [0.0f32; BLOCK];
-    let mut pos = 0usize;
-    measure(n, secs, usize::MAX, |out| {
-        l.fill(0.0);
-        r.fill(0.0);
+    let mut pos: Vec<usize> = w
+        .phases
+        .iter()
+        .map(|p| p.min(&(SOUND_FRAMES - BLOCK)) & !7)
+        .collect();
+    measure(
+        n,
+        secs,
+        usize::MAX,
+        || {},
+        |out| {
+            l.fill(0.0);
+            r.fill(0.0);
+            for v in 0..n {
+                let p = pos[v];
+                let src: &[f32; BLOCK] = w.sources[v][p..p + BLOCK].try_into().expect("block");
+                let (a, b) = (gl[v], gr[v]);
+                for i in 0..BLOCK {
+                    l[i] += src[i] * a;
+                    r[i] += src[i] * b;
+                }
+                pos[v] = if p + 2 * BLOCK > SOUND_FRAMES {
+                    0
+                } else {
+                    p + BLOCK
+                };
+            }
+            for (o, (a, b)) in out.chunks_exact_mut(2).zip(l.iter().zip(&r)) {
+                o[0] = *a;
+                o[1] = *b;
+            }
+            black_box(&out);
+        },
+    )
+}
+
+/// The strongest bare loop: AVX2 intrinsics, sources of the voices
+/// `AHEAD` places on prefetched (their first line with a page-walk hint
+/// further ahead still).
+#[cfg(target_arch = "x86_64")]
+mod avx2_bare {
+    use super::*;
+    use std::arch::x86_64::*;
+
+    const AHEAD: usize = 8;
+
+    /// # Safety
+    /// The CPU must support AVX2; every `pos[v] + BLOCK <= src[v].len()`.
+    #[target_feature(enable = "avx2")]
+    unsafe fn block(
+        src: &[Arc<[f32]>],
+        pos: &[usize],
+        gl: &[f32],
+        gr: &[f32],
+        l: &mut [f32; BLOCK],
+        r: &mut [f32; BLOCK],
+    ) {
+        let n = src.len();
         for v in 0..n {
-            let src: &[f32; BLOCK] = w.sources[v][pos..pos + BLOCK].try_into().expect("block");
-            let (a, b) = (gl[v], gr[v]);
-            for i in 0..BLOCK {
-                l[i] += src[i] * a;
-                r[i] += src[i] * b;
+            if v + AHEAD < n {
+                let s = src[v + AHEAD].as_ptr().add(pos[v + AHEAD]);
+                let mut k = 0;
+                while k < BLOCK {
+                    _mm_prefetch(s.add(k) as *const i8, _MM_HINT_T0);
+                    k += 16;
+                }
+            }
+            if v + 4 * AHEAD < n {
+                let s = src[v + 4 * AHEAD].as_ptr().add(pos[v + 4 * AHEAD]);
+                _mm_prefetch(s as *const i8, _MM_HINT_T2);
+            }
+            let s = src[v].as_ptr().add(pos[v]);
+            let a = _mm256_set1_ps(gl[v]);
+            let b = _mm256_set1_ps(gr[v]);
+            let mut i = 0;
+            while i < BLOCK {
+                let x = _mm256_loadu_ps(s.add(i));
+                let lp = l.as_mut_ptr().add(i);
+                let rp = r.as_mut_ptr().add(i);
+                _mm256_storeu_ps(lp, _mm256_add_ps(_mm256_loadu_ps(lp), _mm256_mul_ps(x, a)));
+                _mm256_storeu_ps(rp, _mm256_add_ps(_mm256_loadu_ps(rp), _mm256_mul_ps(x, b)));
+                i += 8;
             }
         }
-        for (o, (a, b)) in out.chunks_exact_mut(2).zip(l.iter().zip(&r)) {
-            o[0] = *a;
-            o[1] = *b;
+    }
+
+    pub fn run(w: &Workload, secs: f64) -> Option<(f64, f64)> {
+        if !std::is_x86_feature_detected!("avx2") {
+            return None;
         }
-        pos += BLOCK;
-        if pos + BLOCK > SOUND_FRAMES {
-            pos = 0;
-        }
-        black_box(&out);
-    })
+        let n = w.sources.len();
+        let (gl, gr) = fixed_gains(w);
+        let mut l = [0.0f32; BLOCK];
+        let mut r = [0.0f32; BLOCK];
+        let mut pos: Vec<usize> = w
+            .phases
+            .iter()
+            .map(|p| (*p).min(SOUND_FRAMES - BLOCK))
+            .collect();
+        Some(measure(
+            n,
+            secs,
+            usize::MAX,
+            || {},
+            |out| {
+                l.fill(0.0);
+                r.fill(0.0);
+                // SAFETY: AVX2 was detected above; every position leaves a
+                // whole block inside its 1-second source.
+                unsafe { block(&w.sources, &pos, &gl, &gr, &mut l, &mut r) };
+                for p in pos.iter_mut() {
+                    *p = if *p + 2 * BLOCK > SOUND_FRAMES {
+                        0
+                    } else {
+                        *p + BLOCK
+                    };
+                }
+                for (o, (a, b)) in out.chunks_exact_mut(2).zip(l.iter().zip(&r)) {
+                    o[0] = *a;
+                    o[1] = *b;
+                }
+                black_box(&out);
+            },
+        ))
+    }
 }
 
 mod kira_run {
     use super::*;
     use kira::backend::{Backend, Renderer};
-    use kira::sound::static_sound::{StaticSoundData, StaticSoundSettings};
+    use kira::sound::static_sound::{StaticSoundData, StaticSoundHandle, StaticSoundSettings};
     use kira::track::MainTrackBuilder;
-    use kira::{AudioManager, AudioManagerSettings, Capacities, Decibels, Frame, Panning};
+    use kira::{
+        AudioManager, AudioManagerSettings, Capacities, Decibels, Frame, Panning, PlaybackRate,
+        Tween,
+    };
 
     type Slot = Arc<Mutex<Option<Renderer>>>;
 
@@ -264,7 +411,8 @@ mod kira_run {
         }
     }
 
-    pub fn run(w: &Workload, rate: f64, secs: f64) -> (f64, f64) {
+    /// kira with gain, pan and rate changed on every voice every block.
+    pub fn run(w: &Workload, secs: f64) -> (f64, f64) {
         let n = w.sources.len();
         let slot: Slot = Arc::new(Mutex::new(None));
         let settings = AudioManagerSettings::<CaptureInto> {
@@ -275,6 +423,7 @@ mod kira_run {
         };
         let mut manager = AudioManager::<CaptureInto>::new(settings).expect("kira manager");
         let mut renderer = slot.lock().expect("lock").take().expect("kira renderer");
+        let mut handles: Vec<StaticSoundHandle> = Vec::with_capacity(n);
         for i in 0..n {
             let frames: Arc<[Frame]> = w.sources[i].iter().map(|s| Frame::from_mono(*s)).collect();
             let data = StaticSoundData {
@@ -282,21 +431,38 @@ mod kira_run {
                 frames,
                 settings: StaticSoundSettings::new()
                     .loop_region(..)
+                    .start_position(w.phases[i] as f64 / RATE as f64)
                     .volume(Decibels(20.0 * w.gains[i].log10()))
-                    .panning(Panning(w.pans[i]))
-                    .playback_rate(rate),
+                    .panning(Panning(w.pans[i])),
                 slice: None,
             };
-            manager.play(data).expect("kira play");
+            handles.push(manager.play(data).expect("kira play"));
             if i % 64 == 63 {
                 renderer.on_start_processing(); // let kira take the queued sounds in
             }
         }
         renderer.on_start_processing();
-        let res = measure(n, secs, 400, |out| {
-            renderer.on_start_processing();
-            renderer.process(out, 2);
-        });
+        let mut rng = Rng(0x1234_5678_9ABC_DEF1);
+        let tween = Tween {
+            duration: std::time::Duration::from_millis(5),
+            ..Default::default()
+        };
+        let res = measure(
+            n,
+            secs,
+            400,
+            || {
+                for h in handles.iter_mut() {
+                    h.set_volume(Decibels(20.0 * (0.1 + 0.9 * rng.unit()).log10()), tween);
+                    h.set_panning(Panning(rng.unit() * 2.0 - 1.0), tween);
+                    h.set_playback_rate(PlaybackRate(0.95 + 0.1 * rng.unit() as f64), tween);
+                }
+            },
+            |out| {
+                renderer.on_start_processing();
+                renderer.process(out, 2);
+            },
+        );
         drop(manager);
         res
     }
@@ -313,18 +479,93 @@ mod rodio_run {
         let one = NonZero::new(1u16).expect("1");
         let rate = NonZero::new(RATE).expect("rate");
         let (ctl, mut src) = rodio::mixer::mixer(two, rate);
+        let (gl, gr) = fixed_gains(w);
         for i in 0..n {
-            let buf = SamplesBuffer::new(one, rate, w.sources[i].to_vec());
-            let a = (w.pans[i] + 1.0) * std::f32::consts::FRAC_PI_4;
-            let vol = vec![w.gains[i] * a.cos(), w.gains[i] * a.sin()];
-            ctl.add(ChannelVolume::new(buf.repeat_infinite(), vol));
+            // The source rotated to its phase: looping it starts there.
+            let mut v = w.sources[i].to_vec();
+            v.rotate_left(w.phases[i]);
+            let buf = SamplesBuffer::new(one, rate, v);
+            ctl.add(ChannelVolume::new(
+                buf.repeat_infinite(),
+                vec![gl[i], gr[i]],
+            ));
         }
-        measure(n, secs, 400, |out| {
-            for o in out.iter_mut() {
-                *o = src.next().unwrap_or(0.0);
-            }
-        })
+        measure(
+            n,
+            secs,
+            400,
+            || {},
+            |out| {
+                for o in out.iter_mut() {
+                    *o = src.next().unwrap_or(0.0);
+                }
+            },
+        )
     }
+}
+
+/// Streaming under load: `streams` looping compressed streams (the game's
+/// Ogg Vorbis track, each on its own loader thread) plus `voices` voices,
+/// rendered in 256-frame blocks paced to real time for `secs` seconds.
+/// Returns (stream underrun frames in all, mix time p99 in us, blocks late).
+fn streaming_under_load(streams: usize, voices: usize, secs: f64) -> (u64, f64, u64) {
+    use pcmring::stream::{Stream, StreamOptions};
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/music.ogg");
+    let w = workload(voices);
+    let (mixer, mut r) = MixerBuilder::new(RATE)
+        .voices(voices + streams)
+        .command_capacity(voices + streams)
+        .clip(Clip::Off)
+        .build();
+    for i in 0..voices {
+        let s = Sound::from_samples(w.sources[i].clone(), 1, RATE).expect("sound");
+        let p = PlayParams::new()
+            .gain(w.gains[i] * 0.01)
+            .pan(w.pans[i])
+            .offset(w.phases[i] as u64)
+            .looping(Loop::Whole);
+        mixer.play(&s, p).expect("play");
+    }
+    let mut open = Vec::new();
+    for k in 0..streams {
+        let opts = StreamOptions::new()
+            .looping(Loop::Whole)
+            .start((k as u64 * 1_777) % 40_000);
+        let s = Stream::open(path, RATE, opts).expect("run assets/make_music.sh first");
+        open.push(s);
+    }
+    for s in &open {
+        s.wait_ready(std::time::Duration::from_secs(20));
+        mixer
+            .play_stream(s, PlayParams::new().gain(0.01))
+            .expect("play stream");
+    }
+    let block_dur = std::time::Duration::from_secs_f64(BLOCK as f64 / RATE as f64);
+    let mut out = vec![0.0f32; 2 * BLOCK];
+    let start = Instant::now();
+    let blocks = (secs * RATE as f64 / BLOCK as f64) as u64;
+    let mut late = 0;
+    for b in 0..blocks {
+        let due = start + block_dur * b as u32;
+        let now = Instant::now();
+        if now < due {
+            std::thread::sleep(due - now);
+        } else if now > due + block_dur {
+            late += 1;
+        }
+        r.render(
+            &mut out,
+            &BlockInfo {
+                frame_time: b * BLOCK as u64,
+                frames: BLOCK,
+                channels: 2,
+                rate: RATE,
+            },
+        );
+    }
+    let underrun = open.iter().map(|s| s.underrun_frames()).sum();
+    let p99 = mixer.stats().mix_time.percentile(99.0) as f64 / 1e3;
+    (underrun, p99, late)
 }
 
 fn env_f64(name: &str, d: f64) -> f64 {
@@ -338,6 +579,18 @@ fn rt_voices(ns_per_vf: f64) -> f64 {
     1e9 / (ns_per_vf * RATE as f64)
 }
 
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; ignore arguments.
     let secs = env_f64("MIXER_BENCH_SECS", 0.6);
@@ -345,60 +598,53 @@ fn main() {
     let ns: Vec<usize> = std::env::var("MIXER_BENCH_NS")
         .ok()
         .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![100, 1000, 5000, 20000]);
-    #[cfg(target_arch = "x86_64")]
-    println!("cpu: avx2 {}", std::is_x86_feature_detected!("avx2"));
+        .unwrap_or_else(|| vec![100, 1000, 5000, 15000]);
+    println!("cpu: {}", cpu_model());
     println!(
-        "{:>6} | {:>7} {:>7} {:>7} {:>8} {:>7} | {:>7} {:>7} | {:>7} {:>7} {:>8} | {:>7} {:>7}",
-        "N",
-        "bare",
-        "pcmring",
-        "packed",
-        "portable",
-        "rate1.3",
-        "kira",
-        "rodio",
-        "pc/bare",
-        "kira/pc",
-        "rodio/pc",
-        "rt",
-        "rt pack"
-    );
-    println!(
-        "{:>6} | {:>41} | {:>15} | {:>25} | {:>15}",
-        "", "ns per voice-frame (thread CPU time)", "ns/voice-frame", "ratios", "voices in rt"
+        "{:>6} | {:>6} {:>6} | {:>6} {:>6} {:>6} {:>6} {:>6} | {:>6} {:>6} | {:>8} {:>8} | {:>6} {:>6}",
+        "N", "bare", "avx2", "static", "gp", "dyn", "r1.3", "packed", "kira", "rodio", "dyn/avx2",
+        "kira/dyn", "rt dyn", "rt st"
     );
     let started = Instant::now();
-    if std::env::var("MIXER_BENCH_PREFETCH_SWEEP").is_ok() {
-        // Tuning aid: ns per voice-frame against prefetch distance.
+    if let Ok(which) = std::env::var("MIXER_BENCH_PROFILE") {
+        // Profiling aid: one pcmring column (`static`, `gp` or `dyn`) for a while.
+        let changes = match which.as_str() {
+            "gp" => Changes::GainPan,
+            "dyn" => Changes::All,
+            _ => Changes::None,
+        };
         for &n in &ns {
             let w = workload(n);
-            for a in [0usize, 1, 2, 4, 8, 16, 32] {
-                let (sep, _) = pcmring_mixer_with(&w, 1.0, false, false, secs, Some(a));
-                let (pack, _) = pcmring_mixer_with(&w, 1.0, false, true, secs, Some(a));
-                println!("N {n:>6} prefetch {a:>2}: separate {sep:.3} packed {pack:.3}");
-            }
+            let (t, _) = pcmring_mixer(&w, 1.0, false, changes, secs);
+            println!("{which} N {n}: {t:.3} ns per voice-frame");
         }
         return;
     }
     for &n in &ns {
         let w = workload(n);
         let (bare, e0) = bare_loop(&w, secs);
-        let (pc, e1) = pcmring_mixer(&w, 1.0, false, false, secs);
-        let (packed, e4) = pcmring_mixer(&w, 1.0, false, true, secs);
-        let (port, e2) = pcmring_mixer(&w, 1.0, true, false, secs);
-        let (rate, e3) = pcmring_mixer(&w, 1.3, false, true, secs);
+        #[cfg(target_arch = "x86_64")]
+        let avx2 = avx2_bare::run(&w, secs);
+        #[cfg(not(target_arch = "x86_64"))]
+        let avx2: Option<(f64, f64)> = None;
+        let (st, e1) = pcmring_mixer(&w, 1.0, false, Changes::None, secs);
+        let (gp, e2) = pcmring_mixer(&w, 1.0, false, Changes::GainPan, secs);
+        let (dy, e3) = pcmring_mixer(&w, 1.0, false, Changes::All, secs);
+        let (r13, e4) = pcmring_mixer(&w, 1.3, false, Changes::None, secs);
+        let (packed, e5) = pcmring_mixer(&w, 1.0, true, Changes::None, secs);
         for (name, e) in [
             ("bare", e0),
-            ("pcmring", e1),
-            ("portable", e2),
-            ("rate", e3),
-            ("packed", e4),
+            ("avx2", avx2.map_or(2.0, |a| a.1)),
+            ("static", e1),
+            ("gp", e2),
+            ("dyn", e3),
+            ("r1.3", e4),
+            ("packed", e5),
         ] {
             assert!(e > 1.0, "{name} output is silent");
         }
         let (kira, rodio) = if n <= peers_max {
-            let (k, ek) = kira_run::run(&w, 1.0, secs);
+            let (k, ek) = kira_run::run(&w, secs);
             assert!(ek > 1.0, "kira output is silent");
             let (r, er) = rodio_run::run(&w, secs);
             assert!(er > 1.0, "rodio output is silent");
@@ -406,25 +652,39 @@ fn main() {
         } else {
             (None, None)
         };
-        let f = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.2}"));
-        let ratio = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{:.1}x", v / pc));
+        let f = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.3}"));
+        let ratio =
+            |x: Option<f64>, d: f64| x.map_or("-".to_string(), |v| format!("{:.2}x", v / d));
+        let inv = |x: Option<f64>, d: f64| x.map_or("-".to_string(), |v| format!("{:.2}x", d / v));
         println!(
-            "{:>6} | {:>7.3} {:>7.3} {:>7.3} {:>8.3} {:>7.3} | {:>7} {:>7} | {:>6.2}x {:>7} {:>8} | {:>7.0} {:>7.0}",
+            "{:>6} | {:>6.3} {:>6} | {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} | {:>6} {:>6} | {:>8} {:>8} | {:>6.0} {:>6.0}",
             n,
             bare,
-            pc,
+            f(avx2.map(|a| a.0)),
+            st,
+            gp,
+            dy,
+            r13,
             packed,
-            port,
-            rate,
-            f(kira),
-            f(rodio),
-            pc / bare,
-            ratio(kira),
-            ratio(rodio),
-            rt_voices(pc),
-            rt_voices(packed)
+            kira.map_or("-".into(), |v| format!("{v:.2}")),
+            rodio.map_or("-".into(), |v| format!("{v:.2}")),
+            inv(avx2.map(|a| a.0), dy),
+            ratio(kira, dy),
+            rt_voices(dy),
+            rt_voices(st)
         );
         drop(w);
+    }
+    let streams = env_f64("MIXER_BENCH_STREAMS", 64.0) as usize;
+    if streams > 0 {
+        let voices = env_f64("MIXER_BENCH_STREAM_VOICES", 5000.0) as usize;
+        let (underrun, p99, late) = streaming_under_load(streams, voices, 5.0);
+        println!(
+            "streaming: {streams} Ogg Vorbis streams + {voices} voices, 5 s paced to real time: \
+             {underrun} stream underrun frames, mix p99 {p99:.0} us per {BLOCK}-frame block \
+             ({:.0} us of audio), {late} blocks late",
+            BLOCK as f64 * 1e6 / RATE as f64
+        );
     }
     println!("total {:.1} s", started.elapsed().as_secs_f64());
 }

@@ -1,6 +1,10 @@
 //! Game-style voices: hundreds of short sounds fired from several threads
 //! at random, plus a drum-and-bass loop scheduled sample-accurately on the
-//! engine's frame clock, on two buses ("music", "effects") with gains.
+//! engine's frame clock, on two buses ("music", "effects") with gains; a
+//! streamed Ogg Vorbis music track (`assets/music.ogg`, made by
+//! `assets/make_music.sh`) looping on the music bus; a 3D emitter circling
+//! the listener (distance, pan, Doppler); and a reverb on a send bus fed by
+//! both.
 //!
 //! ```text
 //! cargo run --release --example game                 # 10 s, best device
@@ -17,8 +21,12 @@
 
 use clap::Parser;
 use pcmring::engine::{EngineClock, EngineConfig};
-use pcmring::mixer::{BusId, Mixer, MixerBuilder, PlayError, PlayParams};
+use pcmring::mixer::{
+    spatialize, Attenuation, BusId, Emitter, Listener, Loop, Mixer, MixerBuilder, PlayError,
+    PlayParams, Reverb,
+};
 use pcmring::sound::Sound;
+use pcmring::stream::{Stream, StreamOptions};
 use pcmring::Device;
 use pcmring_examples::rng::Rng;
 use pcmring_examples::session::{self, OutputArgs};
@@ -66,6 +74,10 @@ struct Args {
     #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(8..=8192))]
     block: u32,
 
+    /// Music streamed from this file (WAV, FLAC, Ogg Vorbis or MP3), looping.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/music.ogg"))]
+    music: std::path::PathBuf,
+
     /// No live status line.
     #[arg(long, short = 'q')]
     quiet: bool,
@@ -85,6 +97,8 @@ struct Bank {
     hat: Sound,
     bass: Sound,
     effects: Vec<Sound>,
+    /// A 1-second loop for the 3D emitter.
+    drone: Sound,
 }
 
 fn sound(samples: Vec<f32>, rate: u32) -> Result<Sound, String> {
@@ -155,7 +169,16 @@ fn make_bank(rate: u32) -> Result<Bank, String> {
     }));
     // Step: a short noise burst.
     effects.push(synth(rate, 0.04, r, |t, n| n * (-t / 0.01).exp()));
+    // Two detuned saws a fifth apart, a whole number of cycles per second (loops cleanly).
+    let drone: Vec<f32> = (0..rate)
+        .map(|i| {
+            let t = i as f32 / rate as f32;
+            let saw = |f: f32| 2.0 * (f * t).fract() - 1.0;
+            0.15 * (saw(110.0) + saw(165.0) + 0.5 * saw(221.0))
+        })
+        .collect();
     Ok(Bank {
+        drone: sound(drone, rate)?,
         kick: sound(kick, rate)?,
         snare: sound(snare, rate)?,
         hat: sound(hat, rate)?,
@@ -281,11 +304,20 @@ fn run(args: &Args) -> Result<Ending, String> {
     let layout = out.device.layout();
     let rate = layout.rate;
     let bank = Arc::new(make_bank(rate)?);
+    let (reverb, _) = Reverb::new(rate, 0.8, 0.4, 0.9);
     let (mixer, renderer) = MixerBuilder::new(rate)
         .voices(args.voices as usize)
         .bus("music")
         .bus("effects")
+        .bus("reverb")
+        .insert("reverb", reverb)
+        .send("music", "reverb", 0.25)
+        .send("effects", "reverb", 0.4)
         .build();
+    // The streamed track: decoded on its loader thread, looping.
+    let stream = Stream::open(&args.music, rate, StreamOptions::new().looping(Loop::Whole))
+        .map_err(|e| format!("music: {e} (make it with assets/make_music.sh)"))?;
+    stream.wait_ready(Duration::from_secs(2));
     let (Some(music), Some(effects)) = (mixer.bus("music"), mixer.bus("effects")) else {
         return Err("the mixer lost its buses".into());
     };
@@ -303,6 +335,20 @@ fn run(args: &Args) -> Result<Ending, String> {
     let sim_out = out.sim_out.clone();
     let mut sim = out.sim;
     let engine = session::start_engine(out.device, &mut sim, renderer, config)?;
+    let music_bus = mixer.bus("music").ok_or("the mixer lost its music bus")?;
+    let track = mixer
+        .play_stream(&stream, PlayParams::new().gain(0.5).bus(music_bus))
+        .map_err(|e| format!("music: {e}"))?;
+    // A drone circling the listener at 10 m/s, 6 m away: 3D on stereo.
+    let drone = mixer
+        .play(
+            &bank.drone,
+            PlayParams::new()
+                .gain(0.0)
+                .bus(effects)
+                .looping(Loop::Whole),
+        )
+        .map_err(|e| format!("drone: {e}"))?;
     println!(
         "sounds: {} effects + kick, snare, hat, bass; {} gameplay threads x {}/s, music at {} bpm",
         bank.effects.len(),
@@ -348,8 +394,24 @@ fn run(args: &Args) -> Result<Ending, String> {
     let mut ducked = false;
     let block_ns = block as f64 * 1e9 / f64::from(rate);
     let mut failure = None;
+    let listener = Listener::default();
+    let model = Attenuation::Inverse {
+        reference: 1.0,
+        max: 100.0,
+        rolloff: 1.0,
+    };
     while started.elapsed().as_secs_f64() < args.seconds {
         std::thread::sleep(Duration::from_millis(50));
+        // Move the drone on its circle and apply what the listener hears.
+        let a = started.elapsed().as_secs_f32() * 10.0 / 6.0;
+        let emitter = Emitter {
+            position: [6.0 * a.cos(), 0.0, 6.0 * a.sin()],
+            velocity: [-10.0 * a.sin(), 0.0, 10.0 * a.cos()],
+        };
+        let heard = spatialize(&listener, &emitter, model, 1.0);
+        let _ = drone.set_gain(heard.gain);
+        let _ = drone.set_pan(heard.pan);
+        let _ = drone.set_rate(heard.doppler);
         if signal::interrupted() {
             interrupted = true;
             break;
@@ -388,6 +450,7 @@ fn run(args: &Args) -> Result<Ending, String> {
         }
     }
     status.end_line();
+    let _ = track.stop();
     stop.store(true, Ordering::Relaxed);
     for t in threads {
         let _ = t.join();
@@ -420,6 +483,11 @@ fn run(args: &Args) -> Result<Ending, String> {
         st.mix_time.max() as f64 / 1e3,
         block,
         st.mix_time.percentile(99.0) as f64 * 100.0 / block_ns
+    );
+    println!(
+        "stream: {} frames played, {} underrun frames",
+        stream.played_frames(),
+        stream.underrun_frames()
     );
     println!("engine: {}", session::telemetry_line(&t, block, rate));
     Ok(Ending::from_interrupted(interrupted))

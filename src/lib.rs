@@ -10,7 +10,9 @@
 //! - [`session`]: output options, set-up lines and shutdown shared by the
 //!   game, DAW and broker examples;
 //! - [`status`]: the live status line; [`signal`]: Ctrl-C;
-//! - [`demo`]: the demo sound (`assets/demo.wav`); [`rng`]: a tiny PRNG.
+//! - [`demo`]: the demo sound (`assets/demo.wav`); [`rng`]: a tiny PRNG;
+//! - [`recording`]: the real-card VM tests' signal and the bit-exact
+//!   comparison of qemu's recording (`compare-recording`).
 
 #![warn(missing_docs)]
 
@@ -19,6 +21,7 @@ pub mod demo;
 pub mod gaps;
 pub mod output;
 pub mod play;
+pub mod recording;
 pub mod rng;
 pub mod session;
 pub mod signal;

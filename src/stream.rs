@@ -1,54 +1,51 @@
-//! Streaming a WAV file from disk into the engine.
+//! Streaming an audio file from disk straight into the engine (the play
+//! example's renderer: one file, no mixer, the device's channel count).
 //!
 //! ```text
 //!  loader thread                                  RT thread
-//!  hound reader -> f32 -> resample -> channels    StreamRenderer::render
+//!  FileDecoder -> StreamResampler -> channels     StreamRenderer::render
 //!        |                                              ^      |
 //!        v                                              |      v
 //!   free chunk --fill--> filled queue (SPSC) -----------+   free queue
 //! ```
 //!
-//! A fixed set of chunks (allocated up front) circulates between two
-//! lock-free queues: the loader takes a free chunk, fills it with
-//! device-format frames (f32, device rate, device channels) and pushes it
-//! on the filled queue; the renderer copies frames out of filled chunks
-//! and hands emptied ones back. The renderer never allocates, frees, locks
-//! or blocks. If the loader falls behind, the renderer outputs silence
-//! and counts the starved frames.
+//! Decoding (WAV, FLAC, Ogg Vorbis, MP3) is the library's
+//! [`pcmring::decode::FileDecoder`] and rate conversion its
+//! [`pcmring::resample::StreamResampler`]; for playing a stream as a mixer
+//! voice (gain, pan, loops, seeks) see [`pcmring::stream`]. A fixed set of
+//! chunks (allocated up front) circulates between two lock-free queues: the
+//! loader takes a free chunk, fills it with device-format frames (f32,
+//! device rate, device channels) and pushes it on the filled queue; the
+//! renderer copies frames out of filled chunks and hands emptied ones back.
+//! The renderer never allocates, frees, locks or blocks. If the loader falls
+//! behind, the renderer outputs silence and counts the starved frames.
 //!
-//! Sample conversion: integer WAV samples become `code / 2^(bits-1)`, so
-//! a 16-bit file played on an S16 ring (or an F32 ring) comes out bit for
-//! bit when no rate or channel conversion is needed; 24-bit likewise on
-//! S24/F32 rings. Rate conversion (only when the device does not run at
-//! the file's rate) is a streaming 4-point cubic (Catmull-Rom)
-//! interpolator: fine for playback, not mastering quality.
+//! Integer samples become `code / 2^(bits-1)`, so a 16-bit file played on
+//! an S16 ring (or an F32 ring) comes out bit for bit when no rate or
+//! channel conversion is needed; 24-bit likewise on S24/F32 rings.
 
 use crossbeam_queue::ArrayQueue;
+use pcmring::decode::FileDecoder;
 use pcmring::engine::{BlockInfo, Renderer};
+use pcmring::resample::{stream_output_frames as converted_frames, StreamResampler as Resampler};
 use std::io::Read;
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How a WAV file's samples become f32.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum SampleKind {
-    /// Integer samples, divided by this.
-    Int(f32),
-    /// 32-bit float samples, as is.
-    Float,
-}
-
-/// A WAV file read frame block by frame block, as interleaved f32.
-pub struct WavSource<R: Read> {
-    reader: hound::WavReader<R>,
-    kind: SampleKind,
+/// An audio file read frame block by frame block, as interleaved f32 (the
+/// name is historical: any format [`FileDecoder`] reads). `R` names the
+/// reader type the caller opened it with.
+pub struct WavSource<R> {
+    dec: FileDecoder,
     spec: hound::WavSpec,
     frames: u64,
+    _reader: PhantomData<fn() -> R>,
 }
 
-impl<R: Read> std::fmt::Debug for WavSource<R> {
+impl<R> std::fmt::Debug for WavSource<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WavSource")
             .field("spec", &self.spec)
@@ -58,50 +55,68 @@ impl<R: Read> std::fmt::Debug for WavSource<R> {
 }
 
 impl WavSource<std::io::BufReader<std::fs::File>> {
-    /// Opens a WAV file; fails with a readable message on anything it
+    /// Opens an audio file; fails with a readable message on anything it
     /// cannot play.
     pub fn open(path: &std::path::Path) -> Result<Self, String> {
-        let reader = hound::WavReader::open(path).map_err(|e| match e {
-            hound::Error::IoError(io) => format!("cannot open {}: {io}", path.display()),
-            other => format!(
-                "{}: not a WAV file pcmring can read ({other})",
+        let dec = FileDecoder::open(path).map_err(|e| match e {
+            pcmring::sound::SoundError::Io { source, .. } => {
+                format!("cannot open {}: {source}", path.display())
+            }
+            pcmring::sound::SoundError::Format { problem, .. } => format!(
+                "{}: not a WAV file (nor FLAC, Ogg Vorbis or MP3) pcmring can read ({problem})",
                 path.display()
             ),
+            other => other.to_string(),
         })?;
-        WavSource::new(reader).map_err(|e| format!("{}: {e}", path.display()))
+        WavSource::from_decoder(dec)
     }
 }
 
-impl<R: Read> WavSource<R> {
-    /// Wraps a hound reader; checks the format is one we can play.
-    pub fn new(reader: hound::WavReader<R>) -> Result<Self, String> {
-        let spec = reader.spec();
-        let kind = match (spec.sample_format, spec.bits_per_sample) {
-            (hound::SampleFormat::Int, b @ 8..=32) => Int(2f32.powi(i32::from(b) - 1)),
-            (hound::SampleFormat::Float, 32) => SampleKind::Float,
-            (f, b) => return Err(format!("unsupported sample format: {b}-bit {f:?}")),
+impl<R: Read + Send + Sync + 'static> WavSource<R> {
+    /// Decodes from a reader; `name` is used in messages (its extension
+    /// as a format hint).
+    pub fn from_reader(reader: R, name: &std::path::Path) -> Result<Self, String> {
+        let dec = FileDecoder::from_reader(reader, name).map_err(|e| e.to_string())?;
+        WavSource::from_decoder(dec)
+    }
+}
+
+impl<R> WavSource<R> {
+    /// Wraps an opened decoder; checks the format is one we can play.
+    pub fn from_decoder(dec: FileDecoder) -> Result<Self, String> {
+        let rate = dec.rate();
+        if !(1000..=768_000).contains(&rate) {
+            return Err(format!(
+                "{}: unsupported sample rate {rate} Hz",
+                dec.name().display()
+            ));
+        }
+        let spec = hound::WavSpec {
+            channels: dec.channels(),
+            sample_rate: rate,
+            bits_per_sample: dec.bits_per_sample().unwrap_or(32) as u16,
+            sample_format: if dec.is_float() || dec.bits_per_sample().is_none() {
+                hound::SampleFormat::Float
+            } else {
+                hound::SampleFormat::Int
+            },
         };
-        if spec.channels == 0 {
-            return Err("the file has no channels".into());
-        }
-        if spec.sample_rate < 1000 || spec.sample_rate > 768_000 {
-            return Err(format!("unsupported sample rate {} Hz", spec.sample_rate));
-        }
-        let frames = u64::from(reader.duration());
+        let frames = dec.frames_hint().unwrap_or(0);
         Ok(WavSource {
-            reader,
-            kind,
+            dec,
             spec,
             frames,
+            _reader: PhantomData,
         })
     }
 
-    /// The file's format.
+    /// The file's format (compressed files report 32-bit float, or the
+    /// bit depth their codec declares).
     pub fn spec(&self) -> hound::WavSpec {
         self.spec
     }
 
-    /// Frames in the file (from its header).
+    /// Frames in the file (from its header; 0 when it does not say).
     pub fn frames(&self) -> u64 {
         self.frames
     }
@@ -114,30 +129,11 @@ impl<R: Read> WavSource<R> {
     /// Appends up to `max_frames` frames to `out`; returns the frames
     /// read (0 at the end of the file).
     pub fn read(&mut self, out: &mut Vec<f32>, max_frames: usize) -> Result<usize, String> {
-        let ch = usize::from(self.spec.channels);
-        let want = max_frames * ch;
-        let before = out.len();
-        match self.kind {
-            SampleKind::Int(scale) => {
-                for s in self.reader.samples::<i32>().take(want) {
-                    let v = s.map_err(|e| format!("reading the file: {e}"))?;
-                    out.push(v as f32 / scale);
-                }
-            }
-            SampleKind::Float => {
-                for s in self.reader.samples::<f32>().take(want) {
-                    out.push(s.map_err(|e| format!("reading the file: {e}"))?);
-                }
-            }
-        }
-        // A file cut in the middle of a frame: drop the partial frame.
-        let got = (out.len() - before) / ch;
-        out.truncate(before + got * ch);
-        Ok(got)
+        self.dec
+            .read(out, max_frames)
+            .map_err(|e| format!("reading the file: {e}"))
     }
 }
-
-use SampleKind::Int;
 
 /// Converts interleaved frames from `src_ch` to `dst_ch` channels,
 /// appending to `out`: equal counts copy; a mono source goes to every
@@ -160,103 +156,6 @@ pub fn map_channels(input: &[f32], src_ch: usize, dst_ch: usize, out: &mut Vec<f
                 out.push(frame.get(c).copied().unwrap_or(0.0));
             }
         }
-    }
-}
-
-/// Frames out of a conversion of `in_frames` from `from` to `to` Hz
-/// (rounded to nearest, like [`pcmring::resample::output_frames`]).
-pub fn converted_frames(in_frames: u64, from: u32, to: u32) -> u64 {
-    if from == to || from == 0 {
-        return in_frames;
-    }
-    ((u128::from(in_frames) * u128::from(to) + u128::from(from / 2)) / u128::from(from)) as u64
-}
-
-/// A streaming sample-rate converter: 4-point cubic (Catmull-Rom)
-/// interpolation at exact rational positions (output frame `j` sits at
-/// input frame `j * from / to`), so the result does not depend on how the
-/// input is split into pieces. The signal before the start and after the
-/// end is taken as silence.
-#[derive(Debug)]
-pub struct Resampler {
-    channels: usize,
-    from: u64,
-    to: u64,
-    /// Buffered input, interleaved; frame 0 is input frame `base`.
-    buf: Vec<f32>,
-    base: u64,
-    /// Input frames pushed so far.
-    pushed: u64,
-    /// Next output frame.
-    next: u64,
-}
-
-impl Resampler {
-    /// A converter for `channels` interleaved channels from `from` to `to` Hz.
-    pub fn new(channels: usize, from: u32, to: u32) -> Resampler {
-        Resampler {
-            channels: channels.max(1),
-            from: u64::from(from.max(1)),
-            to: u64::from(to.max(1)),
-            buf: Vec::new(),
-            base: 0,
-            pushed: 0,
-            next: 0,
-        }
-    }
-
-    /// Adds input frames (interleaved).
-    pub fn push(&mut self, input: &[f32]) {
-        self.buf.extend_from_slice(input);
-        self.pushed += (input.len() / self.channels) as u64;
-    }
-
-    fn sample(&self, frame: i128, c: usize) -> f32 {
-        if frame < i128::from(self.base) || frame >= i128::from(self.pushed) {
-            return 0.0;
-        }
-        let i = (frame - i128::from(self.base)) as usize;
-        self.buf[i * self.channels + c]
-    }
-
-    /// Appends every output frame the input so far determines; with
-    /// `end`, the input is complete and the output is finished too (to
-    /// [`converted_frames`] frames in all).
-    pub fn produce(&mut self, out: &mut Vec<f32>, end: bool) {
-        let total = converted_frames(self.pushed, self.from as u32, self.to as u32);
-        loop {
-            let num = u128::from(self.next) * u128::from(self.from);
-            let i = (num / u128::from(self.to)) as u64;
-            if end {
-                if self.next >= total {
-                    break;
-                }
-            } else if i + 2 >= self.pushed {
-                break;
-            }
-            let f = ((num % u128::from(self.to)) as f64 / self.to as f64) as f32;
-            let i = i128::from(i);
-            for c in 0..self.channels {
-                let p0 = self.sample(i - 1, c);
-                let p1 = self.sample(i, c);
-                let p2 = self.sample(i + 1, c);
-                let p3 = self.sample(i + 2, c);
-                let y = p1
-                    + 0.5
-                        * f
-                        * (p2 - p0
-                            + f * (2.0 * p0 - 5.0 * p1 + 4.0 * p2 - p3
-                                + f * (3.0 * (p1 - p2) + p3 - p0)));
-                out.push(y);
-            }
-            self.next += 1;
-        }
-        // Keep from one frame before the next output's position.
-        let i = (u128::from(self.next) * u128::from(self.from) / u128::from(self.to)) as u64;
-        let keep_from = i.saturating_sub(1).max(self.base);
-        let drop_frames = (keep_from - self.base).min(self.pushed - self.base) as usize;
-        self.buf.drain(..drop_frames * self.channels);
-        self.base += drop_frames as u64;
     }
 }
 
@@ -420,7 +319,7 @@ impl Drop for Loader {
 
 /// Starts streaming `source` converted to `plan`'s format. Returns the
 /// renderer (for the engine), the loader handle and the shared state.
-pub fn start<R: Read + Send + 'static>(
+pub fn start<R: 'static>(
     source: WavSource<R>,
     plan: StreamPlan,
 ) -> Result<(StreamRenderer, Loader, Arc<StreamShared>), String> {
@@ -480,11 +379,7 @@ pub fn start<R: Read + Send + 'static>(
 
 /// The loader thread's body: read, convert, fill chunks until the end of
 /// the file or a stop request.
-fn load<R: Read>(
-    mut source: WavSource<R>,
-    plan: StreamPlan,
-    sh: &StreamShared,
-) -> Result<(), String> {
+fn load<R>(mut source: WavSource<R>, plan: StreamPlan, sh: &StreamShared) -> Result<(), String> {
     let src_ch = usize::from(source.spec().channels);
     let src_rate = source.spec().sample_rate;
     let mut resampler =
@@ -658,8 +553,8 @@ mod tests {
     }
 
     fn source(bytes: Vec<u8>) -> WavSource<std::io::Cursor<Vec<u8>>> {
-        let r = hound::WavReader::new(std::io::Cursor::new(bytes)).expect("reader");
-        WavSource::new(r).expect("source")
+        WavSource::from_reader(std::io::Cursor::new(bytes), std::path::Path::new("t.wav"))
+            .expect("source")
     }
 
     #[test]
@@ -695,54 +590,6 @@ mod tests {
         out.clear();
         map_channels(&[1.0, 2.0], 2, 4, &mut out);
         assert_eq!(out, [1.0, 2.0, 0.0, 0.0]);
-    }
-
-    fn resample_in_pieces(input: &[f32], ch: usize, from: u32, to: u32, piece: usize) -> Vec<f32> {
-        let mut r = Resampler::new(ch, from, to);
-        let mut out = Vec::new();
-        for p in input.chunks(piece * ch) {
-            r.push(p);
-            r.produce(&mut out, false);
-        }
-        r.produce(&mut out, true);
-        out
-    }
-
-    #[test]
-    fn resampler_is_independent_of_the_split_and_has_the_right_length() {
-        let input: Vec<f32> = (0..2 * 1000)
-            .map(|i| ((i * 37) % 101) as f32 / 101.0)
-            .collect();
-        let whole = resample_in_pieces(&input, 2, 44_100, 48_000, 1000);
-        for piece in [1, 7, 64, 333] {
-            assert_eq!(resample_in_pieces(&input, 2, 44_100, 48_000, piece), whole);
-        }
-        assert_eq!(
-            whole.len() as u64,
-            2 * converted_frames(1000, 44_100, 48_000)
-        );
-        let down = resample_in_pieces(&input, 2, 48_000, 32_000, 13);
-        assert_eq!(
-            down.len() as u64,
-            2 * converted_frames(1000, 48_000, 32_000)
-        );
-    }
-
-    #[test]
-    fn resampler_follows_a_sine() {
-        let (from, to) = (44_100u32, 48_000u32);
-        let hz = 440.0f64;
-        let input: Vec<f32> = (0..4410)
-            .map(|i| (std::f64::consts::TAU * hz * i as f64 / f64::from(from)).sin() as f32)
-            .collect();
-        let out = resample_in_pieces(&input, 1, from, to, 100);
-        for (j, &y) in out.iter().enumerate().skip(10).take(4000) {
-            let want = (std::f64::consts::TAU * hz * j as f64 / f64::from(to)).sin();
-            assert!(
-                (f64::from(y) - want).abs() < 2e-3,
-                "frame {j}: {y} vs {want}"
-            );
-        }
     }
 
     fn block(t: u64, frames: usize) -> BlockInfo {

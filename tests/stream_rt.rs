@@ -40,8 +40,11 @@ fn rendering_never_allocates_or_frees() {
         w.write_sample((i % 2000 - 1000) as i16).expect("sample");
     }
     w.finalize().expect("finalize");
-    let reader = hound::WavReader::new(std::io::Cursor::new(cur.into_inner())).expect("reader");
-    let source = WavSource::new(reader).expect("source");
+    let source = WavSource::from_reader(
+        std::io::Cursor::new(cur.into_inner()),
+        std::path::Path::new("stream.wav"),
+    )
+    .expect("source");
     let plan = StreamPlan {
         channels: 2,
         rate: 48_000,

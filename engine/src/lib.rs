@@ -106,6 +106,7 @@ macro_rules! mechanism_mod {
 
 pub mod broker;
 pub mod client;
+pub mod decode;
 pub mod engine;
 pub mod events;
 pub mod mixer;
@@ -114,6 +115,7 @@ pub mod resample;
 pub mod restricted;
 pub mod sim;
 pub mod sound;
+pub mod stream;
 pub mod wrap;
 
 mod device;
@@ -121,6 +123,7 @@ mod error;
 mod layout;
 mod render;
 mod ring;
+mod sound_error;
 mod status;
 
 mechanism_mod!(

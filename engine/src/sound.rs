@@ -2,12 +2,15 @@
 //!
 //! A [`Sound`] is interleaved `f32` sample data behind an `Arc<[f32]>`, at
 //! the device rate: cloning it is a reference-count increment, and the mixer
-//! holds such a reference for every voice that plays it. WAV files are read
-//! with `hound` (8, 16, 24 and 32-bit integer PCM and 32-bit float) and
+//! holds such a reference for every voice that plays it. Files (WAV, FLAC,
+//! Ogg Vorbis, MP3) are decoded by [`crate::decode`] (symphonia) and
 //! converted to the device rate at load time by [`crate::resample`].
 
 use std::fmt;
-use std::io::{BufReader, Read};
+use std::io::Read;
+
+use crate::decode::FileDecoder;
+pub use crate::sound_error::SoundError;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -52,75 +55,11 @@ impl fmt::Debug for Sound {
     }
 }
 
-/// Why a sound could not be made or loaded.
-#[derive(Debug)]
-pub enum SoundError {
-    /// The file could not be opened or read.
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
-    /// The file is not a WAV file hound can read, or it is corrupt or truncated.
-    Format {
-        /// The file (empty for in-memory data).
-        path: PathBuf,
-        /// What is wrong, in words.
-        problem: String,
-    },
-    /// The WAV sample format is not one we decode.
-    Unsupported {
-        /// The file.
-        path: PathBuf,
-        /// The format found, in words.
-        what: String,
-    },
-    /// The channel count is zero or above [`MAX_CHANNELS`], or the sample
-    /// count is not a whole number of frames.
-    BadShape {
-        /// The channel count.
-        channels: u16,
-        /// The number of samples given.
-        samples: usize,
-    },
-    /// A sample rate of zero.
-    BadRate,
-}
-
-impl fmt::Display for SoundError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SoundError::Io { path, source } => {
-                write!(f, "{}: cannot read: {source}", path.display())
-            }
-            SoundError::Format { path, problem } => {
-                write!(f, "{}: not a readable WAV file: {problem}", path.display())
-            }
-            SoundError::Unsupported { path, what } => {
-                write!(
-                    f,
-                    "{}: unsupported WAV sample format: {what}",
-                    path.display()
-                )
-            }
-            SoundError::BadShape { channels, samples } => {
-                write!(
-                    f,
-                    "bad sound shape: {samples} samples in {channels} channels"
-                )
-            }
-            SoundError::BadRate => write!(f, "bad sound: sample rate 0"),
-        }
-    }
-}
-
-impl std::error::Error for SoundError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            SoundError::Io { source, .. } => Some(source),
-            _ => None,
-        }
+/// Checks that every sample is finite.
+fn check_finite(samples: &[f32]) -> Result<(), SoundError> {
+    match samples.iter().position(|s| !s.is_finite()) {
+        Some(index) => Err(SoundError::NonFinite { index }),
+        None => Ok(()),
     }
 }
 
@@ -135,6 +74,7 @@ fn check_shape(channels: u16, samples: usize) -> Result<(), SoundError> {
 
 impl Sound {
     /// Makes a sound from interleaved samples already at the rate `rate`.
+    /// Every sample must be finite ([`SoundError::NonFinite`] otherwise).
     ///
     /// ```
     /// let s = pcmring::sound::Sound::from_samples(vec![0.0, 0.5, 1.0], 1, 48_000).unwrap();
@@ -147,6 +87,7 @@ impl Sound {
     ) -> Result<Sound, SoundError> {
         let samples = samples.into();
         check_shape(channels, samples.len())?;
+        check_finite(&samples)?;
         if rate == 0 {
             return Err(SoundError::BadRate);
         }
@@ -175,100 +116,66 @@ impl Sound {
         Sound::from_samples(converted, channels, device_rate)
     }
 
-    /// Loads a WAV file and converts it to `device_rate`.
+    /// Loads an audio file (WAV, FLAC, Ogg Vorbis or MP3, recognised from
+    /// its contents) whole into memory and converts it to `device_rate`.
+    /// Files of 3 to 8 channels are downmixed to stereo
+    /// ([`crate::decode::downmix_to_stereo`] documents the matrix).
     ///
     /// Errors name the file and the problem; truncated or corrupt files are
-    /// errors, never panics.
-    pub fn load_wav(path: impl AsRef<Path>, device_rate: u32) -> Result<Sound, SoundError> {
-        let path = path.as_ref();
-        let file = std::fs::File::open(path).map_err(|source| SoundError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Sound::read_wav(BufReader::new(file), path, device_rate)
+    /// errors, never panics (a file that decodes to fewer frames than its
+    /// header claims is reported as truncated). For long music, stream it
+    /// instead ([`crate::stream`]).
+    pub fn load(path: impl AsRef<Path>, device_rate: u32) -> Result<Sound, SoundError> {
+        let mut dec = FileDecoder::open(path)?;
+        Sound::decode(&mut dec, device_rate)
     }
 
-    /// Reads a WAV stream; `name` is used in error messages.
-    pub fn read_wav<R: Read>(
+    /// Loads an audio file; the same as [`Sound::load`] (kept for callers
+    /// that only ever had WAV files).
+    pub fn load_wav(path: impl AsRef<Path>, device_rate: u32) -> Result<Sound, SoundError> {
+        Sound::load(path, device_rate)
+    }
+
+    /// Reads an audio stream of any supported format; `name` is used in
+    /// error messages (and its extension as a format hint).
+    pub fn read_wav<R: Read + Send + Sync + 'static>(
         reader: R,
         name: &Path,
         device_rate: u32,
     ) -> Result<Sound, SoundError> {
-        let format_err = |e: hound::Error| match e {
-            // hound reports a short read as UnexpectedEof or as Other ("Failed
-            // to read enough bytes"): both mean the file ends early.
-            hound::Error::IoError(source)
-                if matches!(
-                    source.kind(),
-                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::Other
-                ) =>
-            {
-                SoundError::Format {
-                    path: name.to_path_buf(),
-                    problem: format!("file is truncated ({source})"),
-                }
-            }
-            hound::Error::IoError(source) => SoundError::Io {
-                path: name.to_path_buf(),
-                source,
-            },
-            hound::Error::Unsupported => SoundError::Unsupported {
-                path: name.to_path_buf(),
-                what: "a format hound does not decode".into(),
-            },
-            other => SoundError::Format {
-                path: name.to_path_buf(),
-                problem: other.to_string(),
-            },
-        };
-        let mut wav = hound::WavReader::new(reader).map_err(format_err)?;
-        let spec = wav.spec();
-        if spec.channels == 0 || spec.channels > MAX_CHANNELS {
-            return Err(SoundError::Unsupported {
-                path: name.to_path_buf(),
-                what: format!("{} channels (1..={MAX_CHANNELS} supported)", spec.channels),
-            });
-        }
-        if spec.sample_rate == 0 {
-            return Err(SoundError::Format {
-                path: name.to_path_buf(),
-                problem: "sample rate 0".into(),
-            });
-        }
-        // Bound the preallocation by what the header claims, capped so a lying
-        // header cannot make us allocate gigabytes up front.
-        let claimed = (wav.len() as usize).min(1 << 24);
-        let mut samples: Vec<f32> = Vec::with_capacity(claimed);
-        match (spec.sample_format, spec.bits_per_sample) {
-            (hound::SampleFormat::Float, 32) => {
-                for s in wav.samples::<f32>() {
-                    samples.push(s.map_err(format_err)?);
-                }
-            }
-            (hound::SampleFormat::Int, bits @ 1..=32) => {
-                let scale = 1.0 / (1u64 << (bits - 1)) as f64;
-                for s in wav.samples::<i32>() {
-                    samples.push((s.map_err(format_err)? as f64 * scale) as f32);
-                }
-            }
-            (fmt, bits) => {
-                return Err(SoundError::Unsupported {
-                    path: name.to_path_buf(),
-                    what: format!("{fmt:?} {bits}-bit"),
+        let mut dec = FileDecoder::from_reader(reader, name)?;
+        Sound::decode(&mut dec, device_rate)
+    }
+
+    /// Decodes the rest of `dec` into a sound at `device_rate`.
+    pub fn decode(dec: &mut FileDecoder, device_rate: u32) -> Result<Sound, SoundError> {
+        let samples = crate::decode::decode_all(dec)?;
+        let ch = dec.channels() as usize;
+        let frames = (samples.len() / ch) as u64;
+        if let Some(claimed) = dec.frames_hint() {
+            if frames < claimed {
+                return Err(SoundError::Format {
+                    path: dec.name().to_path_buf(),
+                    problem: format!(
+                        "file is truncated: its header claims {claimed} frames, it holds {frames}"
+                    ),
                 });
             }
         }
-        if !samples.len().is_multiple_of(spec.channels as usize) {
+        if frames == 0 {
             return Err(SoundError::Format {
-                path: name.to_path_buf(),
-                problem: format!(
-                    "{} samples is not a whole number of {}-channel frames",
-                    samples.len(),
-                    spec.channels
-                ),
+                path: dec.name().to_path_buf(),
+                problem: "no audio frames".into(),
             });
         }
-        Sound::from_samples_at(&samples, spec.channels, spec.sample_rate, device_rate)
+        let (samples, channels) = if ch > 2 {
+            let mut st = Vec::new();
+            crate::decode::downmix_to_stereo(&samples, ch, &mut st);
+            (st, 2)
+        } else {
+            (samples, ch as u16)
+        };
+        Sound::from_samples_at(&samples, channels, dec.rate(), device_rate)
     }
 
     /// The interleaved samples.
@@ -349,6 +256,7 @@ impl Sound {
             fill(i, &mut init[offset..offset + len]);
             offset += len;
         }
+        check_finite(init)?;
         // SAFETY: all elements are initialised (see above).
         let samples: Arc<[f32]> = unsafe { buf.assume_init() };
         let mut offset = 0;

@@ -1,5 +1,6 @@
-//! WAV loading: every sample format hound reads, rate conversion at load,
-//! and typed errors (never panics) for truncated, corrupt and odd files.
+//! Loading WAV files through the symphonia decoder: every PCM sample format,
+//! rate conversion at load, the surround downmix, and typed errors (never
+//! panics) for truncated, corrupt and odd files.
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
@@ -162,7 +163,7 @@ fn garbage_and_corrupt_headers_are_errors_not_panics() {
             }
         };
         // Either a clean load or a typed error; a panic fails the test.
-        if let Err(e) = Sound::read_wav(Cursor::new(&data), name, 48_000) {
+        if let Err(e) = Sound::read_wav(Cursor::new(data), name, 48_000) {
             assert!(!e.to_string().is_empty());
         }
     }
@@ -195,19 +196,35 @@ fn in_memory_shapes_are_checked() {
         Sound::from_samples(vec![0.0; 3], 1, 0),
         Err(SoundError::BadRate)
     ));
+    // 5.1 (FL FR FC LFE BL BR) is downmixed to stereo: centre and
+    // surrounds at -3 dB, LFE dropped.
     let p = tmp("six.wav");
-    let spec = hound::WavSpec {
-        channels: 6,
+    let spec = |channels| hound::WavSpec {
+        channels,
         sample_rate: 48_000,
         bits_per_sample: 16,
         sample_format: hound::SampleFormat::Int,
     };
-    let mut w = hound::WavWriter::create(&p, spec).unwrap();
-    for _ in 0..60 {
+    let mut w = hound::WavWriter::create(&p, spec(6)).unwrap();
+    for _ in 0..10 {
+        for v in [8192i16, 0, 4096, 16384, 0, 2048] {
+            w.write_sample(v).unwrap();
+        }
+    }
+    w.finalize().unwrap();
+    let s = Sound::load_wav(&p, 48_000).unwrap();
+    assert_eq!((s.channels(), s.frames()), (2, 10));
+    let h = std::f32::consts::FRAC_1_SQRT_2;
+    let (l, r) = (0.25 + 0.125 * h, 0.125 * h + 0.0625 * h);
+    assert!((s.samples()[0] - l).abs() < 1e-6 && (s.samples()[1] - r).abs() < 1e-6);
+    // Nine channels are refused.
+    let p = tmp("nine.wav");
+    let mut w = hound::WavWriter::create(&p, spec(9)).unwrap();
+    for _ in 0..90 {
         w.write_sample(0i16).unwrap();
     }
     w.finalize().unwrap();
     let e = Sound::load_wav(&p, 48_000).unwrap_err();
     assert!(matches!(e, SoundError::Unsupported { .. }), "{e:?}");
-    assert!(e.to_string().contains("6 channels"), "{e}");
+    assert!(e.to_string().contains("9 channels"), "{e}");
 }

@@ -1,7 +1,11 @@
 //! What a caller asks for when it starts a voice, and the commands that
 //! travel from control threads to the renderer.
 
+use std::sync::Arc;
+
+pub use super::looping::Loop;
 use crate::sound::Sound;
+use crate::stream::StreamShared;
 
 /// A bus (voice group with its own gain). [`BusId::MAIN`] always exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -15,24 +19,6 @@ impl BusId {
     pub fn index(self) -> usize {
         self.0 as usize
     }
-}
-
-/// How a voice loops.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Loop {
-    /// Play once and end.
-    #[default]
-    Off,
-    /// Loop the whole sound.
-    Whole,
-    /// Play from the start; on reaching frame `end` (exclusive) jump back to
-    /// frame `start`, forever. Requires `start < end <= sound.frames()`.
-    Region {
-        /// First frame of the loop.
-        start: u64,
-        /// One past the last frame of the loop.
-        end: u64,
-    },
 }
 
 /// When a voice starts.
@@ -70,6 +56,9 @@ pub struct PlayParams {
     pub start: Start,
     /// Fade-in length in frames (0 = start at full gain).
     pub fade_in: u32,
+    /// The frame of the sound the voice starts playing from (a seek before
+    /// the start; 0 = the beginning). Must be inside the sound.
+    pub offset: u64,
 }
 
 impl Default for PlayParams {
@@ -82,6 +71,7 @@ impl Default for PlayParams {
             bus: BusId::MAIN,
             start: Start::Now,
             fade_in: 0,
+            offset: 0,
         }
     }
 }
@@ -121,11 +111,24 @@ impl PlayParams {
         self.start = Start::At(frame_time);
         self
     }
+    /// Starts playing from frame `frame` of the sound instead of its beginning.
+    pub fn offset(mut self, frame: u64) -> Self {
+        self.offset = frame;
+        self
+    }
     /// Sets the fade-in length in frames.
     pub fn fade_in(mut self, frames: u32) -> Self {
         self.fade_in = frames;
         self
     }
+}
+
+/// What a bus command does to the bus's voices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BusOp {
+    Stop,
+    Pause,
+    Resume,
 }
 
 /// A command for the renderer. Every command names a voice by slot and
@@ -135,7 +138,8 @@ pub(crate) enum Command {
     Play {
         slot: u32,
         generation: u32,
-        sound: Sound,
+        sound: Option<Sound>,
+        stream: Option<Arc<StreamShared>>,
         params: PlayParams,
         loop_start: u64,
         loop_end: u64,
@@ -152,6 +156,22 @@ pub(crate) enum Command {
         slot: u32,
         generation: u32,
         fade: u32,
+    },
+    /// Tween the gain to `target`, starting on frame `at` (0 = now).
+    Tween {
+        slot: u32,
+        generation: u32,
+        target: f32,
+        tween: super::Tween,
+        at: u64,
+    },
+    /// Stop, pause or resume every voice of a bus.
+    Bus { bus: u16, op: BusOp },
+    /// Move a (non-streaming) voice to frame `frame` of its sound.
+    Seek {
+        slot: u32,
+        generation: u32,
+        frame: u64,
     },
     /// Resume a paused voice, fading in over `fade` frames.
     Resume {

@@ -7,13 +7,16 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::command::{BusId, Command, Loop, PlayParams};
+use super::command::{BusId, BusOp, Command, Loop, PlayParams};
+use super::effect::Effect;
+use super::event::MixerEvent;
 use super::handle::{valid_gain, valid_rate, VoiceHandle, VoiceId};
 use super::param;
 use super::render::{Clip, MixerRenderer};
 use super::shared::Shared;
 use super::stats::MixerStats;
 use crate::sound::Sound;
+use crate::stream::{Stream, StreamShared};
 
 /// Largest voice pool a mixer can be built with.
 pub const MAX_VOICES: usize = 1 << 20;
@@ -42,6 +45,8 @@ pub enum PlayError {
     /// went away, or an error; `Engine::error` says which), or its
     /// renderer panicked or was dropped.
     EngineGone,
+    /// The stream is already playing in another voice.
+    StreamInUse,
 }
 
 impl fmt::Display for PlayError {
@@ -59,6 +64,7 @@ impl fmt::Display for PlayError {
             PlayError::EngineGone => f.write_str(
                 "the engine rendering this mixer has stopped (see Engine::error); start a new one",
             ),
+            PlayError::StreamInUse => f.write_str("the stream already plays in a voice"),
         }
     }
 }
@@ -72,7 +78,6 @@ impl std::error::Error for PlayError {}
 /// let (mixer, _renderer) = MixerBuilder::new(48_000).voices(256).bus("music").bus("effects").build();
 /// assert!(mixer.bus("music").is_some());
 /// ```
-#[derive(Debug, Clone)]
 pub struct MixerBuilder {
     rate: u32,
     voices: usize,
@@ -81,6 +86,21 @@ pub struct MixerBuilder {
     default_fade: u32,
     buses: Vec<String>,
     clip: Clip,
+    events: usize,
+    inserts: Vec<(String, Box<dyn Effect>)>,
+    sends: Vec<(String, String, f32)>,
+}
+
+impl fmt::Debug for MixerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MixerBuilder")
+            .field("rate", &self.rate)
+            .field("voices", &self.voices)
+            .field("buses", &self.buses)
+            .field("inserts", &self.inserts.len())
+            .field("sends", &self.sends)
+            .finish_non_exhaustive()
+    }
 }
 
 impl MixerBuilder {
@@ -96,7 +116,30 @@ impl MixerBuilder {
             default_fade: ms5,
             buses: vec!["main".to_string()],
             clip: Clip::Soft,
+            events: 4096,
+            inserts: Vec::new(),
+            sends: Vec::new(),
         }
+    }
+    /// Adds an insert effect at the end of bus `bus`'s chain (buses are
+    /// named by [`MixerBuilder::bus`]; "main" always exists). Ignored, with
+    /// the rest of an unknown bus's setup, if no such bus is added.
+    pub fn insert(mut self, bus: &str, effect: impl Effect + 'static) -> Self {
+        self.inserts.push((bus.to_string(), Box::new(effect)));
+        self
+    }
+    /// Sends bus `from`'s output (after its inserts and gain) at `level`
+    /// into bus `to` (which then also plays it through its own inserts).
+    /// `to` must be added after `from` (sends flow to later buses only);
+    /// others are ignored. Change the level with [`Mixer::set_send_level`].
+    pub fn send(mut self, from: &str, to: &str, level: f32) -> Self {
+        self.sends.push((from.to_string(), to.to_string(), level));
+        self
+    }
+    /// Event queue capacity (default 4096); see [`Mixer::poll_event`].
+    pub fn event_capacity(mut self, n: usize) -> Self {
+        self.events = n.max(1);
+        self
     }
     /// Voice pool capacity (1..=[`MAX_VOICES`]).
     pub fn voices(mut self, n: usize) -> Self {
@@ -130,6 +173,25 @@ impl MixerBuilder {
     }
     /// Makes the control half and the realtime half.
     pub fn build(self) -> (Mixer, MixerRenderer) {
+        super::voice::init_pan_table();
+        let index = |name: &str| self.buses.iter().position(|b| b == name);
+        let mut inserts: Vec<Vec<Box<dyn Effect>>> =
+            (0..self.buses.len()).map(|_| Vec::new()).collect();
+        for (bus, fx) in self.inserts {
+            if let Some(i) = self.buses.iter().position(|b| *b == bus) {
+                inserts[i].push(fx);
+            }
+        }
+        let sends: Vec<(u16, u16, f32)> = self
+            .sends
+            .iter()
+            .filter_map(|(f, t, level)| match (index(f), index(t)) {
+                (Some(f), Some(t)) if t > f && valid_gain(*level) => {
+                    Some((f as u16, t as u16, *level))
+                }
+                _ => None,
+            })
+            .collect();
         let shared = Arc::new(Shared::new(
             self.rate,
             self.voices,
@@ -137,8 +199,11 @@ impl MixerBuilder {
             self.ramp_frames,
             self.default_fade,
             self.buses,
+            self.events,
+            &sends,
         ));
-        let renderer = MixerRenderer::new(shared.clone(), self.clip);
+        let routes = sends.iter().map(|s| (s.0, s.1)).collect();
+        let renderer = MixerRenderer::new(shared.clone(), self.clip, inserts, routes);
         (Mixer { shared }, renderer)
     }
 }
@@ -198,6 +263,59 @@ impl Mixer {
             Loop::Region { start, end } if start < end && end <= frames => (start, end),
             Loop::Region { .. } => return Err(PlayError::BadParams),
         };
+        if params.offset >= frames {
+            return Err(PlayError::BadParams);
+        }
+        self.start(Some(sound.clone()), None, params, loop_start, loop_end)
+    }
+
+    /// Starts a voice playing a [`Stream`] (decoded on its loader thread),
+    /// with the same parameters as [`Mixer::play`]; looping and the start
+    /// frame belong to the stream ([`crate::stream::StreamOptions`]), so
+    /// `params.looping` and `params.offset` must be left at their defaults.
+    /// A stream plays in one voice only ([`PlayError::StreamInUse`]).
+    pub fn play_stream(
+        &self,
+        stream: &Stream,
+        params: PlayParams,
+    ) -> Result<VoiceHandle, PlayError> {
+        let sh = &self.shared;
+        if stream.rate() != sh.rate {
+            return Err(PlayError::WrongRate {
+                sound: stream.rate(),
+                mixer: sh.rate,
+            });
+        }
+        if params.bus.index() >= sh.bus_names.len() {
+            return Err(PlayError::BadBus);
+        }
+        if !valid_gain(params.gain)
+            || !params.pan.is_finite()
+            || !valid_rate(params.rate)
+            || params.looping != Loop::Off
+            || params.offset != 0
+        {
+            return Err(PlayError::BadParams);
+        }
+        if stream.shared.claimed.swap(true, Ordering::AcqRel) {
+            return Err(PlayError::StreamInUse);
+        }
+        let r = self.start(None, Some(stream.shared.clone()), params, 0, u64::MAX);
+        if r.is_err() {
+            stream.shared.claimed.store(false, Ordering::Release);
+        }
+        r
+    }
+
+    fn start(
+        &self,
+        sound: Option<Sound>,
+        stream: Option<Arc<StreamShared>>,
+        params: PlayParams,
+        loop_start: u64,
+        loop_end: u64,
+    ) -> Result<VoiceHandle, PlayError> {
+        let sh = &self.shared;
         let slot = match sh.free.pop() {
             Some(s) => s,
             None => {
@@ -217,10 +335,12 @@ impl Mixer {
         param::init(&p.gain, generation, params.gain);
         param::init(&p.pan, generation, params.pan.clamp(-1.0, 1.0));
         param::init(&p.rate, generation, params.rate);
+        p.position.store(params.offset, Ordering::Relaxed);
         let cmd = Command::Play {
             slot,
             generation,
-            sound: sound.clone(),
+            sound,
+            stream,
             params,
             loop_start,
             loop_end,
@@ -250,6 +370,46 @@ impl Mixer {
         match self.shared.bus_gains.get(bus.index()) {
             Some(g) if valid_gain(gain) => {
                 g.store(gain.to_bits(), Ordering::Relaxed);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Stops every voice on `bus` (with the default fade).
+    pub fn stop_bus(&self, bus: BusId) -> Result<(), PlayError> {
+        self.bus_op(bus, BusOp::Stop)
+    }
+
+    /// Pauses every voice on `bus` (with the default fade); voices started
+    /// on it later play normally.
+    pub fn pause_bus(&self, bus: BusId) -> Result<(), PlayError> {
+        self.bus_op(bus, BusOp::Pause)
+    }
+
+    /// Resumes every paused voice on `bus`.
+    pub fn resume_bus(&self, bus: BusId) -> Result<(), PlayError> {
+        self.bus_op(bus, BusOp::Resume)
+    }
+
+    fn bus_op(&self, bus: BusId, op: BusOp) -> Result<(), PlayError> {
+        if bus.index() >= self.shared.bus_names.len() {
+            return Err(PlayError::BadBus);
+        }
+        if self.shared.send(Command::Bus { bus: bus.0, op }) {
+            Ok(())
+        } else {
+            Err(PlayError::QueueFull)
+        }
+    }
+
+    /// Sets the level of the send from bus `from` to bus `to` (applied at
+    /// the next chunk); `false` if there is no such send or the level is invalid.
+    pub fn set_send_level(&self, from: BusId, to: BusId, level: f32) -> bool {
+        let sh = &self.shared;
+        match sh.send_routes.iter().position(|&r| r == (from.0, to.0)) {
+            Some(k) if valid_gain(level) => {
+                sh.send_levels[k].store(level.to_bits(), Ordering::Relaxed);
                 true
             }
             _ => false,
@@ -292,6 +452,13 @@ impl Mixer {
             stop,
             thread: Some(thread),
         })
+    }
+
+    /// The next event from the renderer (voice ends, silenced non-finite
+    /// output, stream underruns), oldest first; `None` when there is none.
+    /// Lock-free; any thread may poll, each event goes to one poller.
+    pub fn poll_event(&self) -> Option<MixerEvent> {
+        self.shared.events.pop()
     }
 
     /// A snapshot of the counters; resets the peak meters.

@@ -4,18 +4,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::command::Command;
+pub use super::id::VoiceId;
 use super::param;
 use super::shared::Shared;
-
-/// A voice's identity: its slot and generation. `Copy`, comparable; two ids
-/// are equal only for the same voice (slots are reused under a new generation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct VoiceId {
-    /// The pool slot.
-    pub slot: u32,
-    /// The slot's generation when this voice was started.
-    pub generation: u32,
-}
+use super::tween::Tween;
 
 /// Why an operation on a voice did nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,6 +138,64 @@ impl VoiceHandle {
             self.id.generation,
         )
         .ok_or(VoiceError::Ended)
+    }
+
+    /// Tweens the gain to `gain` now, over `tween.frames` frames along
+    /// `tween.curve` (instead of the mixer's default linear ramp). A later
+    /// [`VoiceHandle::set_gain`] replaces it; [`VoiceHandle::gain`] keeps
+    /// reporting the last plain `set_gain` value.
+    pub fn set_gain_tween(&self, gain: f32, tween: Tween) -> Result<(), VoiceError> {
+        self.tween_gain_at(0, gain, tween)
+    }
+
+    /// Changes the gain to `gain` on exactly output frame `frame_time`,
+    /// ramping linearly over the mixer's ramp length from that frame (the
+    /// target is reached on frame `frame_time + ramp - 1`).
+    pub fn set_gain_at(&self, frame_time: u64, gain: f32) -> Result<(), VoiceError> {
+        let ramp = self.shared.ramp_frames;
+        self.tween_gain_at(frame_time, gain, Tween::linear(ramp))
+    }
+
+    /// A gain tween that starts on exactly output frame `frame_time` (0 = now).
+    pub fn tween_gain_at(
+        &self,
+        frame_time: u64,
+        gain: f32,
+        tween: Tween,
+    ) -> Result<(), VoiceError> {
+        if !valid_gain(gain) {
+            return Err(VoiceError::BadValue);
+        }
+        let id = self.id;
+        self.send(Command::Tween {
+            slot: id.slot,
+            generation: id.generation,
+            target: gain,
+            tween,
+            at: frame_time,
+        })
+    }
+
+    /// The voice's position: the frame of its sound it plays next (for a
+    /// streaming voice, frames of the stream consumed so far), as of the
+    /// renderer's last chunk.
+    pub fn position(&self) -> Result<u64, VoiceError> {
+        let p = self.shared.params[self.id.slot as usize]
+            .position
+            .load(std::sync::atomic::Ordering::Relaxed);
+        self.check()?;
+        Ok(p)
+    }
+
+    /// Moves the voice to frame `frame` of its sound (not for streaming
+    /// voices: seek the [`crate::stream::Stream`]), at the next block.
+    pub fn seek(&self, frame: u64) -> Result<(), VoiceError> {
+        let id = self.id;
+        self.send(Command::Seek {
+            slot: id.slot,
+            generation: id.generation,
+            frame,
+        })
     }
 
     fn send(&self, cmd: Command) -> Result<(), VoiceError> {

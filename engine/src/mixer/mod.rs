@@ -43,6 +43,23 @@
 //!   voices travel back with their sound reference over a lock-free queue and
 //!   are dropped by [`Mixer::collect_garbage`] (called by `play` when the pool
 //!   looks full, or by a [`Janitor`] thread).
+//! - **Streaming voices**: [`Mixer::play_stream`] plays a
+//!   [`crate::stream::Stream`] (a file decoded on a loader thread into a
+//!   lock-free ring) like any voice; underruns are silence, counted and
+//!   reported.
+//! - **Tweens and scheduled changes**: [`VoiceHandle::set_gain_tween`]
+//!   ([`Curve`]: linear, dB-linear, S-curve), [`VoiceHandle::set_gain_at`];
+//!   [`BeatClock`] turns beats into frames; [`Mixer::stop_bus`] and friends.
+//! - **Effects**: per-bus inserts and sends ([`MixerBuilder::insert`],
+//!   [`MixerBuilder::send`]): [`Biquad`], [`Delay`], [`Reverb`], or any
+//!   [`Effect`].
+//! - **3D**: [`spatialize`] turns a [`Listener`] and an [`Emitter`] into a
+//!   gain, pan and Doppler rate (stereo output).
+//! - **Hygiene**: denormals are flushed while rendering ([`FlushDenormals`]);
+//!   sounds must be finite, and a chunk that still goes NaN or infinite is
+//!   silenced and its voice ended ([`MixerEvent`], [`EndReason::NonFinite`]).
+//! - **Events**: [`Mixer::poll_event`] (voice ends, stream underruns),
+//!   lock-free from any thread.
 //! - **Observability**: [`Mixer::stats`] (active voices, dropped commands,
 //!   peaks per bus, mix time per block as a histogram).
 //!
@@ -61,22 +78,39 @@
 //! v.stop().unwrap();
 //! ```
 
+mod beat;
 mod command;
 mod control;
+mod denormal;
+mod effect;
+mod event;
 mod handle;
+mod id;
 mod kernel;
+mod looping;
 mechanism_mod!(
     /// Generation-tagged atomic parameter words.
     param
 );
 mod render;
 mod shared;
+mod spatial;
 mod stats;
+mod tween;
 mod voice;
 
+pub use beat::BeatClock;
 pub use command::{BusId, Loop, PlayParams, Start};
 pub use control::{Janitor, Mixer, MixerBuilder, PlayError, MAX_VOICES};
+pub use denormal::FlushDenormals;
+pub use effect::{
+    biquad_coefficients, Biquad, BiquadParams, Delay, DelayParams, Effect, FilterKind, Reverb,
+    ReverbParams, REVERB_ALLPASSES, REVERB_COMBS, REVERB_INPUT, REVERB_SPREAD,
+};
+pub use event::{EndReason, MixerEvent};
 pub use handle::{VoiceError, VoiceHandle, VoiceId};
 pub use render::{BlockInfo, Clip, MixerRenderer, CHUNK, SOFT_KNEE};
+pub use spatial::{spatialize, Attenuation, Emitter, Listener, Spatial, Vec3, SPEED_OF_SOUND};
 pub use stats::MixerStats;
-pub use voice::pan_gains;
+pub use tween::{Curve, Tween, TWEEN_SEGMENT};
+pub use voice::{pan_gains, PAN_STEPS};

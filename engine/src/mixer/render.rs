@@ -15,7 +15,10 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::command::Command;
+use super::command::{BusOp, Command};
+use super::denormal::FlushDenormals;
+use super::effect::Effect;
+use super::event::{EndReason, MixerEvent};
 use super::kernel;
 use super::param;
 use super::shared::{Garbage, Shared};
@@ -96,6 +99,15 @@ pub struct MixerRenderer {
     ramp: u32,
     avx2: bool,
     prefetch_ahead: usize,
+    /// Set when a chunk held non-finite output: the next chunks mix every
+    /// voice into `hunt_buf` first, to find and silence the voice responsible.
+    hunting: bool,
+    /// Left then right, `CHUNK` frames each (used only while hunting).
+    hunt_buf: Box<[f32]>,
+    /// Per bus: insert effects, in order.
+    inserts: Box<[Vec<Box<dyn Effect>>]>,
+    /// Sends: (from bus, to bus), `to > from`; levels in `Shared::send_levels`.
+    sends: Box<[(u16, u16)]>,
 }
 
 /// The engine is gone once its renderer is: the control handles see it
@@ -109,7 +121,12 @@ impl Drop for MixerRenderer {
 }
 
 impl MixerRenderer {
-    pub(crate) fn new(shared: Arc<Shared>, clip: Clip) -> Self {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        clip: Clip,
+        inserts: Vec<Vec<Box<dyn Effect>>>,
+        sends: Vec<(u16, u16)>,
+    ) -> Self {
         let voices = shared.generations.len();
         let buses = shared.bus_names.len();
         #[cfg(target_arch = "x86_64")]
@@ -127,6 +144,10 @@ impl MixerRenderer {
             ramp: shared.ramp_frames,
             avx2,
             prefetch_ahead: PREFETCH_AHEAD,
+            hunting: false,
+            hunt_buf: vec![0.0; 2 * CHUNK].into_boxed_slice(),
+            inserts: inserts.into_boxed_slice(),
+            sends: sends.into_boxed_slice(),
             shared,
         }
     }
@@ -157,7 +178,10 @@ impl MixerRenderer {
     /// Renders one block: fills `out` (interleaved, `info.channels` per frame)
     /// for the block that starts at device frame `info.frame_time`. Frames
     /// beyond `info.frames` (if `out` is longer) are zeroed.
+    ///
+    /// Denormals are flushed to zero while it runs ([`FlushDenormals`]).
     pub fn render(&mut self, out: &mut [f32], info: &BlockInfo) {
+        let _ftz = FlushDenormals::new();
         let started = Instant::now();
         let ch = info.channels.max(1);
         let frames = info.frames.min(out.len() / ch);
@@ -185,6 +209,7 @@ impl MixerRenderer {
                     slot,
                     generation,
                     sound,
+                    stream,
                     params,
                     loop_start,
                     loop_end,
@@ -194,6 +219,7 @@ impl MixerRenderer {
                     v.start(
                         generation,
                         sound,
+                        stream,
                         &params,
                         loop_start,
                         loop_end,
@@ -219,6 +245,40 @@ impl MixerRenderer {
                 } => {
                     if let Some(v) = live(&mut self.voices, slot, generation) {
                         v.pause(fade);
+                    }
+                }
+                Command::Tween {
+                    slot,
+                    generation,
+                    target,
+                    tween,
+                    at,
+                } => {
+                    if let Some(v) = live(&mut self.voices, slot, generation) {
+                        v.start_tween(target, tween, at);
+                    }
+                }
+                Command::Bus { bus, op } => {
+                    let (fade, ramp) = (shared.default_fade, shared.ramp_frames);
+                    for &slot in &self.active {
+                        let v = &mut self.voices[slot as usize];
+                        if v.bus != bus || matches!(v.state, State::Free | State::Dead) {
+                            continue;
+                        }
+                        match op {
+                            BusOp::Stop => v.stop(0, fade),
+                            BusOp::Pause => v.pause(fade),
+                            BusOp::Resume => v.resume(ramp),
+                        }
+                    }
+                }
+                Command::Seek {
+                    slot,
+                    generation,
+                    frame,
+                } => {
+                    if let Some(v) = live(&mut self.voices, slot, generation) {
+                        v.seek(frame);
                     }
                 }
                 Command::Resume {
@@ -249,20 +309,58 @@ impl MixerRenderer {
         #[cfg(not(target_arch = "x86_64"))]
         mix_voices_portable(self, t0, n);
 
+        // Keep NaN and infinities out of the mix: a bus chunk holding one is
+        // silenced, and the next chunks look for the voice responsible.
+        let mut clean = true;
+        for buf in self.bus_buf.chunks_exact_mut(CHUNK) {
+            if !kernel::all_finite(&buf[..n]) {
+                buf[..n].fill(0.0);
+                clean = false;
+            }
+        }
+        if !clean {
+            self.shared.stats.non_finite_chunks.fetch_add(1, Relaxed);
+            self.shared.event(MixerEvent::NonFiniteSilenced {
+                at: t0,
+                frames: n as u32,
+            });
+            self.hunting = true;
+        } else if self.hunting {
+            // A whole chunk mixed voice by voice came out clean: stop looking.
+            self.hunting = false;
+        }
+
         // Sum buses into the master scratch.
         let (ml, mr) = self.master.split_at_mut(CHUNK);
         ml[..n].fill(0.0);
         mr[..n].fill(0.0);
         let stats = &self.shared.stats;
-        for (b, (buf, ramp)) in self
-            .bus_buf
-            .chunks_exact_mut(2 * CHUNK)
-            .zip(self.bus_gain.iter_mut())
-            .enumerate()
-        {
+        let buses = self.bus_gain.len();
+        for b in 0..buses {
+            let (head, tail) = self.bus_buf.split_at_mut((b + 1) * 2 * CHUNK);
+            let buf = &mut head[b * 2 * CHUNK..];
+            let ramp = &mut self.bus_gain[b];
             let target = f32::from_bits(self.shared.bus_gains[b].load(Relaxed));
             ramp.set(target, self.ramp);
             let (bl, br) = buf.split_at_mut(CHUNK);
+            // Inserts, in order (pre-fader).
+            if !self.inserts[b].is_empty() {
+                for fx in self.inserts[b].iter_mut() {
+                    fx.process(&mut bl[..n], &mut br[..n]);
+                }
+                if !kernel::all_finite(&bl[..n]) || !kernel::all_finite(&br[..n]) {
+                    for fx in self.inserts[b].iter_mut() {
+                        fx.reset();
+                    }
+                    bl[..n].fill(0.0);
+                    br[..n].fill(0.0);
+                    stats.non_finite_chunks.fetch_add(1, Relaxed);
+                    self.shared.event(MixerEvent::NonFiniteSilenced {
+                        at: t0,
+                        frames: n as u32,
+                    });
+                }
+            }
             // Apply the bus gain in place so the peak meter sees it, then add.
             let mut left_ramp = *ramp;
             scale_in_place(&mut bl[..n], &mut left_ramp);
@@ -271,6 +369,17 @@ impl MixerRenderer {
                 &stats.bus_peaks[b],
                 kernel::peak(&bl[..n]).max(kernel::peak(&br[..n])),
             );
+            // Sends (post-fader) into later buses.
+            for (k, &(from, to)) in self.sends.iter().enumerate() {
+                if from as usize != b {
+                    continue;
+                }
+                let level = f32::from_bits(self.shared.send_levels[k].load(Relaxed));
+                let at = (to as usize - b - 1) * 2 * CHUNK;
+                let (tl, tr) = tail[at..at + 2 * CHUNK].split_at_mut(CHUNK);
+                kernel::add_scaled(&mut tl[..n], &bl[..n], level, 0.0);
+                kernel::add_scaled(&mut tr[..n], &br[..n], level, 0.0);
+            }
             kernel::add_scaled(&mut ml[..n], &bl[..n], 1.0, 0.0);
             kernel::add_scaled(&mut mr[..n], &br[..n], 1.0, 0.0);
         }
@@ -340,7 +449,7 @@ fn scale_in_place(x: &mut [f32], ramp: &mut GainRamp) {
     let n = x.len();
     let kr = (ramp.left as usize).min(n);
     for (i, s) in x[..kr].iter_mut().enumerate() {
-        *s *= ramp.cur + (i + 1) as f32 * ramp.delta;
+        *s *= ramp.cur + (i as i32 + 1) as f32 * ramp.delta;
     }
     ramp.advance(kr);
     let g = ramp.cur;
@@ -379,7 +488,7 @@ pub const PREFETCH_AHEAD: usize = 8;
 
 /// The voice loop, inlined into each instruction-set variant.
 #[inline(always)]
-fn mix_voices(r: &mut MixerRenderer, t0: u64, n: usize) {
+fn mix_voices(r: &mut MixerRenderer, t0: u64, n: usize, gather: bool) {
     let MixerRenderer {
         shared,
         voices,
@@ -387,8 +496,11 @@ fn mix_voices(r: &mut MixerRenderer, t0: u64, n: usize) {
         bus_buf,
         ramp,
         prefetch_ahead,
+        hunting,
+        hunt_buf,
         ..
     } = r;
+    let hunting = *hunting;
     let ahead_by = *prefetch_ahead;
     let shared = &**shared;
     let mut late = 0u32;
@@ -404,22 +516,69 @@ fn mix_voices(r: &mut MixerRenderer, t0: u64, n: usize) {
             }
         }
         let v = &mut voices[slot];
+        v.gather = gather;
         if v.state != State::Dead {
             v.poll_params(&shared.params[slot], *ramp);
         }
         let base = v.bus as usize * 2 * CHUNK;
         let (l, rr) = bus_buf[base..base + 2 * CHUNK].split_at_mut(CHUNK);
-        if v.mix(t0, &mut l[..n], &mut rr[..n], &mut late) {
-            i += 1;
-            continue;
+        let mut reason = EndReason::Finished;
+        let mut underrun = 0u32;
+        if !hunting {
+            let alive = v.mix(t0, &mut l[..n], &mut rr[..n], &mut late, &mut underrun);
+            shared.params[slot].position.store(v.pos >> 32, Relaxed);
+            if underrun > 0 {
+                stream_underrun(shared, v, slot, t0, n, underrun);
+            } else {
+                v.starving = false;
+            }
+            if alive {
+                i += 1;
+                continue;
+            }
+        } else {
+            // The slow, rare path: mix alone, check, then add.
+            let (hl, hr) = hunt_buf.split_at_mut(CHUNK);
+            hl[..n].fill(0.0);
+            hr[..n].fill(0.0);
+            let alive = v.mix(t0, &mut hl[..n], &mut hr[..n], &mut late, &mut underrun);
+            shared.params[slot].position.store(v.pos >> 32, Relaxed);
+            if underrun > 0 {
+                stream_underrun(shared, v, slot, t0, n, underrun);
+            } else {
+                v.starving = false;
+            }
+            if kernel::all_finite(&hl[..n]) && kernel::all_finite(&hr[..n]) {
+                kernel::add_scaled(&mut l[..n], &hl[..n], 1.0, 0.0);
+                kernel::add_scaled(&mut rr[..n], &hr[..n], 1.0, 0.0);
+                if alive {
+                    i += 1;
+                    continue;
+                }
+            } else {
+                reason = EndReason::NonFinite;
+                shared.stats.non_finite_voices.fetch_add(1, Relaxed);
+            }
         }
+        if reason == EndReason::Finished && v.stopped() {
+            reason = EndReason::Stopped;
+        }
+        shared.event(MixerEvent::VoiceEnded {
+            id: super::VoiceId {
+                slot: slot as u32,
+                generation: v.generation,
+            },
+            reason,
+            at: t0,
+        });
         // The voice ended: hand it back, never freeing anything here.
         param::end(&shared.generations[slot], v.generation);
         v.state = State::Free;
-        if let Some(sound) = v.sound.take() {
+        {
             if let Err(g) = shared.garbage.push(Garbage {
                 slot: slot as u32,
-                sound,
+                sound: v.sound.take(),
+                stream: v.stream.take(),
             }) {
                 // Unreachable by the slot accounting; leak rather than free on this thread.
                 std::mem::forget(g);
@@ -434,12 +593,33 @@ fn mix_voices(r: &mut MixerRenderer, t0: u64, n: usize) {
     }
 }
 
+/// Counts a stream voice's underrun and, when a run of them begins, reports it.
+#[inline(never)]
+fn stream_underrun(shared: &Shared, v: &mut Voice, slot: usize, t0: u64, n: usize, frames: u32) {
+    if let Some(st) = &v.stream {
+        st.underrun_frames.fetch_add(frames as u64, Relaxed);
+        if !v.starving {
+            st.underruns.fetch_add(1, Relaxed);
+            shared.event(MixerEvent::StreamUnderrun {
+                id: super::VoiceId {
+                    slot: slot as u32,
+                    generation: v.generation,
+                },
+                at: t0 + (n as u64 - frames as u64),
+                frames,
+            });
+        }
+    }
+    v.starving = true;
+}
+
 fn mix_voices_portable(r: &mut MixerRenderer, t0: u64, n: usize) {
-    mix_voices(r, t0, n)
+    mix_voices(r, t0, n, false)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn mix_voices_avx2(r: &mut MixerRenderer, t0: u64, n: usize) {
-    mix_voices(r, t0, n)
+    // The gather kernels need AVX2, which the caller guarantees.
+    mix_voices(r, t0, n, true)
 }

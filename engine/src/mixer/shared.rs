@@ -13,8 +13,12 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use crossbeam_queue::ArrayQueue;
 
 use super::command::Command;
+use super::event::MixerEvent;
 use super::stats::StatsShared;
+use std::sync::Arc;
+
 use crate::sound::Sound;
+use crate::stream::StreamShared;
 
 /// The continuous parameters of one slot (see [`super::param`]).
 #[derive(Default)]
@@ -22,12 +26,16 @@ pub(crate) struct SlotParams {
     pub gain: AtomicU64,
     pub pan: AtomicU64,
     pub rate: AtomicU64,
+    /// The voice's position (frame of its sound, or of its stream), stored
+    /// by the renderer after every chunk.
+    pub position: AtomicU64,
 }
 
 /// A finished voice travelling back to a non-realtime thread.
 pub(crate) struct Garbage {
     pub slot: u32,
-    pub sound: Sound,
+    pub sound: Option<Sound>,
+    pub stream: Option<Arc<StreamShared>>,
 }
 
 /// Everything the control handles and the renderer share.
@@ -52,8 +60,14 @@ pub(crate) struct Shared {
     pub bus_names: Box<[String]>,
     /// Bus gains as `f32` bits.
     pub bus_gains: Box<[AtomicU32]>,
+    /// Send levels as `f32` bits, index = send id.
+    pub send_levels: Box<[AtomicU32]>,
+    /// Sends: (from bus, to bus), index = send id.
+    pub send_routes: Box<[(u16, u16)]>,
     /// Master gain as `f32` bits.
     pub master_gain: AtomicU32,
+    /// Events to the control side.
+    pub events: ArrayQueue<MixerEvent>,
     /// Counters.
     pub stats: StatsShared,
     /// Set when the renderer is dropped (its engine stopped, failed or
@@ -62,6 +76,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         rate: u32,
         voices: usize,
@@ -69,6 +84,8 @@ impl Shared {
         ramp_frames: u32,
         default_fade: u32,
         bus_names: Vec<String>,
+        event_capacity: usize,
+        sends: &[(u16, u16, f32)],
     ) -> Shared {
         let free = ArrayQueue::new(voices);
         for i in 0..voices as u32 {
@@ -89,9 +106,23 @@ impl Shared {
             bus_gains: (0..buses)
                 .map(|_| AtomicU32::new(1.0f32.to_bits()))
                 .collect(),
+            send_levels: sends
+                .iter()
+                .map(|s| AtomicU32::new(s.2.to_bits()))
+                .collect(),
+            send_routes: sends.iter().map(|s| (s.0, s.1)).collect(),
             master_gain: AtomicU32::new(1.0f32.to_bits()),
+            events: ArrayQueue::new(event_capacity.max(1)),
             stats: StatsShared::new(buses),
             renderer_gone: AtomicBool::new(false),
+        }
+    }
+
+    /// Pushes an event (renderer side); counted as dropped if the queue is full.
+    #[inline]
+    pub fn event(&self, e: MixerEvent) {
+        if self.events.push(e).is_err() {
+            self.stats.dropped_events.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -101,6 +132,7 @@ impl Shared {
         let mut n = 0;
         while let Some(g) = self.garbage.pop() {
             drop(g.sound);
+            drop(g.stream);
             // Cannot fail: a slot is in only one place at a time.
             let _ = self.free.push(g.slot);
             n += 1;

@@ -17,6 +17,9 @@ pub(crate) struct StatsShared {
     pub blocks: AtomicU64,
     pub frames: AtomicU64,
     pub garbage_overflow: AtomicU64,
+    pub non_finite_chunks: AtomicU64,
+    pub non_finite_voices: AtomicU64,
+    pub dropped_events: AtomicU64,
     /// Peak absolute sample per bus since the last read, as `f32` bits
     /// (non-negative floats order like their bits, so `fetch_max` works).
     pub bus_peaks: Box<[AtomicU32]>,
@@ -36,6 +39,9 @@ impl StatsShared {
             blocks: AtomicU64::new(0),
             frames: AtomicU64::new(0),
             garbage_overflow: AtomicU64::new(0),
+            non_finite_chunks: AtomicU64::new(0),
+            non_finite_voices: AtomicU64::new(0),
+            dropped_events: AtomicU64::new(0),
             bus_peaks: (0..buses).map(|_| AtomicU32::new(0)).collect(),
             master_peak: AtomicU32::new(0),
             mix_time: LatencyHistogram::new(),
@@ -72,6 +78,12 @@ pub struct MixerStats {
     pub blocks: u64,
     /// Frames rendered.
     pub frames: u64,
+    /// Mixing chunks whose output held NaN or an infinity and was replaced by silence.
+    pub non_finite_chunks: u64,
+    /// Voices silenced and ended because their output held NaN or an infinity.
+    pub non_finite_voices: u64,
+    /// Events dropped because the event queue was full (nobody polled it).
+    pub dropped_events: u64,
     /// Peak absolute sample per bus (after its gain), index = [`super::BusId::index`].
     pub bus_peaks: Vec<f32>,
     /// Peak absolute sample of the master output (before the clipper).
@@ -89,6 +101,9 @@ impl StatsShared {
             dropped_commands: self.dropped_commands.load(Relaxed),
             pool_full: self.pool_full.load(Relaxed),
             late_starts: self.late_starts.load(Relaxed),
+            non_finite_chunks: self.non_finite_chunks.load(Relaxed),
+            non_finite_voices: self.non_finite_voices.load(Relaxed),
+            dropped_events: self.dropped_events.load(Relaxed),
             blocks: self.blocks.load(Relaxed),
             frames: self.frames.load(Relaxed),
             bus_peaks: self

@@ -9,7 +9,11 @@ use super::command::{Loop, PlayParams, Start};
 use super::kernel::{self, ONE};
 use super::param;
 use super::shared::SlotParams;
+use super::tween::{GainTween, Tween};
+use std::sync::Arc;
+
 use crate::sound::Sound;
+use crate::stream::{StreamShared, GUARD_FRAMES};
 
 /// Where a voice is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,16 +56,72 @@ pub(crate) enum FadeEnd {
 /// assert_eq!(r, std::f32::consts::FRAC_1_SQRT_2);
 /// assert_eq!(pcmring::mixer::pan_gains(0.0, 2), (1.0, 1.0));
 /// ```
+///
+/// The curve is tabulated ([`PAN_STEPS`] steps over the pan range, computed
+/// in f64) and linearly interpolated between steps (error below 3e-7), so a
+/// pan change costs a few operations on the realtime thread; the steps
+/// include the centre and both ends, which are exact.
 pub fn pan_gains(pan: f32, channels: u16) -> (f32, f32) {
-    let pan = pan.clamp(-1.0, 1.0) as f64;
-    let theta = (pan + 1.0) * std::f64::consts::FRAC_PI_4;
-    let (l, r) = (theta.cos(), theta.sin());
-    if channels >= 2 {
-        let s = std::f64::consts::SQRT_2;
-        ((l * s).min(1.0) as f32, (r * s).min(1.0) as f32)
+    let t = pan_table();
+    let x = (pan.clamp(-1.0, 1.0) + 1.0) * (PAN_STEPS as f32 / 2.0);
+    let i = (x as usize).min(PAN_STEPS - 1);
+    let f = x - i as f32;
+    let lerp = |a: [f32; 2], b: [f32; 2], k: usize| a[k] + (b[k] - a[k]) * f;
+    let (a, b) = if channels >= 2 {
+        (t.balance[i], t.balance[i + 1])
     } else {
-        (l as f32, r as f32)
+        (t.power[i], t.power[i + 1])
+    };
+    if f == 0.0 {
+        (a[0], a[1])
+    } else {
+        (lerp(a, b, 0), lerp(a, b, 1))
     }
+}
+
+/// Steps of the tabulated pan law over `-1..=1`.
+pub const PAN_STEPS: usize = 1024;
+
+struct PanTable {
+    /// `(cos θ, sin θ)` per step.
+    power: [[f32; 2]; PAN_STEPS + 1],
+    /// `(min(1, √2 cos θ), min(1, √2 sin θ))` per step.
+    balance: [[f32; 2]; PAN_STEPS + 1],
+}
+
+static PAN_TABLE: std::sync::OnceLock<PanTable> = std::sync::OnceLock::new();
+
+/// The pan table, computed on first use (the builder forces it, so the
+/// realtime thread never computes it).
+fn pan_table() -> &'static PanTable {
+    PAN_TABLE.get_or_init(|| {
+        let mut t = PanTable {
+            power: [[0.0; 2]; PAN_STEPS + 1],
+            balance: [[0.0; 2]; PAN_STEPS + 1],
+        };
+        for i in 0..=PAN_STEPS {
+            let theta = i as f64 / PAN_STEPS as f64 * std::f64::consts::FRAC_PI_2;
+            // Exact at the ends and the centre.
+            let (l, r) = match i {
+                0 => (1.0, 0.0),
+                _ if i == PAN_STEPS => (0.0, 1.0),
+                _ if 2 * i == PAN_STEPS => (
+                    std::f64::consts::FRAC_1_SQRT_2,
+                    std::f64::consts::FRAC_1_SQRT_2,
+                ),
+                _ => (theta.cos(), theta.sin()),
+            };
+            let s = std::f64::consts::SQRT_2;
+            t.power[i] = [l as f32, r as f32];
+            t.balance[i] = [(l * s).min(1.0) as f32, (r * s).min(1.0) as f32];
+        }
+        t
+    })
+}
+
+/// Computes the pan table now (call off the realtime thread).
+pub(crate) fn init_pan_table() {
+    let _ = pan_table();
 }
 
 /// Realtime state of one voice slot.
@@ -95,7 +155,23 @@ pub(crate) struct Voice {
     pub gain: f32,
     pub pan: f32,
     pub sound: Option<Sound>,
+    /// For a streaming voice: its ring (and `sound` is `None`).
+    pub stream: Option<Arc<StreamShared>>,
+    /// The stream's jump index this voice has followed.
+    pub jump_seen: u64,
+    /// Whether the previous chunk underran (a run of underruns is reported once).
+    pub starving: bool,
+    /// Use the AVX2 gather kernels (set by the renderer's AVX2 copy only).
+    pub gather: bool,
+    /// A gain tween, pending or running, and frames left in its segment.
+    pub tween: Option<GainTween>,
+    pub tween_seg_left: u32,
+    /// Tweens waiting for their start frame.
+    pub pending: [Option<GainTween>; PENDING_TWEENS],
 }
+
+/// Gain tweens (scheduled changes) a voice holds waiting for their frame.
+pub const PENDING_TWEENS: usize = 4;
 
 /// No pending stop.
 pub(crate) const NEVER: u64 = u64::MAX;
@@ -136,6 +212,13 @@ impl Voice {
             gain: 0.0,
             pan: 0.0,
             sound: None,
+            stream: None,
+            jump_seen: 0,
+            starving: false,
+            gather: false,
+            tween: None,
+            tween_seg_left: 0,
+            pending: [None; PENDING_TWEENS],
         }
     }
 
@@ -144,16 +227,27 @@ impl Voice {
     pub fn start(
         &mut self,
         generation: u32,
-        sound: Sound,
+        sound: Option<Sound>,
+        stream: Option<Arc<StreamShared>>,
         p: &PlayParams,
         loop_start: u64,
         loop_end: u64,
         sp: &SlotParams,
     ) {
         self.generation = generation;
-        self.channels = sound.channels();
-        self.sound = Some(sound);
-        self.pos = 0;
+        self.channels = match (&sound, &stream) {
+            (Some(s), _) => s.channels(),
+            (None, Some(st)) => st.channels,
+            (None, None) => 1,
+        };
+        self.sound = sound;
+        self.stream = stream;
+        self.jump_seen = 0;
+        self.starving = false;
+        self.tween = None;
+        self.tween_seg_left = 0;
+        self.pending = [None; PENDING_TWEENS];
+        self.pos = p.offset << 32;
         self.step = rate_step(p.rate);
         self.step_target = self.step;
         self.step_left = 0;
@@ -210,6 +304,11 @@ impl Voice {
         let g = sp.gain.load(Ordering::Acquire);
         let p = sp.pan.load(Ordering::Acquire);
         if g != self.seen_gain || p != self.seen_pan {
+            if g != self.seen_gain {
+                // A plain gain change replaces any tween, running or waiting.
+                self.tween = None;
+                self.pending = [None; PENDING_TWEENS];
+            }
             self.seen_gain = g;
             self.seen_pan = p;
             if let Some(v) = param::get(&sp.gain, self.generation) {
@@ -237,6 +336,126 @@ impl Voice {
                 }
             }
         }
+    }
+
+    /// Whether the voice ended (or is ending) because it was stopped.
+    pub fn stopped(&self) -> bool {
+        self.state == State::Dead || self.fade == FadeEnd::End
+    }
+
+    /// Schedules a gain tween to `target` starting on frame `at` (0 = now).
+    /// Up to [`PENDING_TWEENS`] may wait; beyond that the latest is dropped.
+    pub fn start_tween(&mut self, target: f32, tween: Tween, at: u64) {
+        let new = GainTween {
+            from: self.gain,
+            to: target,
+            frames: tween.frames,
+            done: 0,
+            curve: tween.curve,
+            at,
+            started: false,
+        };
+        let slot = match self.pending.iter().position(Option::is_none) {
+            Some(i) => i,
+            None => {
+                // Full: replace the latest one if the new one comes earlier.
+                let (i, latest) = self
+                    .pending
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| (i, p.map_or(0, |p| p.at)))
+                    .max_by_key(|&(_, at)| at)
+                    .unwrap_or((0, 0));
+                if latest <= at {
+                    return;
+                }
+                i
+            }
+        };
+        self.pending[slot] = Some(new);
+    }
+
+    /// Whether a tween runs or waits.
+    #[inline(always)]
+    fn has_tweens(&self) -> bool {
+        self.tween.is_some() || self.pending.iter().any(Option::is_some)
+    }
+
+    /// The waiting tween that starts first: its index and frame.
+    fn next_pending(&self) -> Option<(usize, u64)> {
+        self.pending
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.map(|p| (i, p.at)))
+            .min_by_key(|&(_, at)| at)
+    }
+
+    /// Starts the tween's next segment (or ends the tween).
+    fn tween_segment(&mut self, ramp_now: bool) {
+        let Some(tw) = self.tween else { return };
+        if tw.done >= tw.frames {
+            self.gain = tw.to;
+            if ramp_now {
+                let (tl, tr) = self.targets();
+                self.ramp_to(tl, tr, 0);
+            }
+            self.tween = None;
+            self.tween_seg_left = 0;
+            return;
+        }
+        let (len, g) = tw.next_segment();
+        self.gain = g;
+        if ramp_now {
+            let (tl, tr) = self.targets();
+            self.ramp_to(tl, tr, len);
+        }
+        self.tween_seg_left = len;
+    }
+
+    /// Moves tweens on at output offset `off` of a block starting at `t0`:
+    /// starts those due (a new one replaces a running one), advances segments.
+    #[inline(always)]
+    fn tween_step(&mut self, t0: u64, off: usize) {
+        let ramp_now = self.fade == FadeEnd::None && self.state == State::Playing;
+        let now = t0 + off as u64;
+        let mut started = false;
+        while let Some((i, at)) = self.next_pending() {
+            if at > now {
+                break;
+            }
+            if let Some(mut tw) = self.pending[i].take() {
+                tw.started = true;
+                tw.from = self.gain;
+                self.tween = Some(tw);
+                self.tween_segment(ramp_now);
+                started = true;
+            }
+        }
+        if started {
+            return;
+        }
+        if let Some(mut tw) = self.tween {
+            if self.tween_seg_left == 0 {
+                tw.done += tw.next_segment().0;
+                self.tween = Some(tw);
+                self.tween_segment(ramp_now);
+            }
+        }
+    }
+
+    /// Frames from offset `off` to the next tween event, if any.
+    #[inline(always)]
+    fn tween_until(&self, t0: u64, off: usize, n: usize) -> usize {
+        let mut until = n;
+        if self.tween.is_some() {
+            until = until.min(off + self.tween_seg_left as usize);
+        }
+        if let Some((_, at)) = self.next_pending() {
+            if at < t0 + n as u64 {
+                until = until.min((at.saturating_sub(t0) as usize).max(off));
+            }
+        }
+        until
     }
 
     /// Begins a fade-out of `frames` after which `then` happens.
@@ -289,7 +508,14 @@ impl Voice {
     /// Mixes frames `[t0, t0 + l.len())` of the output clock into `l`/`r`.
     /// Returns `false` when the voice has ended.
     #[inline(always)]
-    pub fn mix(&mut self, t0: u64, l: &mut [f32], r: &mut [f32], late: &mut u32) -> bool {
+    pub fn mix(
+        &mut self,
+        t0: u64,
+        l: &mut [f32],
+        r: &mut [f32],
+        late: &mut u32,
+        underrun: &mut u32,
+    ) -> bool {
         let n = l.len();
         let end_t = t0 + n as u64;
         let mut off = 0usize;
@@ -308,10 +534,8 @@ impl Voice {
             State::Paused => return true,
             State::Dead | State::Free => return false,
         }
-        let Some(sound) = self.sound.take() else {
-            return false;
-        };
-        let src = sound.samples();
+        let sound = self.sound.take();
+        let stream = self.stream.take();
         let alive = loop {
             // The next event inside this block, as an offset.
             let mut until = n;
@@ -321,8 +545,23 @@ impl Voice {
             if self.fade != FadeEnd::None {
                 until = until.min(off + self.ramp_left as usize);
             }
-            if until > off && !self.mix_span(src, &mut l[off..until], &mut r[off..until]) {
-                break false;
+            if self.has_tweens() {
+                self.tween_step(t0, off);
+                until = until.min(self.tween_until(t0, off, n));
+            }
+            if until > off {
+                let (l, r) = (&mut l[off..until], &mut r[off..until]);
+                let more = match (&sound, &stream) {
+                    (Some(s), _) => self.mix_span(s.samples(), l, r),
+                    (None, Some(st)) => self.mix_stream_span(st, l, r, underrun),
+                    (None, None) => false,
+                };
+                if !more {
+                    break false;
+                }
+                if self.tween.is_some() {
+                    self.tween_seg_left = self.tween_seg_left.saturating_sub((until - off) as u32);
+                }
             }
             off = until;
             if self.stop_at <= t0 + off as u64 {
@@ -343,8 +582,90 @@ impl Voice {
                 break true;
             }
         };
-        self.sound = Some(sound);
+        self.sound = sound;
+        self.stream = stream;
         alive
+    }
+
+    /// Moves a sound voice to frame `frame` (a stream seeks with
+    /// [`crate::stream::Stream::seek`]); past the end of a one-shot it ends.
+    pub fn seek(&mut self, frame: u64) {
+        if self.sound.is_some() {
+            self.pos = frame.min(self.loop_end) << 32;
+        }
+    }
+
+    /// Mixes a span of a streaming voice from its ring: windows of up to
+    /// [`GUARD_FRAMES`] frames through [`Voice::mix_span`]; when the loader
+    /// is behind, the rest of the span stays silent (added to `underrun`)
+    /// and the position waits. `false` when the stream has ended.
+    fn mix_stream_span(
+        &mut self,
+        st: &StreamShared,
+        l: &mut [f32],
+        r: &mut [f32],
+        underrun: &mut u32,
+    ) -> bool {
+        let n = l.len();
+        let jump = st.jump();
+        if jump > self.jump_seen {
+            // A seek: skip what was buffered before it.
+            self.jump_seen = jump;
+            if (self.pos >> 32) < jump {
+                self.pos = jump << 32;
+                st.consume(jump);
+            }
+        }
+        let mut o = 0;
+        while o < n {
+            let eof = st.finished();
+            let base = self.pos >> 32;
+            let avail = st.written().saturating_sub(base) as usize;
+            // Mix inside one window, with positions relative to its start.
+            let window = |v: &mut Voice, m: usize, l: &mut [f32], r: &mut [f32]| {
+                v.pos -= base << 32;
+                v.loop_start = 0;
+                v.loop_end = m as u64;
+                v.looping = false;
+                let alive = v.mix_span(st.window(base, m), l, r);
+                v.pos += base << 32;
+                st.consume(v.pos >> 32);
+                st.played
+                    .fetch_add((v.pos >> 32) - base, std::sync::atomic::Ordering::Relaxed);
+                alive
+            };
+            if eof && avail <= GUARD_FRAMES {
+                // The rest of the stream fits one window: end like a one-shot.
+                return avail > 0 && window(self, avail, &mut l[o..], &mut r[o..]);
+            }
+            let m = avail.min(GUARD_FRAMES);
+            let unit = self.step == ONE && self.step_left == 0 && self.pos as u32 == 0;
+            let k = if unit {
+                m.min(n - o)
+            } else {
+                // Frames whose interpolation partner is inside the window.
+                let smax = if self.step_left > 0 {
+                    self.step.max(self.step_target)
+                } else {
+                    self.step
+                };
+                let rel = self.pos - (base << 32);
+                let last = (m as u64).saturating_sub(1) << 32;
+                if rel < last {
+                    (((last - rel - 1) / smax + 1) as usize).min(n - o)
+                } else {
+                    0
+                }
+            };
+            if k == 0 {
+                *underrun += (n - o) as u32;
+                return true;
+            }
+            // Inside the window by construction: never the one-shot end.
+            let _ = window(self, m, &mut l[o..o + k], &mut r[o..o + k]);
+            o += k;
+        }
+        true
     }
 
     /// Frames of the next `k` that still ramp, and the gains to mix them with.
@@ -477,23 +798,37 @@ impl Voice {
                 }
                 self.pos += (k as u64) << 32;
                 o += k;
-            } else if self.step_left == 0 {
+            } else {
+                // A steady rate or a rate ramp: the same kernel, whose step
+                // grows by `dstep` per frame (0 when steady).
+                let ramping = self.step_left > 0;
+                let dstep = if ramping { self.step_delta } else { 0 };
+                // No step in this span exceeds `smax` (a ramp moves monotonically
+                // towards its target), so this bound is safe for the whole span.
+                let smax = if ramping {
+                    self.step.max(self.step_target)
+                } else {
+                    self.step
+                };
                 // Frames whose interpolation partner idx + 1 is still inside the segment.
                 let last = ((seg_end as u64) - 1) << 32;
                 let safe = if self.pos < last {
-                    ((last - self.pos - 1) / self.step + 1) as usize
+                    ((last - self.pos - 1) / smax + 1) as usize
                 } else {
                     0
                 };
-                let k = (n - o).min(safe);
+                let mut k = (n - o).min(safe);
+                if ramping {
+                    k = k.min(self.step_left as usize);
+                }
                 if k == 0 {
                     self.slow(src, &mut l[o..o + 1], &mut r[o..o + 1]);
                     o += 1;
                     continue;
                 }
-                let step = self.step;
+                let mut step = self.step;
                 if self.silent() {
-                    self.pos += step * k as u64;
+                    (self.pos, step) = kernel::advance(self.pos, step, dstep, k);
                 } else {
                     // Work relative to the segment base so the kernel sees a short position.
                     let base = idx;
@@ -502,31 +837,31 @@ impl Voice {
                     let (l, r) = (&mut l[o..o + k], &mut r[o..o + k]);
                     let (kr, g) = self.ramp_part(k);
                     if kr > 0 {
-                        p = if ch == 1 {
-                            kernel::mono_lerp(s, p, step, &mut l[..kr], &mut r[..kr], g)
+                        let (l, r) = (&mut l[..kr], &mut r[..kr]);
+                        (p, step) = if ch == 1 {
+                            kernel::mono_lerp(s, p, step, dstep, l, r, g, self.gather)
                         } else {
-                            kernel::stereo_lerp(s, p, step, &mut l[..kr], &mut r[..kr], g)
+                            kernel::stereo_lerp(s, p, step, dstep, l, r, g, self.gather)
                         };
                         self.advance_gain(kr);
                     }
                     if kr < k {
                         let g = [self.gl, self.gr, 0.0, 0.0];
-                        p = if ch == 1 {
-                            kernel::mono_lerp(s, p, step, &mut l[kr..], &mut r[kr..], g)
+                        let (l, r) = (&mut l[kr..], &mut r[kr..]);
+                        (p, step) = if ch == 1 {
+                            kernel::mono_lerp(s, p, step, dstep, l, r, g, self.gather)
                         } else {
-                            kernel::stereo_lerp(s, p, step, &mut l[kr..], &mut r[kr..], g)
+                            kernel::stereo_lerp(s, p, step, dstep, l, r, g, self.gather)
                         };
                     }
                     self.pos = p + ((base as u64) << 32);
                 }
-                o += k;
-            } else {
-                let k = (n - o).min(self.step_left as usize);
-                for j in 0..k {
-                    if !self.wrap() {
-                        return false;
+                self.step = step;
+                if ramping {
+                    self.step_left -= k as u32;
+                    if self.step_left == 0 {
+                        self.step = self.step_target;
                     }
-                    self.slow(src, &mut l[o + j..o + j + 1], &mut r[o + j..o + j + 1]);
                 }
                 o += k;
             }

@@ -565,7 +565,7 @@ pub fn negotiate(fd: BorrowedFd<'_>, device: &str, req: &HwRequest) -> Result<Hw
         })?;
 
     hw.install(fd).map_err(|e| sys(Step::HwParams, e))?;
-    granted(&hw).ok_or_else(|| {
+    let mut config = granted(&hw).ok_or_else(|| {
         Error::sys(
             device,
             Step::HwParams,
@@ -574,7 +574,37 @@ pub fn negotiate(fd: BorrowedFd<'_>, device: &str, req: &HwRequest) -> Result<Hw
                 format!("HW_PARAMS left parameters unset: {hw:?}"),
             ),
         )
-    })
+    })?;
+    config.rate =
+        clock_rate(req, config.rate, config.rate_num, config.rate_den).map_err(unsupported)?;
+    Ok(config)
+}
+
+/// The rate the device's clock really runs at, from the exact fraction
+/// HW_PARAMS returns (`rate_num / rate_den`). The RATE interval is in
+/// whole hertz and a divider-clocked card can accept a rate it cannot
+/// make: snd-ens1370 takes "48000" and plays 1411200/29 = 48662.07 Hz.
+/// An exact request fails unless the clock is exactly that rate; a
+/// nearest one reports the clock's rate (rounded), so that everything
+/// timed from it (position model, resampling) is right.
+fn clock_rate(
+    req: &HwRequest,
+    granted: u32,
+    num: u32,
+    den: u32,
+) -> std::result::Result<u32, String> {
+    let is = |rate: u32| u64::from(num) == u64::from(rate) * u64::from(den);
+    if den == 0 || is(granted) {
+        return Ok(granted);
+    }
+    let real = f64::from(num) / f64::from(den);
+    match req.rate_match {
+        Match::Exact if !is(req.rate) => Err(format!(
+            "rate {} Hz exactly; the device's clock gives {num}/{den} = {real:.2} Hz",
+            req.rate
+        )),
+        _ => Ok(real.round() as u32),
+    }
 }
 
 /// Reads the granted configuration out of an installed parameter set.
@@ -608,6 +638,34 @@ fn granted(hw: &HwParams) -> Option<HwConfig> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_clock_rate_is_what_counts() {
+        let req = |rate_match| HwRequest {
+            format: None,
+            channels: 2,
+            rate: 48_000,
+            rate_match,
+            period_size: 1024,
+            buffer: BufferSize::Periods(4),
+        };
+        // snd-ens1370's DAC2: 1411200 / divider.
+        assert!(clock_rate(&req(Match::Exact), 48_000, 1_411_200, 29).is_err());
+        assert_eq!(
+            clock_rate(&req(Match::Nearest), 48_000, 1_411_200, 29),
+            Ok(48_662)
+        );
+        let r44 = HwRequest {
+            rate: 44_100,
+            ..req(Match::Exact)
+        };
+        assert_eq!(clock_rate(&r44, 44_100, 1_411_200, 32), Ok(44_100));
+        assert_eq!(
+            clock_rate(&req(Match::Exact), 48_000, 48_000, 1),
+            Ok(48_000)
+        );
+        assert_eq!(clock_rate(&req(Match::Exact), 48_000, 0, 0), Ok(48_000));
+    }
 
     #[test]
     fn any_is_fully_open() {

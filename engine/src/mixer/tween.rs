@@ -1,0 +1,120 @@
+//! Per-change tweens: how a gain change travels to its target (duration
+//! and curve), and when it starts (a device frame, for `set_gain_at`).
+//!
+//! The renderer follows a curve in straight segments of [`TWEEN_SEGMENT`]
+//! frames: the gain is on the curve (to within float rounding) at the last
+//! frame of every segment (`curve(k * SEGMENT / frames)` for the k-th) and
+//! at the tween's last frame (the target, exactly from the next frame on),
+//! and linear in between, so a tween costs what a plain ramp costs. A voice
+//! holds one running tween and up to four scheduled ones; a tween that
+//! starts replaces the running one, and a plain `set_gain` cancels them all.
+
+/// Frames per straight piece of a curved tween.
+pub const TWEEN_SEGMENT: u32 = 64;
+
+/// The shape of a tween.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Curve {
+    /// Straight from start to target in linear gain.
+    #[default]
+    Linear,
+    /// Straight in decibels (a constant dB rate: what sounds even for fades);
+    /// zero gain is taken as −100 dB at the ends, reached exactly.
+    ExponentialDb,
+    /// Smoothstep (`3x² − 2x³`) in linear gain: slow at both ends.
+    SCurve,
+}
+
+/// Floor of the dB curve (−100 dB).
+const DB_FLOOR: f32 = 1e-5;
+
+impl Curve {
+    /// The gain at fraction `x` (0..=1) of a tween from `from` to `to`.
+    ///
+    /// ```
+    /// use pcmring::mixer::Curve;
+    /// assert_eq!(Curve::Linear.at(0.0, 1.0, 0.25), 0.25);
+    /// assert!((Curve::ExponentialDb.at(1.0, 0.01, 0.5) - 0.1).abs() < 1e-6);
+    /// assert_eq!(Curve::SCurve.at(0.0, 1.0, 0.5), 0.5);
+    /// ```
+    pub fn at(self, from: f32, to: f32, x: f32) -> f32 {
+        let x = x.clamp(0.0, 1.0);
+        if x >= 1.0 {
+            return to;
+        }
+        match self {
+            Curve::Linear => from + (to - from) * x,
+            Curve::SCurve => from + (to - from) * (x * x * (3.0 - 2.0 * x)),
+            Curve::ExponentialDb => {
+                let (a, b) = (from.max(DB_FLOOR).ln(), to.max(DB_FLOOR).ln());
+                if x <= 0.0 {
+                    from
+                } else {
+                    (a + (b - a) * x).exp()
+                }
+            }
+        }
+    }
+}
+
+/// A tween: its length in frames and its curve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tween {
+    /// Length in frames (0 = jump on the frame).
+    pub frames: u32,
+    /// Shape.
+    pub curve: Curve,
+}
+
+impl Tween {
+    /// A linear tween of `frames`.
+    pub fn linear(frames: u32) -> Tween {
+        Tween {
+            frames,
+            curve: Curve::Linear,
+        }
+    }
+    /// A tween straight in dB over `frames`.
+    pub fn exponential_db(frames: u32) -> Tween {
+        Tween {
+            frames,
+            curve: Curve::ExponentialDb,
+        }
+    }
+    /// An S-curve tween over `frames`.
+    pub fn s_curve(frames: u32) -> Tween {
+        Tween {
+            frames,
+            curve: Curve::SCurve,
+        }
+    }
+}
+
+/// A gain tween in progress on the renderer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GainTween {
+    pub from: f32,
+    pub to: f32,
+    pub frames: u32,
+    pub done: u32,
+    pub curve: Curve,
+    /// Device frame it starts on (0 = at once).
+    pub at: u64,
+    pub started: bool,
+}
+
+impl GainTween {
+    /// The next segment: its length and the gain at its last frame.
+    pub fn next_segment(&self) -> (u32, f32) {
+        let left = self.frames - self.done;
+        let len = left.min(TWEEN_SEGMENT);
+        let end = self.done + len;
+        let g = if end >= self.frames {
+            self.to
+        } else {
+            self.curve
+                .at(self.from, self.to, end as f32 / self.frames as f32)
+        };
+        (len, g)
+    }
+}

@@ -1,0 +1,191 @@
+//! Control: per-change tweens follow their curves (checked on the frames
+//! where the renderer is exactly on the curve), scheduled gain changes land
+//! on their frame, whole buses stop and pause, positions, and the beat clock.
+
+use pcmring::mixer::{
+    BeatClock, Clip, Curve, Loop, MixerBuilder, PlayParams, Tween, TWEEN_SEGMENT,
+};
+use pcmring::sound::Sound;
+
+mod mixer_support;
+use mixer_support::{render_stereo, RATE};
+
+/// Stereo DC at 1.0: at centre pan the output is the gain itself.
+fn dc() -> Sound {
+    Sound::from_samples(vec![1.0f32; 2 * 100_000], 2, RATE).unwrap()
+}
+
+fn left(out: &[f32], frame: usize) -> f32 {
+    out[2 * frame]
+}
+
+#[test]
+fn tweens_follow_their_curves() {
+    for curve in [Curve::Linear, Curve::ExponentialDb, Curve::SCurve] {
+        for &(from, to) in &[(1.0f32, 0.25f32), (0.1, 0.8), (0.5, 0.0)] {
+            let (m, mut r) = MixerBuilder::new(RATE).clip(Clip::Off).build();
+            let v = m.play(&dc(), PlayParams::new().gain(from)).unwrap();
+            let _ = render_stereo(&mut r, 0, 512, 128);
+            let frames = 1000u32;
+            v.set_gain_tween(to, Tween { frames, curve }).unwrap();
+            let out = render_stereo(&mut r, 512, 2048, 100);
+            // Starts from `from` at once (the first block after the call).
+            assert!((left(&out, 0) - from).abs() <= (from - to).abs() / 10.0);
+            let mut k = TWEEN_SEGMENT;
+            while k < frames {
+                let want = curve.at(from, to, k as f32 / frames as f32);
+                let got = left(&out, k as usize - 1);
+                assert!(
+                    (got - want).abs() < 1e-5,
+                    "{curve:?} {from}->{to} frame {k}: {got} vs {want}"
+                );
+                k += TWEEN_SEGMENT;
+            }
+            assert_eq!(left(&out, frames as usize - 1), to);
+            assert!(out[2 * frames as usize..].iter().all(|&x| x == to));
+            // Between the exact points the gain moves monotonically.
+            let seg: Vec<f32> = (0..frames as usize).map(|i| left(&out, i)).collect();
+            let rising = to > from;
+            assert!(seg
+                .windows(2)
+                .all(|w| if rising { w[1] >= w[0] } else { w[1] <= w[0] }));
+        }
+    }
+}
+
+#[test]
+fn curves_have_their_shapes() {
+    // dB-linear: the midpoint of 1 -> 0.01 is 0.1 (-20 dB), not 0.505.
+    assert!((Curve::ExponentialDb.at(1.0, 0.01, 0.5) - 0.1).abs() < 1e-6);
+    // S-curve: flat at the ends, steepest in the middle.
+    let s = |x| Curve::SCurve.at(0.0, 1.0, x);
+    assert!(s(0.05) < 0.05 * 0.5 && s(0.95) > 1.0 - 0.05 * 0.5);
+    assert_eq!(s(0.5), 0.5);
+    assert!((Curve::Linear.at(0.2, 0.6, 0.5) - 0.4).abs() < 1e-7);
+    for c in [Curve::Linear, Curve::ExponentialDb, Curve::SCurve] {
+        assert_eq!(c.at(0.3, 0.7, 1.0), 0.7);
+        assert_eq!(c.at(0.3, 0.7, 0.0), 0.3);
+    }
+}
+
+#[test]
+fn scheduled_gain_changes_land_on_their_frame() {
+    for block in [64usize, 100, 256, 333] {
+        let (m, mut r) = MixerBuilder::new(RATE)
+            .clip(Clip::Off)
+            .ramp_frames(48)
+            .build();
+        let v = m.play(&dc(), PlayParams::new().gain(0.5)).unwrap();
+        let at = 1_234u64;
+        v.set_gain_at(at, 0.75).unwrap();
+        let jump = 3_000u64;
+        v.tween_gain_at(jump, 0.2, Tween::linear(0))
+            .unwrap_err_or_ok();
+        let out = render_stereo(&mut r, 0, 4_000, block);
+        for f in 0..at as usize {
+            assert_eq!(left(&out, f), 0.5, "block {block} frame {f}");
+        }
+        assert!(left(&out, at as usize) > 0.5);
+        assert!((left(&out, at as usize + 47) - 0.75).abs() < 1e-6);
+        assert_eq!(left(&out, at as usize + 48), 0.75);
+        assert_eq!(left(&out, jump as usize - 1), 0.75);
+        assert_eq!(left(&out, jump as usize), 0.2, "block {block}");
+    }
+}
+
+/// `tween_gain_at` returns a Result; this keeps the test readable.
+trait Ignore {
+    fn unwrap_err_or_ok(self);
+}
+impl<E: std::fmt::Debug> Ignore for Result<(), E> {
+    fn unwrap_err_or_ok(self) {
+        self.unwrap();
+    }
+}
+
+#[test]
+fn a_plain_set_gain_replaces_a_tween() {
+    let (m, mut r) = MixerBuilder::new(RATE)
+        .clip(Clip::Off)
+        .ramp_frames(10)
+        .build();
+    let v = m.play(&dc(), PlayParams::new().gain(1.0)).unwrap();
+    v.set_gain_tween(0.0, Tween::linear(10_000)).unwrap();
+    let _ = render_stereo(&mut r, 0, 256, 256);
+    v.set_gain(0.3).unwrap();
+    let out = render_stereo(&mut r, 256, 1024, 256);
+    assert!(out[40..].iter().all(|&x| x == 0.3));
+}
+
+#[test]
+fn a_whole_bus_stops_pauses_and_resumes() {
+    let (m, mut r) = MixerBuilder::new(RATE)
+        .clip(Clip::Off)
+        .bus("music")
+        .default_fade(0)
+        .build();
+    let music = m.bus("music").unwrap();
+    let a = m
+        .play(&dc(), PlayParams::new().gain(0.25).bus(music))
+        .unwrap();
+    let b = m
+        .play(&dc(), PlayParams::new().gain(0.25).bus(music))
+        .unwrap();
+    let c = m.play(&dc(), PlayParams::new().gain(0.125)).unwrap();
+    let _ = render_stereo(&mut r, 0, 256, 256);
+    m.pause_bus(music).unwrap();
+    let out = render_stereo(&mut r, 256, 256, 256);
+    assert!(out.iter().all(|&x| x == 0.125));
+    let (pa, pb) = (a.position().unwrap(), b.position().unwrap());
+    m.resume_bus(music).unwrap();
+    let _ = render_stereo(&mut r, 512, 256, 256);
+    assert!(a.position().unwrap() > pa && b.position().unwrap() > pb);
+    m.stop_bus(music).unwrap();
+    let out = render_stereo(&mut r, 768, 256, 256);
+    assert!(out.iter().all(|&x| x == 0.125));
+    assert!(!a.is_active() && !b.is_active() && c.is_active());
+}
+
+#[test]
+fn position_and_seek() {
+    let (m, mut r) = MixerBuilder::new(RATE).clip(Clip::Off).build();
+    let src: Vec<f32> = (0..20_000).map(|i| i as f32 / 20_000.0).collect();
+    let s = Sound::from_samples(src.clone(), 1, RATE).unwrap();
+    let v = m
+        .play(&s, PlayParams::new().pan(-1.0).looping(Loop::Whole))
+        .unwrap();
+    let _ = render_stereo(&mut r, 0, 1000, 250);
+    assert_eq!(v.position().unwrap(), 1000);
+    v.seek(15_000).unwrap();
+    let out = render_stereo(&mut r, 1000, 10, 10);
+    assert_eq!(left(&out, 0), src[15_000]);
+    assert_eq!(v.position().unwrap(), 15_010);
+}
+
+#[test]
+fn voices_scheduled_on_beats_start_on_their_frames() {
+    let mut clock = BeatClock::new(RATE, 150.0, 100);
+    assert_eq!(clock.frame_of_beat(1.0), 100 + 19_200);
+    assert_eq!(clock.beat_at(100 + 9_600), 0.5);
+    assert_eq!(clock.next_beat(100 + 9_601, 4), 0.75);
+    clock.set_tempo_at(2.0, 100.0);
+    assert_eq!(clock.frame_of_beat(2.0), 100 + 38_400);
+    assert_eq!(clock.frame_of_beat(3.0), 100 + 38_400 + 28_800);
+    let (m, mut r) = MixerBuilder::new(RATE).clip(Clip::Off).build();
+    let click = Sound::from_samples(vec![0.5f32; 20], 1, RATE).unwrap();
+    let beats = [2.0, 2.25, 2.5, 3.0];
+    for b in beats {
+        m.play(
+            &click,
+            PlayParams::new().pan(-1.0).at(clock.frame_of_beat(b)),
+        )
+        .unwrap();
+    }
+    let out = render_stereo(&mut r, 0, 80_000, 512);
+    let onsets: Vec<u64> = (1..80_000)
+        .filter(|&f| left(&out, f) != 0.0 && left(&out, f - 1) == 0.0)
+        .map(|f| f as u64)
+        .collect();
+    let want: Vec<u64> = beats.iter().map(|&b| clock.frame_of_beat(b)).collect();
+    assert_eq!(onsets, want);
+}
