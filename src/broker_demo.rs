@@ -188,14 +188,25 @@ fn start_broker(
             buffer: BufferSize::Frames(l.buffer_size),
             ..Config::default()
         };
-        let mut source = PcmSource::open(device, &config).map_err(|e| format!("{device}: {e}"))?;
+        // [reserve] Take the card from the sound server while serving.
+        let reserve = pcmring::reserve::ReserveConfig::new("pcmring broker_client");
+        let reservation =
+            pcmring::reserve::reserve_device(device, &reserve).map_err(|e| e.to_string())?;
+        let mut source = PcmSource::open(device, &config)
+            .map_err(|e| format!("{device}: {}", reservation.explain(e)))?;
         // Fail now, not at the client, when restricted fds are unavailable.
         source
             .lease_fds()
             .map_err(|e| format!("{device}: cannot make a restricted fd: {e}"))?;
         std::thread::Builder::new()
             .name("pcmring-broker".into())
-            .spawn(move || serve(listener, source, &tx).map(|_| None))
+            .spawn(move || {
+                // `serve` drops the source (closing the card) before the
+                // reservation goes.
+                let served = serve(listener, source, &tx).map(|_| None);
+                drop(reservation);
+                served
+            })
     }
     .map_err(|e| format!("cannot start the broker thread: {e}"))?;
     match rx.recv() {

@@ -2,12 +2,19 @@
 //! (`hw:CARD,DEVICE`), the simulated device recording to a WAV file, or a
 //! stream leased from a `pcmring-broker`.
 //!
+//! A card is taken the way JACK takes it from the desktop's sound server
+//! (device reservation, [`pcmring::reserve`]) unless [`Request::reserve`]
+//! is off, and given back when the engine stops.
+//!
 //! [`open`] with [`Choice::Auto`] takes the first playback device
-//! [`pcmring::pcm::list`] finds; if there is none, or it is busy (a sound
-//! server holds it) or refuses the settings, it says why and falls back to
-//! the simulated device.
+//! [`pcmring::pcm::list`] finds. If there is none, or it refuses the
+//! settings, it says why and falls back to the simulated device. If the
+//! card is busy and its holder keeps it, it fails and names the holder:
+//! falling back would play where nobody hears it (`--device sim` chooses
+//! the simulated device).
 
 use pcmring::pcm::{self, BufferSize, Config, Direction, Pcm};
+use pcmring::reserve::{self, ReservationWatch, ReserveConfig, ReserveError, ReservedPcm};
 use pcmring::sim::{DacMode, SimConfig, SimDac, SimReport};
 use pcmring::Device;
 use pcmring::{Error, Format, StreamLayout};
@@ -67,6 +74,9 @@ pub struct Request {
     /// Frames the simulated device records at most (memory is taken up
     /// front).
     pub sim_record_frames: usize,
+    /// How to reserve a card from the sound server
+    /// ([`ReserveConfig::disabled`] for `--no-reserve`).
+    pub reserve: ReserveConfig,
 }
 
 /// A device of any of the three kinds, as one [`Device`] type.
@@ -86,6 +96,9 @@ pub struct Output {
     pub label: String,
     /// Things the user should know (fallbacks and why).
     pub notes: Vec<String>,
+    /// Tells when another program asks for the reserved card (see
+    /// [`pcmring::reserve::OnRequest`]); `None` unless a card is reserved.
+    pub reservation: Option<ReservationWatch>,
 }
 
 impl Output {
@@ -111,7 +124,7 @@ impl Output {
 pub fn open(choice: &Choice, req: &Request) -> Result<Output, String> {
     match choice {
         Choice::Sim => open_sim(req, Vec::new()),
-        Choice::Hw(name) => open_hw(name, req).map_err(|e| describe_hw_error(name, &e)),
+        Choice::Hw(name) => open_hw(name, req).map_err(|e| e.to_string()),
         Choice::Connect(addr) => open_leased(addr),
         Choice::Auto => {
             let first = match pcm::list() {
@@ -128,23 +141,19 @@ pub fn open(choice: &Choice, req: &Request) -> Result<Output, String> {
             let name = dev.hw_name();
             match open_hw(&name, req) {
                 Ok(out) => Ok(out),
-                Err(e) => open_sim(req, vec![describe_hw_error(&name, &e)]),
+                Err(e @ (ReserveError::Busy { .. } | ReserveError::Refused { .. })) => {
+                    Err(format!(
+                        "{e}\n(not falling back to the simulated device, where nothing would be \
+                     heard: --device sim plays there and records to a WAV file)"
+                    ))
+                }
+                Err(e) => open_sim(req, vec![format!("{name}: {e}")]),
             }
         }
     }
 }
 
-fn describe_hw_error(name: &str, e: &Error) -> String {
-    match e {
-        Error::Busy { .. } => format!(
-            "{name} is busy: another program (a sound server such as PipeWire or PulseAudio) \
-             holds it"
-        ),
-        _ => e.to_string(),
-    }
-}
-
-fn open_hw(name: &str, req: &Request) -> pcmring::Result<Output> {
+fn open_hw(name: &str, req: &Request) -> Result<Output, ReserveError> {
     let config = |channels| Config {
         format: None,
         channels,
@@ -154,13 +163,26 @@ fn open_hw(name: &str, req: &Request) -> pcmring::Result<Output> {
         ..Config::default()
     };
     let mut notes = Vec::new();
-    let mut pcm = match Pcm::open(name, Direction::Playback, &config(req.channels)) {
-        Err(Error::Unsupported { .. }) if req.channels != 2 => {
+    // Reserve the card first: the sound server closes it for us.
+    let reservation = reserve::reserve_device(name, &req.reserve)?;
+    if let Some(note) = reservation.note().filter(|_| req.reserve.enabled) {
+        notes.push(note.to_owned());
+    }
+    if let Some(h) = reservation.previous_holder() {
+        notes.push(format!(
+            "took the card from {h}; it gets the card back when playback ends"
+        ));
+    }
+    let open = |channels| {
+        Pcm::open(name, Direction::Playback, &config(channels)).map_err(|e| reservation.explain(e))
+    };
+    let mut pcm = match open(req.channels) {
+        Err(ReserveError::Pcm(Error::Unsupported { .. })) if req.channels != 2 => {
             notes.push(format!(
                 "{name} does not take {} channels; using stereo",
                 req.channels
             ));
-            Pcm::open(name, Direction::Playback, &config(2))?
+            open(2)?
         }
         r => r?,
     };
@@ -172,12 +194,14 @@ fn open_hw(name: &str, req: &Request) -> pcmring::Result<Output> {
     } else {
         format!("{name} ({})", info.name)
     };
+    let watch = reservation.is_held().then(|| reservation.watch());
     Ok(Output {
-        device: Box::new(pcm),
+        device: Box::new(ReservedPcm::new(pcm, reservation)),
         sim: None,
         sim_out: None,
         label,
         notes,
+        reservation: watch,
     })
 }
 
@@ -223,6 +247,7 @@ fn open_sim(req: &Request, mut notes: Vec<String>) -> Result<Output, String> {
             req.sim_out.display()
         ),
         notes,
+        reservation: None,
     })
 }
 
@@ -259,6 +284,7 @@ fn open_leased(addr: &str) -> Result<Output, String> {
         sim_out: None,
         label,
         notes: Vec::new(),
+        reservation: None,
     })
 }
 
@@ -292,6 +318,7 @@ mod tests {
             buffer: 250,
             sim_out: PathBuf::from("x.wav"),
             sim_record_frames: 0,
+            reserve: ReserveConfig::disabled(),
         };
         let l = sim_layout(&req);
         assert_eq!(l.period_size, 100);

@@ -16,6 +16,7 @@ use crate::status::{clock_time, frames_ms, progress_bar, StatusLine};
 use crate::stream::{self, StreamPlan, WavSource};
 use clap::Parser;
 use pcmring::engine::{EngineConfig, Margin};
+use pcmring::reserve::{OnRequest, ReserveConfig};
 use pcmring::{Format, StreamLayout};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,14 +25,22 @@ use std::time::{Duration, Instant};
 const AFTER_HELP: &str = "\
 Examples:
   play                                  the demo (assets/demo.wav), best device
-  play music.wav                        the first sound card if free, else sim
+  play music.wav                        the first sound card (sim if there is none)
   play --device hw:1,0 music.wav        a given card (hw:CARD,DEVICE[,SUB])
   play --device sim --out /tmp/o.wav x.wav
                                         the simulated device, recorded to a WAV
   play --connect /run/pcmring.sock x.wav
                                         through a pcmring-broker
 
-On the simulated device (no sound card, or the card is busy) nothing is
+On a desktop, play takes the card from the sound server (PipeWire,
+PulseAudio) the way JACK does, through the device reservation protocol on
+the session bus, and gives it back when it ends; other programs' sound
+pauses meanwhile. If a program with a higher priority asks for the card,
+play stops and hands it over. --no-reserve opens the card without asking.
+If the card is busy and its holder keeps it, play names the holder and
+stops; it never falls back to the simulated device silently.
+
+On the simulated device (no sound card, or --device sim) nothing is
 heard: what the device played is written to the --out WAV file instead.
 Ctrl-C stops cleanly (the recording is still written).";
 
@@ -51,7 +60,7 @@ pub struct PlayArgs {
 
     /// Output device: hw:CARD,DEVICE[,SUB] (e.g. hw:1,0 or hw:Loopback,0),
     /// `sim` (the simulated device) or `auto` (default: the first sound
-    /// card if it is free, else sim).
+    /// card, taken from the sound server; sim if there is no card).
     #[arg(long, short = 'd', value_name = "hw:X,Y|sim|auto")]
     pub device: Option<String>,
 
@@ -86,6 +95,19 @@ pub struct PlayArgs {
     /// Do not ask for SCHED_FIFO for the realtime thread.
     #[arg(long)]
     pub no_realtime: bool,
+
+    /// Open the card without asking the sound server for it (device
+    /// reservation on the session bus); a card the server holds is then
+    /// busy.
+    #[arg(long)]
+    pub no_reserve: bool,
+
+    /// The priority to ask the card's holder with (it gives the card only
+    /// to a higher priority than its own: PipeWire -20, PulseAudio 0,
+    /// JACK never). Programs asking play with a higher one get the card.
+    #[arg(long, value_name = "N", default_value_t = pcmring::reserve::DEFAULT_PRIORITY,
+          allow_negative_numbers = true)]
+    pub reserve_priority: i32,
 
     /// No live status line: only the set-up lines and the summary.
     #[arg(long, short = 'q')]
@@ -202,6 +224,17 @@ pub fn run(args: &PlayArgs) -> Result<Summary, String> {
             .clone()
             .unwrap_or_else(|| default_out("pcmring-play.wav")),
         sim_record_frames: record_frames,
+        reserve: if args.no_reserve {
+            ReserveConfig::disabled()
+        } else {
+            // Give the card up to a program with a higher priority: stop
+            // and say so (the loop below watches for it).
+            ReserveConfig {
+                on_request: OnRequest::release(),
+                priority: args.reserve_priority,
+                ..ReserveConfig::new("pcmring play")
+            }
+        },
     };
     println!(
         "file:   {} ({} Hz, {} ch, {}-bit {}, {})",
@@ -249,6 +282,7 @@ fn play_on(
         mut sim,
         sim_out,
         label,
+        reservation,
         ..
     } = out;
     let layout = pcmring::Device::layout(&device);
@@ -283,6 +317,14 @@ fn play_on(
         std::thread::sleep(Duration::from_millis(20));
         if signal::interrupted() {
             interrupted = true;
+            break;
+        }
+        // Another program with a higher priority asked for the card: it
+        // waits until the engine has stopped and the card is closed.
+        if let Some(p) = reservation.as_ref().and_then(|w| w.release_requested()) {
+            failure = Some(format!(
+                "another program (priority {p}) asked for the card: stopped and handed it over"
+            ));
             break;
         }
         if !engine.is_running() {

@@ -5,6 +5,7 @@
 use crate::output::{self, AnyDevice, Choice, Output, Request};
 use crate::status::frames_ms;
 use pcmring::engine::{Engine, EngineConfig, Renderer, StartInfo, TelemetrySnapshot, WakeMode};
+use pcmring::reserve::ReserveConfig;
 use pcmring::sim::{SimDac, SimReport};
 use pcmring::Format;
 use std::path::{Path, PathBuf};
@@ -13,7 +14,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, clap::Args)]
 pub struct OutputArgs {
     /// Output device: hw:CARD,DEVICE[,SUB], `sim` or `auto` (default: the
-    /// first sound card if it is free, else the simulated device).
+    /// first sound card, taken from the sound server; the simulated device
+    /// if there is none).
     #[arg(long, short = 'd', value_name = "hw:X,Y|sim|auto")]
     pub device: Option<String>,
 
@@ -25,6 +27,11 @@ pub struct OutputArgs {
     /// target/pcmring-<example>.wav in the source tree].
     #[arg(long, short = 'o', value_name = "PATH")]
     pub out: Option<PathBuf>,
+
+    /// Open the card without asking the sound server for it (device
+    /// reservation on the session bus).
+    #[arg(long)]
+    pub no_reserve: bool,
 }
 
 /// Parses a `--seconds` value for clap: a duration in (0, 3600] seconds.
@@ -52,6 +59,12 @@ pub fn open_stereo(args: &OutputArgs, example: &str, seconds: f64) -> Result<Out
             .clone()
             .unwrap_or_else(|| default_out(&format!("pcmring-{example}.wav"))),
         sim_record_frames: ((seconds + 5.0) * f64::from(rate)) as usize,
+        // Take the card from the sound server and keep it until the end.
+        reserve: if args.no_reserve {
+            ReserveConfig::disabled()
+        } else {
+            ReserveConfig::new(&format!("pcmring {example}"))
+        },
     };
     let out = output::open(&choice, &req)?;
     print_output(&out);

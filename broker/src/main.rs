@@ -90,6 +90,11 @@ struct Args {
     /// Log every lease granted and ended, not only refusals.
     #[arg(long, short = 'v')]
     verbose: bool,
+
+    /// Open the card without reserving it from the desktop's sound server
+    /// (org.freedesktop.ReserveDevice1 on the session bus).
+    #[arg(long)]
+    no_reserve: bool,
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {
@@ -115,7 +120,11 @@ fn bind(args: &Args, addr: &SocketAddr) -> Result<Listener, String> {
     daemon::listen(addr, group, mode)
 }
 
-fn open_source(args: &Args) -> Result<Box<dyn LeaseSource>, String> {
+/// The lease source, and the card's reservation (device reservation,
+/// issue 17) to keep until the source is dropped.
+type Opened = (Box<dyn LeaseSource>, Option<pcmring::reserve::Reservation>);
+
+fn open_source(args: &Args) -> Result<Opened, String> {
     let format = args.format.as_deref().map(parse_format).transpose()?;
     if args.device == "sim" {
         let buffer = args.period * u64::from(args.periods);
@@ -128,7 +137,10 @@ fn open_source(args: &Args) -> Result<Box<dyn LeaseSource>, String> {
             boundary: buffer << 20,
         };
         let dac = SimDac::start(SimConfig::new(layout)).map_err(|e| e.to_string())?;
-        return Ok(Box::new(SimSource::new(dac).map_err(|e| e.to_string())?));
+        return Ok((
+            Box::new(SimSource::new(dac).map_err(|e| e.to_string())?),
+            None,
+        ));
     }
     let config = Config {
         format,
@@ -138,11 +150,24 @@ fn open_source(args: &Args) -> Result<Box<dyn LeaseSource>, String> {
         buffer: BufferSize::Periods(args.periods),
         ..Config::default()
     };
-    let pcm = PcmSource::open(&args.device, &config).map_err(|e| e.to_string())?;
+    // [reserve] Take the card from the desktop's sound server for as long
+    // as the broker runs (refusing requests from others), unless told not to.
+    let reserve = if args.no_reserve {
+        pcmring::reserve::ReserveConfig::disabled()
+    } else {
+        pcmring::reserve::ReserveConfig::new("pcmring-broker")
+    };
+    let reservation =
+        pcmring::reserve::reserve_device(&args.device, &reserve).map_err(|e| e.to_string())?;
+    if let Some(note) = reservation.note().filter(|_| !args.no_reserve) {
+        eprintln!("pcmring-broker: {note}");
+    }
+    let pcm =
+        PcmSource::open(&args.device, &config).map_err(|e| reservation.explain(e).to_string())?;
     // Fail now, not at the first client, when restricted fds are unavailable.
     let mut probe = pcm;
     probe.lease_fds().map_err(|e| e.to_string())?;
-    Ok(Box::new(probe))
+    Ok((Box::new(probe), Some(reservation)))
 }
 
 fn run(args: Args) -> Result<(), String> {
@@ -154,7 +179,9 @@ fn run(args: Args) -> Result<(), String> {
         policy.gids.push(daemon::lookup_group(g)?);
     }
     let addr = SocketAddr::parse(&args.socket);
-    let source = open_source(&args)?;
+    // `_reservation` outlives `broker` (dropped in reverse order): the card
+    // is closed before its reservation is released.
+    let (source, _reservation) = open_source(&args)?;
     let listener = bind(&args, &addr)?;
     let config = BrokerConfig {
         policy,

@@ -112,6 +112,8 @@ pub mod events;
 pub mod mixer;
 pub mod pcm;
 pub mod resample;
+// Device reservation (issue 17, branch `reserve`): a self-contained module.
+pub mod reserve;
 pub mod restricted;
 pub mod sim;
 pub mod sound;

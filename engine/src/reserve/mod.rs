@@ -1,0 +1,38 @@
+//! Sharing a card with the desktop's sound server: the device reservation
+//! protocol (`org.freedesktop.ReserveDevice1` on the session D-Bus, as
+//! JACK, PipeWire and PulseAudio speak it), and naming who holds a busy
+//! card.
+//!
+//! Before opening card N, [`reserve_device`] asks the holder of
+//! `org.freedesktop.ReserveDevice1.AudioN` (the sound server) to release
+//! it with our priority; the sound server closes the card and lets the
+//! name go. pcmring keeps the name while it plays and releases it when
+//! the device is dropped, after closing it: the sound server takes the
+//! card back. A [`Reserved`] device ties the two together, so the engine
+//! holds the card exactly as long as it runs.
+//!
+//! With no session bus (a server, a container, the VM), or with the
+//! `reserve` cargo feature off, the card is opened without asking
+//! anyone, and [`Reservation::note`] says why. When the card is busy
+//! anyway, [`ReserveError::Busy`] names the processes holding it (from
+//! `/proc`).
+
+mod config;
+mod device;
+mod error;
+mod holders;
+mod reservation;
+mod watch;
+
+#[cfg(feature = "reserve")]
+mod bus;
+
+pub use config::{
+    object_path, service_name, BusAddress, OnRequest, ReleaseRequest, RequestHook, ReserveConfig,
+    DEFAULT_PRIORITY, INTERFACE,
+};
+pub use device::{open_reserved, Reserved, ReservedPcm};
+pub use error::{BusHolder, ReserveError};
+pub use holders::{pcm_holders, HolderScan, ProcessHolder};
+pub use reservation::{card_index, reserve_device, Reservation};
+pub use watch::ReservationWatch;
