@@ -22,6 +22,7 @@
 pub mod broker_demo;
 pub mod demo;
 pub mod duplex;
+pub mod gaps;
 pub mod monitor;
 pub mod output;
 pub mod play;

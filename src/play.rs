@@ -150,6 +150,10 @@ pub struct Summary {
     pub xruns: u64,
     /// Frames of silence because the loader was behind.
     pub starved_frames: u64,
+    /// Times the loader fell behind (each leaves one gap of silence).
+    pub starved_events: u64,
+    /// Frames the hardware played that the engine had not written.
+    pub xrun_frames: u64,
     /// The margin the engine kept at the end, frames.
     pub margin_frames: u64,
     /// Stopped by Ctrl-C (or SIGTERM).
@@ -406,6 +410,8 @@ fn play_on(
         end_frame: shared.end_frame(),
         xruns: t.xruns,
         starved_frames: shared.starved_frames(),
+        starved_events: shared.starved_events(),
+        xrun_frames: t.xrun_frames,
         margin_frames: t.margin_frames,
         interrupted,
         recording,

@@ -7,12 +7,15 @@
 //! Exactness: 16-bit input on an S16 ring and 24-bit input on an S24 ring
 //! round-trip exactly (`code / 2^(bits-1)` in f32, then the engine's
 //! rounding conversion back), so the comparison is `==`, not within an
-//! LSB. The runs use a fixed 2048-frame margin so a loaded CI machine
-//! does not turn into an xrun (a gap); the automatic margin is exercised
-//! by the example itself.
+//! LSB. The runs use a fixed 2048-frame margin so that an xrun is rare
+//! on a loaded CI machine; when one happens anyway, every frame played
+//! must still be the input's, and each gap must coincide with an xrun
+//! the engine counted (or a loader underrun): `pcmring_examples::gaps`.
+//! The automatic margin is exercised by the example itself.
 
 use clap::Parser;
 use pcmring_examples::demo;
+use pcmring_examples::gaps::compare_with_gaps;
 use pcmring_examples::play::{run, PlayArgs, Summary};
 use std::path::{Path, PathBuf};
 
@@ -47,35 +50,31 @@ fn check_exact(input: &[i32], in_spec: hound::WavSpec, s: &Summary) {
     assert_eq!(spec.channels, in_spec.channels);
     assert_eq!(spec.sample_rate, in_spec.sample_rate);
     assert_eq!(spec.bits_per_sample, in_spec.bits_per_sample);
-    assert_eq!(s.xruns, 0, "engine underruns: the recording has a gap");
-    assert_eq!(s.starved_frames, 0, "the loader fell behind");
     let ch = usize::from(spec.channels);
     let first = s.first_frame.expect("playback started");
     let offset = usize::try_from(first - rec.start_frame).expect("offset") * ch;
-    assert!(offset + input.len() <= got.len(), "recording too short");
     assert!(
         got[..offset].iter().all(|&v| v == 0),
         "sound before the start offset"
     );
-    let played = &got[offset..offset + input.len()];
-    if let Some(i) = played.iter().zip(input).position(|(a, b)| a != b) {
-        panic!(
-            "sample {i} (frame {}) differs: recorded {} expected {}",
-            i / ch,
-            played[i],
-            input[i]
-        );
-    }
+    let r = compare_with_gaps(&got[offset..], input, ch).unwrap_or_else(|e| panic!("{e}"));
+    // Every gap is one the engine (or the loader) counted.
+    let excused = s.xruns + s.starved_events;
     assert!(
-        got[offset + input.len()..].iter().all(|&v| v == 0),
-        "sound after the end"
+        r.discontinuities <= excused,
+        "{r:?}: gaps without an xrun to explain them (xruns {}, loader underruns {})",
+        s.xruns,
+        s.starved_events
     );
     assert_eq!(s.played_frames, (input.len() / ch) as u64);
-    assert_eq!(
-        s.end_frame,
-        Some(first + (input.len() / ch) as u64),
-        "end frame"
-    );
+    if r.discontinuities == 0 {
+        assert_eq!(r.matched_frames, input.len() / ch);
+        assert_eq!(
+            s.end_frame,
+            Some(first + (input.len() / ch) as u64),
+            "end frame"
+        );
+    }
 }
 
 #[test]

@@ -9,11 +9,17 @@
 //!   `hw:Loopback,0,0` as a restricted fd (snd-pcm-anondup), the player
 //!   connects as a client;
 //! - with no `--device`, the player picks the first card by itself.
+//!
+//! On a busy host (`CPU_HOGS=2 ./test.sh`) the guest stalls now and then:
+//! every frame played must still be the demo's, bit for bit, and each gap
+//! must coincide with an xrun the engine counted, a loader underrun, or
+//! an overrun of the test's own capture (counted and recovered here).
 
 use clap::Parser;
 use pcmring::pcm::{BufferSize, Config, Direction, Match, Pcm};
 use pcmring::{Device, Format};
 use pcmring_examples::demo;
+use pcmring_examples::gaps::compare_with_gaps;
 use pcmring_examples::play::{run, PlayArgs};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,10 +41,21 @@ fn demo_file(name: &str) -> PathBuf {
     file
 }
 
+/// What the capture thread got: the bytes, and how many times its ring
+/// overran (each one a gap that is the test's, not the engine's).
+struct Captured {
+    bytes: Vec<u8>,
+    overruns: u64,
+}
+
+type Capture = (Arc<AtomicBool>, JoinHandle<Captured>);
+
 /// Captures `hw:Loopback,1,0` on a thread until the flag is set. Opened
 /// first, with the geometry the playback side will ask for (aloop makes
-/// the two sides agree on format, rate, channels and sizes).
-fn start_capture(period: u64, buffer: u64) -> (Arc<AtomicBool>, JoinHandle<Vec<u8>>) {
+/// the two sides agree on format, rate, channels and sizes). The thread
+/// runs SCHED_FIFO when it may (root in the guest), so it keeps up; an
+/// overrun anyway is counted and recovered (prepare + start).
+fn start_capture(period: u64, buffer: u64) -> Capture {
     let config = Config {
         format: Some(Format::S16Le),
         channels: 2,
@@ -54,27 +71,41 @@ fn start_capture(period: u64, buffer: u64) -> (Arc<AtomicBool>, JoinHandle<Vec<u
     let stop = Arc::new(AtomicBool::new(false));
     let s2 = stop.clone();
     let capture = std::thread::spawn(move || {
+        let _ = pcmring_rt::sched::promote_fifo(70);
         let mut captured = Vec::new();
+        let mut overruns = 0;
         let mut chunk = vec![0u8; cap.ring().len()];
         while !s2.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(2));
-            let n = cap.read_frames(&mut chunk).expect("capture read");
-            captured.extend_from_slice(&chunk[..n * cap.layout().frame_bytes()]);
+            match read_capture(&mut cap, &mut chunk) {
+                Ok(n) => captured.extend_from_slice(&chunk[..n * cap.layout().frame_bytes()]),
+                Err(e) => {
+                    out(&format!("vm_play | capture overrun ({e}): recovering"));
+                    overruns += 1;
+                    recover_capture(&mut cap);
+                }
+            }
         }
         let _ = cap.drop_stream();
-        captured
+        let _ = pcmring_rt::sched::demote();
+        Captured {
+            bytes: captured,
+            overruns,
+        }
     });
     (stop, capture)
 }
 
-fn stop_capture(c: (Arc<AtomicBool>, JoinHandle<Vec<u8>>)) -> Vec<u8> {
+fn stop_capture(c: Capture) -> Captured {
     std::thread::sleep(Duration::from_millis(100));
     c.0.store(true, Ordering::Relaxed);
     c.1.join().expect("capture thread")
 }
 
-/// The capture holds the demo exactly, silence before and after.
-fn check_demo(captured: &[u8]) {
+/// The capture holds the demo exactly, silence before and after, except
+/// for gaps: at most `excused` of them (xruns the engine counted, loader
+/// underruns, capture overruns).
+fn check_demo(captured: &[u8], excused: u64) {
     let got: Vec<i16> = captured
         .chunks_exact(2)
         .map(|b| i16::from_le_bytes([b[0], b[1]]))
@@ -85,20 +116,24 @@ fn check_demo(captured: &[u8]) {
     let j = got.iter().position(|&v| v != 0).expect("nothing captured");
     assert!(j >= k && (j - k) % 2 == 0, "misaligned start: {j} vs {k}");
     let start = j - k;
+    let got: Vec<i32> = got[start..].iter().map(|&v| i32::from(v)).collect();
+    let want: Vec<i32> = want.iter().map(|&v| i32::from(v)).collect();
+    let r = compare_with_gaps(&got, &want, 2).unwrap_or_else(|e| panic!("{e}"));
+    out(&format!(
+        "vm_play | comparison: {r:?}, excused gaps {excused}"
+    ));
     assert!(
-        got.len() >= start + want.len(),
-        "capture too short: {} samples from {start}, want {}",
-        got.len() - start,
-        want.len()
+        r.discontinuities <= excused,
+        "{} gap(s) in the capture but only {excused} xrun(s)/underrun(s)/overrun(s) counted: {r:?}",
+        r.discontinuities
     );
-    let played = &got[start..start + want.len()];
-    if let Some(i) = played.iter().zip(&want).position(|(a, b)| a != b) {
-        panic!(
-            "sample {i} differs: captured {} expected {}",
-            played[i], want[i]
+    if excused == 0 {
+        assert_eq!(
+            r.matched_frames,
+            want.len() / 2,
+            "the whole demo, bit for bit"
         );
     }
-    assert!(got[start + want.len()..].iter().all(|&v| v == 0));
 }
 
 #[test]
@@ -125,17 +160,22 @@ fn play_example_on_aloop_is_bit_exact() {
     let captured = stop_capture(cap);
     let s = summary.expect("play on hw:Loopback,0,0");
     out(&format!(
-        "vm_play | {}: {:?}, xruns {}, margin {} fr, captured {} frames",
+        "vm_play | {}: {:?}, xruns {} ({} frames), loader underruns {}, capture overruns {}, margin {} fr, captured {} frames",
         s.device,
         s.layout,
         s.xruns,
+        s.xrun_frames,
+        s.starved_events,
+        captured.overruns,
         s.margin_frames,
-        captured.len() / 4
+        captured.bytes.len() / 4
     ));
     assert_eq!(s.layout.format, Format::S16Le);
     assert_eq!(s.played_frames, demo::FRAMES as u64);
-    assert_eq!(s.xruns, 0, "underruns leave gaps");
-    check_demo(&captured);
+    check_demo(
+        &captured.bytes,
+        s.xruns + s.starved_events + captured.overruns,
+    );
 }
 
 #[test]
@@ -162,16 +202,21 @@ fn broker_example_on_aloop_is_bit_exact() {
     let captured = stop_capture(cap);
     let s = summary.expect("broker on hw:Loopback,0,0 and a client");
     out(&format!(
-        "vm_play | broker: {}: xruns {}, margin {} fr, captured {} frames",
+        "vm_play | broker: {}: xruns {} ({} frames), loader underruns {}, capture overruns {}, margin {} fr, captured {} frames",
         s.play.device,
         s.play.xruns,
+        s.play.xrun_frames,
+        s.play.starved_events,
+        captured.overruns,
         s.play.margin_frames,
-        captured.len() / 4
+        captured.bytes.len() / 4
     ));
     assert!(s.sim.is_none());
     assert_eq!(s.play.played_frames, demo::FRAMES as u64);
-    assert_eq!(s.play.xruns, 0, "underruns leave gaps");
-    check_demo(&captured);
+    check_demo(
+        &captured.bytes,
+        s.play.xruns + s.play.starved_events + captured.overruns,
+    );
 }
 
 #[test]
@@ -191,4 +236,33 @@ fn play_example_picks_the_first_card_by_itself() {
     assert!(s.recording.is_none(), "fell back to the simulated device");
     assert_eq!(s.played_frames, demo::FRAMES as u64);
     assert!(!s.interrupted);
+}
+
+/// After an overrun of the (free-running) capture: skip to the hardware
+/// position; a stream the kernel stopped is prepared and started again.
+fn recover_capture(cap: &mut Pcm) {
+    match cap.status_synced() {
+        Ok(st) if st.state == pcmring::PcmState::Running as i32 => cap
+            .set_appl_ptr(st.hw_ptr)
+            .expect("skip the capture to hw_ptr"),
+        _ => {
+            cap.prepare().expect("re-prepare capture");
+            cap.start().expect("restart capture");
+        }
+    }
+}
+
+/// Reads what the capture holds; `Err` (an overrun) also when the
+/// hardware overtook the frames while they were being copied (a torn
+/// read: the guest stalled mid-copy), so such frames are never used.
+fn read_capture(cap: &mut Pcm, chunk: &mut [u8]) -> pcmring::Result<usize> {
+    let n = cap.read_frames(chunk)?;
+    let after = cap.avail()?;
+    if after + n as u64 > cap.layout().buffer_size {
+        return Err(pcmring::Error::BadState {
+            device: cap.name().to_owned(),
+            state: format!("overrun while {n} frames were being read"),
+        });
+    }
+    Ok(n)
 }

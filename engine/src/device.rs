@@ -114,6 +114,48 @@ pub trait Device: Send {
     fn commit(&mut self, _appl_frames: u64) -> Result<(), DeviceError> {
         Ok(())
     }
+    /// Tells the device that the frames `[from, to)` (64-bit) will never
+    /// be written: the engine found an xrun and re-anchored past them.
+    /// Called before the commit that moves the cursor beyond them. Only a
+    /// device that counts its own underruns (the simulated one) needs it.
+    fn mark_unwritten(&mut self, _from: u64, _to: u64) {}
+    /// Whether [`Device::commit`] should follow every block written
+    /// rather than every fill (cheap for a device that counts underruns
+    /// from the committed cursor, so a stall in the middle of a fill does
+    /// not count frames that were in the ring in time).
+    fn commit_each_block(&self) -> bool {
+        false
+    }
+    /// What identifies the ring this device writes, if it can tell (a
+    /// hardware substream, a simulated device's memfd): the engine refuses
+    /// to start a second engine on a ring one already drives in this
+    /// process. `None` (the default; restricted fds, whose anonymous inode
+    /// names nothing) skips the check.
+    fn ring_identity(&self) -> Option<RingIdentity> {
+        None
+    }
+}
+
+/// Identifies a device's ring within this process; see
+/// [`Device::ring_identity`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RingIdentity {
+    /// A hardware PCM substream.
+    Pcm {
+        /// Card index.
+        card: u32,
+        /// Device number.
+        device: u32,
+        /// Subdevice number.
+        subdevice: u32,
+    },
+    /// A file-backed ring (the simulated device's memfd): its inode.
+    File {
+        /// `st_dev` of the file.
+        dev: u64,
+        /// `st_ino` of the file.
+        ino: u64,
+    },
 }
 
 /// A device behind `dyn` shows its layout and where its position comes
@@ -154,6 +196,15 @@ impl<D: Device + ?Sized> Device for Box<D> {
     fn commit(&mut self, appl_frames: u64) -> Result<(), DeviceError> {
         (**self).commit(appl_frames)
     }
+    fn mark_unwritten(&mut self, from: u64, to: u64) {
+        (**self).mark_unwritten(from, to)
+    }
+    fn commit_each_block(&self) -> bool {
+        (**self).commit_each_block()
+    }
+    fn ring_identity(&self) -> Option<RingIdentity> {
+        (**self).ring_identity()
+    }
 }
 
 /// Forwards every method, defaults included, to the borrowed device.
@@ -181,5 +232,14 @@ impl<D: Device + ?Sized> Device for &mut D {
     }
     fn commit(&mut self, appl_frames: u64) -> Result<(), DeviceError> {
         (**self).commit(appl_frames)
+    }
+    fn mark_unwritten(&mut self, from: u64, to: u64) {
+        (**self).mark_unwritten(from, to)
+    }
+    fn commit_each_block(&self) -> bool {
+        (**self).commit_each_block()
+    }
+    fn ring_identity(&self) -> Option<RingIdentity> {
+        (**self).ring_identity()
     }
 }

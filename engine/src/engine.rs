@@ -48,11 +48,46 @@
 //! shorter than [`EngineConfig::min_wake_ns`] (fewer wake-ups, position
 //! reads and system calls for tiny blocks).
 //!
+//! **Xruns, defined once.** An xrun is a cycle that finds the write
+//! cursor below `hw + granule` (the first frame the hardware cannot have
+//! taken yet). Its size is the frames from the cursor to that point:
+//! frames the hardware consumed (or holds and will consume) that the
+//! engine had not written. The engine re-anchors past them and writes
+//! silence up to the new anchor. The count comes from positions only, the
+//! same on every device; the simulated device counts the frames its DAC
+//! plays unwritten the same way ([`crate::sim`]), and a test checks the two
+//! agree. [`TelemetrySnapshot::xruns`] and
+//! [`TelemetrySnapshot::xrun_frames`] hold the counts; each xrun is also
+//! an [`crate::events::EngineEvent::Xrun`].
+//!
+//! **Faults reach the application** through one event channel
+//! ([`Engine::events`], [`crate::events`]): xruns, margin changes,
+//! realtime demotions and re-promotions, render panics (with the message)
+//! and the engine stopping (disconnect or error). Other subsystems post to
+//! it through [`Engine::event_sender`].
+//!
+//! **RT limits never kill the process.** A `SCHED_FIFO` RT thread gets a
+//! soft `RLIMIT_RTTIME` of 200 ms and a hard one of 400 ms (the values
+//! rtkit hands out and requires). When a render callback (or anything)
+//! keeps the thread busy past the soft limit, the kernel sends `SIGXCPU`;
+//! the engine's handler ([`pcmring_rt::sched::DemotionWatch`]) demotes the
+//! thread to `SCHED_OTHER` on the spot instead of letting the signal's
+//! default action end the process, the engine counts it
+//! ([`TelemetrySnapshot::rt_demotions`]) and posts
+//! [`crate::events::EngineEvent::Demoted`], and after
+//! [`EngineConfig::repromote_after`] (5 s) without another overrun it asks
+//! for `SCHED_FIFO` again. The hard limit (`SIGKILL`) stays as the last
+//! resort for the case where the handler cannot run (the application
+//! installed its own `SIGXCPU` handler, which pcmring keeps; or blocked the
+//! signal). See docs/faults.md for how this compares with rtkit, PipeWire
+//! and JACK.
+//!
 //! Realtime rules on the RT thread after start-up: no allocation, no
 //! locks, no blocking calls except the wait. The renderer's panics are
-//! caught: the engine reports them in telemetry and outputs silence from
-//! then on, the process lives on. On stop (or drop) the thread silences
-//! the ring and exits; no thread is left behind.
+//! caught: the engine reports them in telemetry, in [`Engine::error`] and
+//! as an event, and outputs silence from then on; the process lives on.
+//! On stop (or drop) the thread silences the ring and exits; no thread is
+//! left behind.
 //!
 //! ```
 //! use pcmring::engine::{BlockInfo, Engine, EngineConfig, Margin};
@@ -111,17 +146,20 @@ pub use input::{Capturer, InputEngine, InputInfo};
 pub use io::{IoSnapshot, IoTelemetry};
 pub use telemetry::{EngineState, SyncCounts, Telemetry, TelemetrySnapshot, WakeMode};
 
-use crate::device::Device;
+use crate::device::{Device, RingIdentity};
 use crate::error::{Error, Result, Step};
+use crate::events::{EventQueue, EventSender, Events, DEFAULT_EVENT_CAPACITY};
 use clock::ClockShared;
 use shared::Shared;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// A running output engine for one device; see the module docs.
 pub struct Engine {
+    /// Held while the engine exists: no second engine on the same ring.
+    _claim: RingClaim,
     shared: Arc<Shared>,
     clock: EngineClock,
     thread: Option<JoinHandle<()>>,
@@ -146,11 +184,19 @@ impl Engine {
         renderer: R,
         config: EngineConfig,
     ) -> Result<Engine> {
+        let claim = RingClaim::take(device.ring_identity(), &config.name)?;
+        let events = config
+            .events
+            .clone()
+            .unwrap_or_else(|| EventQueue::new(DEFAULT_EVENT_CAPACITY));
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
             telemetry: Telemetry::new(),
             clock: Arc::new(ClockShared::default()),
             error: Mutex::new(None),
+            panic: OnceLock::new(),
+            tx: events.sender(),
+            events,
         });
         let (tx, rx) = mpsc::channel();
         let sh = shared.clone();
@@ -161,6 +207,7 @@ impl Engine {
             .map_err(|e| Error::sys(&name, Step::Start, e))?;
         match rx.recv() {
             Ok(Ok(info)) => Ok(Engine {
+                _claim: claim,
                 clock: EngineClock {
                     shared: shared.clock.clone(),
                 },
@@ -238,12 +285,32 @@ impl Engine {
         true
     }
 
-    /// The error that stopped the engine, as text, if one did.
+    /// The error that stopped the engine, or the render panic that
+    /// silenced it, as text, if either happened.
     pub fn error(&self) -> Option<String> {
-        match self.shared.error.lock() {
+        let stopped = match self.shared.error.lock() {
             Ok(g) => g.as_ref().map(|e| e.to_string()),
             Err(p) => p.into_inner().as_ref().map(|e| e.to_string()),
-        }
+        };
+        stopped.or_else(|| {
+            self.shared
+                .panic
+                .get()
+                .map(|m| format!("the render callback panicked ({m}); the engine outputs silence"))
+        })
+    }
+
+    /// The application's end of the event channel (xruns, margin changes,
+    /// demotions, render panics, the engine stopping, notices from other
+    /// subsystems); see [`crate::events`].
+    pub fn events(&self) -> Events {
+        self.shared.events.receiver()
+    }
+
+    /// A sender into this engine's event channel, for other subsystems
+    /// (e.g. device reservation) to post to.
+    pub fn event_sender(&self) -> EventSender {
+        self.shared.tx.clone()
     }
 
     /// Stops the RT thread (it silences the ring first) and joins it.
@@ -268,5 +335,39 @@ impl Engine {
 impl Drop for Engine {
     fn drop(&mut self) {
         self.halt();
+    }
+}
+
+/// The rings engines of this process drive.
+static CLAIMED: Mutex<Vec<RingIdentity>> = Mutex::new(Vec::new());
+
+/// One engine's claim on its device's ring (see
+/// [`Device::ring_identity`]); released when dropped.
+struct RingClaim(Option<RingIdentity>);
+
+impl RingClaim {
+    fn take(id: Option<RingIdentity>, name: &str) -> Result<RingClaim> {
+        let Some(id) = id else {
+            return Ok(RingClaim(None));
+        };
+        let mut held = CLAIMED.lock().unwrap_or_else(|p| p.into_inner());
+        if held.contains(&id) {
+            return Err(Error::EngineRunning {
+                device: name.to_owned(),
+            });
+        }
+        held.push(id);
+        Ok(RingClaim(Some(id)))
+    }
+}
+
+impl Drop for RingClaim {
+    fn drop(&mut self) {
+        if let Some(id) = self.0 {
+            let mut held = CLAIMED.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(i) = held.iter().position(|h| *h == id) {
+                held.swap_remove(i);
+            }
+        }
     }
 }

@@ -116,6 +116,12 @@ pub enum Error {
     },
     /// Getting or keeping a lease from a broker failed.
     Lease(Box<LeaseError>),
+    /// Another engine in this process already drives this device's ring
+    /// (two writers would corrupt each other's output).
+    EngineRunning {
+        /// Device name.
+        device: String,
+    },
 }
 
 impl Error {
@@ -174,6 +180,11 @@ impl std::fmt::Display for Error {
                 source,
             } => write!(f, "{device}: {step} failed: {source}"),
             Error::Lease(e) => write!(f, "{e}"),
+            Error::EngineRunning { device } => write!(
+                f,
+                "{device}: another engine in this process already plays on this device; \
+                 stop it (Engine::stop) before starting a new one, or mix into it"
+            ),
         }
     }
 }

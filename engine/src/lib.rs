@@ -113,6 +113,7 @@ pub mod broker;
 pub mod client;
 pub mod decode;
 pub mod engine;
+pub mod events;
 pub mod mixer;
 pub mod pcm;
 pub mod resample;
@@ -159,7 +160,7 @@ mechanism_mod!(
 );
 
 pub use client::{LeaseError, LeasedDevice};
-pub use device::{Device, HwPosition, PcmState, PositionSource};
+pub use device::{Device, HwPosition, PcmState, PositionSource, RingIdentity};
 pub use engine::{
     BlockInfo, Engine, EngineClock, EngineConfig, Margin, Renderer, Telemetry, TelemetrySnapshot,
     WakeStrategy,

@@ -325,6 +325,9 @@ impl RingWriter {
             }
             self.write(dev.ring(), buf).map_err(FillError::Write)?;
             written += block as u64;
+            if dev.commit_each_block() {
+                dev.commit(self.cursor).map_err(FillError::Commit)?;
+            }
         }
         if written > 0 || padded {
             dev.commit(self.cursor).map_err(FillError::Commit)?;

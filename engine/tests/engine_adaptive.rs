@@ -135,7 +135,7 @@ fn margin_grown_by_a_stall_decays_back_to_the_floor() {
 
 fn stall_then_decay() -> Result<(), String> {
     let dac = sim(DacMode::Continuous { step: 192 }, 4.0);
-    let (mut r, _seen) = SignalRenderer::new();
+    let (mut r, seen) = SignalRenderer::new();
     // Block 64: block 250 is ~0.35 s in (after the start-up headroom).
     r.hook = Some(Box::new(|block| {
         if block == 250 {
@@ -155,7 +155,9 @@ fn stall_then_decay() -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(1));
     }
     let grown = engine.telemetry().snapshot();
-    if grown.xruns != 1 {
+    // On a busy machine another stall may come first (before block 250):
+    // that run says nothing about the 50 ms one, so it is retried.
+    if grown.xruns != 1 || seen.blocks.load(std::sync::atomic::Ordering::Relaxed) <= 250 {
         let _ = engine.stop();
         let _ = dac.stop();
         return Err(format!("expected the stall's one xrun: {grown:?}"));

@@ -155,9 +155,17 @@ fn underruns_count_frames_played_past_the_published_cursor() {
         s2.underrun_frames - s.underrun_frames <= hw2 - s.hw_frames + 256,
         "{s2:?}"
     );
+    // While the DAC is behind the cursor nothing more counts; on a busy
+    // machine the sleep may overshoot past the cursor, and then exactly
+    // the frames played past it count (give or take a DAC step).
     let u = s2.underrun_frames;
     std::thread::sleep(Duration::from_millis(10));
-    assert_eq!(dac.stats().underrun_frames, u, "no underrun while ahead");
+    let s3 = dac.stats();
+    let past_cursor = s3.hw_frames.saturating_sub(hw2 + 1800);
+    assert!(
+        s3.underrun_frames - u <= past_cursor + 256,
+        "no underrun while ahead: {s3:?}, {past_cursor} frames played past the cursor"
+    );
 }
 
 #[test]

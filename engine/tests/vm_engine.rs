@@ -46,11 +46,35 @@ fn engine_config(block: usize, wake: WakeStrategy) -> EngineConfig {
 /// A classic (not free-running) stream: the kernel stops it on an
 /// underrun and does not silence what was played, so the engine must
 /// advance appl_ptr through `Device::commit` and never fall behind.
+///
+/// A stall of the guest longer than the lead (a busy host) stops such a
+/// stream too: that is what normal mode does, and the engine reports it.
+/// Such a stop is retried, up to three attempts; an engine that does not
+/// commit stops the stream within a buffer, every time.
 #[test]
 #[ignore = "needs /dev/snd: runs in the VM suite (kernel/vm/run)"]
 fn full_pcm_normal_mode_commits_appl_ptr() {
+    let mut stops = Vec::new();
+    for attempt in 1..=3 {
+        match normal_mode_attempt() {
+            Ok(()) => return,
+            Err(e) => {
+                out(&format!(
+                    "vm_engine | normal mode, attempt {attempt}: the kernel stopped the stream: {e}"
+                ));
+                stops.push(e);
+            }
+        }
+    }
+    panic!("the normal-mode stream stopped on an xrun in every attempt: {stops:?}");
+}
+
+/// One run of [`full_pcm_normal_mode_commits_appl_ptr`]; `Err` when the
+/// kernel stopped the stream on an xrun (any other failure panics).
+fn normal_mode_attempt() -> Result<(), String> {
     let c = Config {
-        buffer: BufferSize::Periods(16),
+        // 340 ms: room for a prefill that outlasts a slow start-up.
+        buffer: BufferSize::Periods(32),
         sw: SwConfig {
             xrun: XrunMode::StopOnXrun,
             ..SwConfig::default()
@@ -62,8 +86,9 @@ fn full_pcm_normal_mode_commits_appl_ptr() {
     play.prepare().expect("prepare playback");
     cap.prepare().expect("prepare capture");
     cap.start().expect("start capture");
-    // Prefill half the ring with silence so the stream survives until the
-    // engine's first commit, then start it.
+    // Prefill half the ring (170 ms) with silence so the stream survives
+    // until the engine's first commit, then start it. The margin is as
+    // large, so that first commit moves appl_ptr forward.
     let fb = play.layout().frame_bytes();
     let half = play.layout().buffer_size as usize / 2;
     let n = play.write_frames(&vec![0u8; half * fb]).expect("prefill");
@@ -71,49 +96,102 @@ fn full_pcm_normal_mode_commits_appl_ptr() {
     play.start().expect("start playback");
     let (r, _) = SignalRenderer::new();
     let cfg = EngineConfig {
-        margin: Margin::Frames(4096),
+        margin: Margin::Frames(8192),
         ..engine_config(128, WakeStrategy::Timer)
     };
-    let engine = Engine::start(play, r, cfg).expect("engine on a normal-mode PCM");
+    let stopped_by_xrun = |e: &pcmring::Error| e.to_string().contains("XRUN");
+    let engine = match Engine::start(play, r, cfg) {
+        Ok(e) => e,
+        Err(e) if stopped_by_xrun(&e) => return Err(e.to_string()),
+        Err(e) => panic!("engine on a normal-mode PCM: {e}"),
+    };
     let secs = 3.0;
-    let (captured, tel) = capture_while(engine, &mut cap, secs);
+    let run = capture_while_result(engine, &mut cap, secs);
     cap.drop_stream().expect("drop capture");
+    let (captured, tel) = match run {
+        Ok(r) => r,
+        Err(e) if stopped_by_xrun(&e) => return Err(e.to_string()),
+        Err(e) => panic!("engine failed: {e}"),
+    };
     check(
         "full Pcm, normal mode (stop on xrun), timer, block 128",
         &captured,
         &tel,
         secs,
     );
-    assert_eq!(tel.xruns, 0, "an underrun would have stopped the stream");
+    // The stream ran to the end: the kernel never saw hw_ptr pass the
+    // committed appl_ptr. (The engine may still have counted an xrun: it
+    // counts one as soon as its cursor falls within a granule of hw_ptr,
+    // before the kernel would; the check above holds the gap to it.)
+    Ok(())
 }
 
-/// Runs `engine` for `secs` while draining the capture side; returns the
-/// captured bytes and the engine telemetry.
-fn capture_while(engine: Engine, cap: &mut Pcm, secs: f64) -> (Vec<u8>, TelemetrySnapshot) {
+/// What the capture side got while the engine ran.
+struct Captured {
+    bytes: Vec<u8>,
+    /// Overruns of the test's own capture ring (recovered; each one a gap
+    /// that is not the engine's).
+    overruns: u64,
+}
+
+/// Runs `engine` for `secs` while draining the capture side (SCHED_FIFO
+/// when permitted, so it keeps up on a busy host; an overrun anyway is
+/// counted and recovered); returns what was captured and the engine
+/// telemetry.
+fn capture_while(engine: Engine, cap: &mut Pcm, secs: f64) -> (Captured, TelemetrySnapshot) {
+    capture_while_result(engine, cap, secs).unwrap_or_else(|e| panic!("engine failed: {e}"))
+}
+
+/// [`capture_while`], with the error that stopped the engine returned.
+fn capture_while_result(
+    engine: Engine,
+    cap: &mut Pcm,
+    secs: f64,
+) -> Result<(Captured, TelemetrySnapshot), pcmring::Error> {
+    let rt = pcmring_rt::sched::promote_fifo(70).is_ok();
     let mut captured = Vec::new();
+    let mut overruns = 0;
     let mut chunk = vec![0u8; cap.ring().len()];
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_secs_f64(secs) {
         std::thread::sleep(Duration::from_millis(2));
-        let n = cap.read_frames(&mut chunk).expect("capture read") * cap.layout().frame_bytes();
-        captured.extend_from_slice(&chunk[..n]);
+        match read_capture(cap, &mut chunk) {
+            Ok(n) => captured.extend_from_slice(&chunk[..n * cap.layout().frame_bytes()]),
+            Err(e) => {
+                out(&format!("vm_engine | capture overrun ({e}): recovering"));
+                overruns += 1;
+                recover_capture(cap);
+            }
+        }
+    }
+    if rt {
+        let _ = pcmring_rt::sched::demote();
     }
     let tel = engine.telemetry().snapshot();
-    if let Err(e) = engine.stop() {
-        panic!("engine failed: {e}");
-    }
-    (captured, tel)
+    engine.stop()?;
+    Ok((
+        Captured {
+            bytes: captured,
+            overruns,
+        },
+        tel,
+    ))
 }
 
-fn check(label: &str, captured: &[u8], tel: &TelemetrySnapshot, secs: f64) {
+/// Every captured frame is the signal continuing or silence, and every
+/// gap coincides with an xrun the engine counted (or a capture overrun).
+fn check(label: &str, captured: &Captured, tel: &TelemetrySnapshot, secs: f64) {
+    let overruns = captured.overruns;
+    let captured = &captured.bytes[..];
     let segs = segments(captured, Format::S16Le, 2);
     let total: usize = segs.iter().map(|s| s.2).sum();
     out(&format!(
-        "vm_engine | {label}: {} frames captured, {total} signal frames bit-exact in {} segment(s) starting at frame {}; engine xruns {}, margin {} fr, min lead {:?} fr, wake late p50/p99/max {}/{}/{} us, rt {}",
+        "vm_engine | {label}: {} frames captured, {total} signal frames bit-exact in {} segment(s) starting at frame {}; engine xruns {} ({} frames), capture overruns {overruns}, margin {} fr, min lead {:?} fr, wake late p50/p99/max {}/{}/{} us, rt {}",
         captured.len() / 4,
         segs.len(),
         segs.first().map_or(0, |s| s.0),
         tel.xruns,
+        tel.xrun_frames,
         tel.margin_frames,
         tel.min_lead_frames,
         tel.wake_late_ns.percentile(50.0) / 1000,
@@ -126,10 +204,11 @@ fn check(label: &str, captured: &[u8], tel: &TelemetrySnapshot, secs: f64) {
         total as f64 > 0.5 * secs * 48_000.0,
         "{label}: only {total} signal frames: {segs:?}"
     );
-    // Every gap in the signal is an xrun the engine reported.
+    // Every gap in the signal is an xrun the engine reported (or the
+    // test's capture overran).
     assert!(
-        segs.len() as u64 <= tel.xruns + 1,
-        "{label}: {} gaps but {} xruns reported: {segs:?}",
+        segs.len() as u64 <= tel.xruns + overruns + 1,
+        "{label}: {} gaps but {} xruns and {overruns} capture overruns reported: {segs:?}",
         segs.len() - 1,
         tel.xruns
     );
@@ -258,4 +337,33 @@ fn measure_on_dummy() {
         ));
         assert!(t.frames_written as f64 > 0.5 * secs * 48_000.0, "{t:?}");
     }
+}
+
+/// After an overrun of the (free-running) capture: skip to the hardware
+/// position; a stream the kernel stopped is prepared and started again.
+fn recover_capture(cap: &mut Pcm) {
+    match cap.status_synced() {
+        Ok(st) if st.state == pcmring::PcmState::Running as i32 => cap
+            .set_appl_ptr(st.hw_ptr)
+            .expect("skip the capture to hw_ptr"),
+        _ => {
+            cap.prepare().expect("re-prepare capture");
+            cap.start().expect("restart capture");
+        }
+    }
+}
+
+/// Reads what the capture holds; `Err` (an overrun) also when the
+/// hardware overtook the frames while they were being copied (a torn
+/// read: the guest stalled mid-copy), so such frames are never used.
+fn read_capture(cap: &mut Pcm, chunk: &mut [u8]) -> pcmring::Result<usize> {
+    let n = cap.read_frames(chunk)?;
+    let after = cap.avail()?;
+    if after + n as u64 > cap.layout().buffer_size {
+        return Err(pcmring::Error::BadState {
+            device: cap.name().to_owned(),
+            state: format!("overrun while {n} frames were being read"),
+        });
+    }
+    Ok(n)
 }

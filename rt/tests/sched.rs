@@ -245,6 +245,49 @@ fn child_runaway_fifo_loop() {
 }
 
 #[test]
+fn runaway_fifo_loop_with_a_demotion_watch_survives_demoted() {
+    let out = run_child("child_runaway_fifo_loop_watched");
+    if out.status.code() == Some(SKIP) {
+        println!("SCHED_FIFO not permitted here; skipped:\n{}", show(&out));
+        return;
+    }
+    assert!(out.status.success(), "{}", show(&out));
+}
+
+#[test]
+#[ignore = "child-process helper for runaway_fifo_loop_with_a_demotion_watch_survives_demoted"]
+fn child_runaway_fifo_loop_watched() {
+    if !in_child() {
+        return;
+    }
+    let watch = sched::DemotionWatch::register().expect("SIGXCPU handler");
+    let mut cfg = RtConfig::new(1);
+    cfg.rttime_soft = Duration::from_millis(30);
+    cfg.rttime_hard = Duration::from_secs(2);
+    if let Err(e) = sched::promote_fifo_with(&cfg) {
+        println!("{e}");
+        std::process::exit(SKIP);
+    }
+    // Spin as in child_runaway_fifo_loop: the handler demotes this thread
+    // instead of the signal killing the process.
+    let start = Instant::now();
+    let mut x = 0u64;
+    while policy() == Policy::Fifo && start.elapsed() < Duration::from_secs(3) {
+        x = std::hint::black_box(x.wrapping_add(1));
+    }
+    assert_eq!(policy(), Policy::Other, "demoted after {x} spins");
+    assert_eq!(watch.take_demotions(), 1);
+    assert_eq!(watch.take_demotions(), 0, "taken once");
+    assert!(sched::sigxcpu_signals() >= 1);
+    // The thread can be promoted again (re-tightening the limit the kernel
+    // raised when it sent the signal).
+    let p = sched::promote_fifo_with(&cfg).expect("re-promote");
+    assert_eq!(p.rttime_us().soft, Some(30_000), "soft limit re-tightened");
+    assert_eq!(policy(), Policy::Fifo);
+    sched::demote().expect("demote");
+}
+
+#[test]
 fn lock_memory_succeeds_or_explains() {
     let out = run_child("child_lock_memory");
     assert!(out.status.success(), "{}", show(&out));

@@ -40,6 +40,11 @@ pub fn memfd(name: &str, len: usize) -> OwnedFd {
         unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) },
         0
     );
+    // Sealed like the simulated device's memfds (clients refuse others).
+    let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
+    // SAFETY: valid fd, integer arguments.
+    let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) };
+    assert_eq!(r, 0, "seal: {}", std::io::Error::last_os_error());
     fd
 }
 

@@ -178,6 +178,9 @@ impl LeaseSource for SimSource {
         Ok(v)
     }
     fn silence(&mut self) {
+        // The lessee is gone: the sim must not count what it plays now
+        // as underruns of a writer that no longer exists.
+        self.dac.release_writer();
         // SAFETY: the mapping is page-aligned and ring_bytes long.
         unsafe { zero_shared(self.ring.as_ptr(), self.ring.len()) };
     }

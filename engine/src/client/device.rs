@@ -140,4 +140,13 @@ impl Device for LeasedDevice {
     fn commit(&mut self, appl_frames: u64) -> Result<(), DeviceError> {
         self.inner.commit(appl_frames)
     }
+    fn mark_unwritten(&mut self, from: u64, to: u64) {
+        self.inner.mark_unwritten(from, to)
+    }
+    fn commit_each_block(&self) -> bool {
+        self.inner.commit_each_block()
+    }
+    fn ring_identity(&self) -> Option<crate::device::RingIdentity> {
+        self.inner.ring_identity()
+    }
 }

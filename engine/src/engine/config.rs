@@ -1,6 +1,7 @@
 //! [`EngineConfig`] and what start-up reports back ([`StartInfo`]).
 
 use super::WakeMode;
+use crate::events::EventQueue;
 use pcmring_rt::alloc_guard::Mode;
 use std::time::Duration;
 
@@ -79,6 +80,14 @@ pub struct EngineConfig {
     /// it (the default, `false`). For comparison (the `steady` bench) and
     /// for a device whose page cannot be trusted.
     pub refresh_every_wake: bool,
+    /// After a `SIGXCPU` demotion (the RT thread overran its
+    /// `RLIMIT_RTTIME` soft limit), how long the thread must run without
+    /// another one before it gets `SCHED_FIFO` back.
+    pub repromote_after: Duration,
+    /// The queue the engine posts its events to (`None`: a queue of
+    /// [`crate::events::DEFAULT_EVENT_CAPACITY`] of its own). Pass a
+    /// queue shared with other subsystems to read everything in one place.
+    pub events: Option<EventQueue>,
 }
 
 impl Default for EngineConfig {
@@ -100,6 +109,8 @@ impl Default for EngineConfig {
             start_headroom_ns: 10_000_000,
             min_wake_ns: 1_000_000,
             refresh_every_wake: false,
+            repromote_after: Duration::from_secs(5),
+            events: None,
         }
     }
 }
@@ -117,4 +128,7 @@ pub struct StartInfo {
     pub realtime: std::result::Result<i32, String>,
     /// Whether memory was locked (when asked); if not, why.
     pub memory_locked: Option<std::result::Result<(), String>>,
+    /// Whether a `SIGXCPU` overrun demotes the RT thread instead of
+    /// killing the process; if not, why (only tried when realtime).
+    pub demotion_watch: Option<std::result::Result<(), String>>,
 }

@@ -8,11 +8,13 @@ use super::shared::Shared;
 use super::telemetry::{EngineState, Telemetry, WakeMode};
 use crate::device::{Device, PcmState};
 use crate::error::{DeviceError, Error, Result, Step};
+use crate::events::{EngineEvent, InlineText, StopReason};
 use crate::position::{is_moving, PositionModel, StreamEvent};
 use crate::render::{BlockInfo, Renderer};
 use crate::writer::{FillError, HwWindow, RingWriter};
 use pcmring_rt::alloc_guard::{self, AllocGuard};
 use pcmring_rt::blocking::BlockingMonitor;
+use pcmring_rt::sched::{DemotionWatch, RtConfig};
 use pcmring_rt::timer::{now_ns, poll_fd_until, sleep_until_ns, PollEvents, PollOutcome};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
@@ -55,11 +57,12 @@ pub(super) fn rt_main<D: Device, R: Renderer>(
     rt.silence();
     match outcome {
         Ok(()) => tel.set_state(EngineState::Stopped),
-        Err(e) => {
+        Err((e, reason)) => {
             if let Ok(mut g) = shared.error.lock() {
                 *g = Some(e);
             }
             tel.set_state(EngineState::Failed);
+            shared.tx.post(EngineEvent::Stopped { reason });
         }
     }
     let _ = pcmring_rt::sched::demote();
@@ -95,8 +98,12 @@ const CPU_SAMPLE_NS: u64 = 1_000_000_000;
 
 struct RtLoop<D, R> {
     dev: D,
-    renderer: R,
-    poisoned: bool,
+    /// `None` after a render panic: the renderer was dropped (a mixer's
+    /// handles then report the engine gone) and the engine plays silence.
+    renderer: Option<R>,
+    /// The frame time of a block rendered into the scratch but not written
+    /// (it was too late); offered again by the next fill.
+    held_block: Option<u64>,
     model: PositionModel,
     sync: SyncPolicy,
     /// Cursor minus the page's bound at the last cycle that trusted the
@@ -118,6 +125,19 @@ struct RtLoop<D, R> {
     margin: u64,
     name: String,
     shared: Arc<Shared>,
+    rt_limit: RtLimit,
+}
+
+/// The RT thread's answer to `RLIMIT_RTTIME` (see [`RtLoop::watch_rt_limit`]).
+struct RtLimit {
+    /// Registered with the `SIGXCPU` handler (only when realtime).
+    watch: Option<DemotionWatch>,
+    /// The priority to get back after a demotion.
+    priority: i32,
+    /// When the latest demotion was noticed (`None`: running as promoted).
+    demoted_at: Option<u64>,
+    /// Quiet time before re-promotion, nanoseconds.
+    repromote_ns: u64,
 }
 
 impl<D: Device, R: Renderer> RtLoop<D, R> {
@@ -153,6 +173,13 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
             .telemetry
             .realtime
             .store(realtime.is_ok(), Ordering::Relaxed);
+        let watch = match (&realtime, cfg.fifo_priority) {
+            (Ok(_), Some(_)) => Some(DemotionWatch::register().map_err(|e| e.to_string())),
+            _ => None,
+        };
+        let demotion_watch = watch
+            .as_ref()
+            .map(|w| w.as_ref().map(|_| ()).map_err(Clone::clone));
         if !cfg.cpus.is_empty() {
             let _ = pcmring_rt::sched::set_affinity(&cfg.cpus);
         }
@@ -211,8 +238,8 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
         tel.jitter_ns.store(jitter_ns, Ordering::Relaxed);
         let mut rt = RtLoop {
             dev,
-            renderer,
-            poisoned: false,
+            renderer: Some(renderer),
+            held_block: None,
             model,
             page_lead: None,
             sync: if cfg.refresh_every_wake {
@@ -240,6 +267,12 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
             margin: 0,
             name,
             shared: shared.clone(),
+            rt_limit: RtLimit {
+                watch: watch.and_then(|w| w.ok()),
+                priority: cfg.fifo_priority.unwrap_or(0),
+                demoted_at: None,
+                repromote_ns: u64::try_from(cfg.repromote_after.as_nanos()).unwrap_or(u64::MAX),
+            },
         };
         rt.update_margin();
         let interval = rt.interval();
@@ -261,6 +294,7 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
             jitter_ns,
             realtime,
             memory_locked,
+            demotion_watch,
         };
         Ok((rt, info))
     }
@@ -277,6 +311,11 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
     fn update_margin(&mut self) {
         let granule = self.model.granule();
         let m = self.policy.frames(granule, self.interval());
+        if m.margin != self.margin && self.margin != 0 {
+            self.shared
+                .tx
+                .post(EngineEvent::MarginChanged { frames: m.margin });
+        }
         self.margin = m.margin;
         let tel = &self.shared.telemetry;
         tel.margin.store(m.margin, Ordering::Relaxed);
@@ -300,12 +339,16 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
         }
     }
 
-    fn run(&mut self, guard: Option<&AllocGuard>) -> std::result::Result<(), Error> {
+    fn run(&mut self, guard: Option<&AllocGuard>) -> std::result::Result<(), (Error, StopReason)> {
         let r = self.cycle_loop(guard);
         r.map_err(|f| {
             // Leaving the RT path: building the error may allocate.
             let _s = alloc_guard::suspend();
-            match f {
+            let reason = match f {
+                Failure::Stream(StreamEvent::Disconnected) => StopReason::Disconnected,
+                _ => StopReason::Error,
+            };
+            let e = match f {
                 Failure::Stream(ev) => stream_error(&self.name, ev),
                 Failure::Position(e) => position_error(&self.name, e),
                 Failure::Fill(FillError::Commit(e)) => e.into_error(&self.name),
@@ -314,8 +357,50 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
                     state: format!("writer refused a write: {w}"),
                 },
                 Failure::Wait(e) => Error::sys(&self.name, Step::Wait, e),
-            }
+            };
+            (e, reason)
         })
+    }
+
+    /// Picks up `SIGXCPU` demotions of this thread (the signal handler
+    /// already moved it to `SCHED_OTHER`): counts them, reports them, and
+    /// after [`EngineConfig::repromote_after`] without another one asks
+    /// for `SCHED_FIFO` again (with the `RLIMIT_RTTIME` soft limit
+    /// re-tightened: the kernel raises it by a second on each `SIGXCPU`).
+    /// No allocation, no lock: atomics, and two system calls on
+    /// re-promotion only.
+    fn watch_rt_limit(&mut self, now: u64) {
+        let Some(watch) = &self.rt_limit.watch else {
+            return;
+        };
+        let tel = &self.shared.telemetry;
+        let n = watch.take_demotions();
+        if n > 0 {
+            let total = tel.rt_demotions.fetch_add(n, Ordering::Relaxed) + n;
+            tel.realtime.store(false, Ordering::Relaxed);
+            self.rt_limit.demoted_at = Some(now);
+            self.shared.tx.post(EngineEvent::Demoted { total });
+            return;
+        }
+        let Some(at) = self.rt_limit.demoted_at else {
+            return;
+        };
+        if now.saturating_sub(at) < self.rt_limit.repromote_ns {
+            return;
+        }
+        let priority = self.rt_limit.priority;
+        // Rare path: an error value may allocate its text.
+        let _s = alloc_guard::suspend();
+        match pcmring_rt::sched::promote_fifo_with(&RtConfig::new(priority)) {
+            Ok(_) => {
+                self.rt_limit.demoted_at = None;
+                tel.realtime.store(true, Ordering::Relaxed);
+                tel.rt_repromotions.fetch_add(1, Ordering::Relaxed);
+                self.shared.tx.post(EngineEvent::Repromoted { priority });
+            }
+            // Try again after another quiet period.
+            Err(_) => self.rt_limit.demoted_at = Some(now),
+        }
     }
 
     fn cycle_loop(&mut self, guard: Option<&AllocGuard>) -> std::result::Result<(), Failure> {
@@ -366,6 +451,7 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
                 sleep_until_ns(deadline);
             }
             let woke = now_ns();
+            self.watch_rt_limit(woke);
 
             tel.rt_syscalls.fetch_add(1, Ordering::Relaxed); // the wait
             if woke >= next_cpu_sample {
@@ -417,9 +503,10 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
                         .saturating_sub(self.margin + self.interval() + granule);
                     self.headroom_frames.min(room)
                 };
+                let before = self.writer.cursor();
                 let c = self.writer.begin(at, self.margin + headroom);
                 if c.xrun {
-                    tel.xruns.fetch_add(1, Ordering::Relaxed);
+                    self.report_xrun(before, at);
                     self.sync.recover();
                     // The probe missed a tail this long: grow the
                     // allowance by the shortfall (+25%), within the ring.
@@ -580,10 +667,31 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
         self.page_lead = None;
     }
 
+    /// Counts an xrun the writer found at `at` with its cursor at `cursor`
+    /// before re-anchoring: the frames from the cursor to the first frame
+    /// the hardware cannot have taken yet (`hw + granule`) are lost (see
+    /// the definition in [`crate::engine`]).
+    /// The part the hardware has not taken yet is told to the device
+    /// ([`Device::mark_unwritten`]) before the cursor is committed past it.
+    fn report_xrun(&mut self, cursor: u64, at: HwWindow) {
+        let floor = at.hw + at.granule.clamp(1, self.buffer);
+        let frames = floor.saturating_sub(cursor);
+        self.dev.mark_unwritten(cursor.max(at.hw), floor);
+        let tel = &self.shared.telemetry;
+        tel.xruns.fetch_add(1, Ordering::Relaxed);
+        tel.xrun_frames.fetch_add(frames, Ordering::Relaxed);
+        self.shared.tx.post(EngineEvent::Xrun {
+            at_frame: cursor,
+            frames,
+        });
+    }
+
     /// Renders and writes whole blocks up to `target`. A block whose
-    /// render ended after the hardware got within a granule of it is
-    /// dropped (writing it would race the hardware); the next cycle then
-    /// finds the underrun and re-anchors.
+    /// render ended after the hardware got within a granule of it is not
+    /// written (writing it would race the hardware) but held: the next
+    /// fill writes it if the cursor has not moved and it is in time, so
+    /// no rendered content is lost without an xrun; otherwise the next
+    /// cycle finds the underrun, counts it and re-anchors.
     fn fill(&mut self, target: u64) -> std::result::Result<u64, FillError> {
         let info_base = BlockInfo {
             frame_time: 0,
@@ -591,20 +699,34 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
             channels: self.channels,
             rate: self.rate,
         };
-        let renderer = &mut self.renderer;
-        let poisoned = &mut self.poisoned;
+        let slot = &mut self.renderer;
+        let held = &mut self.held_block;
         let model = &self.model;
         let tel = &self.shared.telemetry;
+        let shared = &self.shared;
         self.writer.fill(
             &mut self.dev,
             &mut self.scratch,
             self.block,
             target,
             |t, out| {
-                out.fill(0.0);
-                if *poisoned {
-                    return true;
+                // A block rendered for `t` that was too late to write last
+                // time is still in `out` (the scratch): offer it again
+                // rather than render the next frames there, so a late
+                // block that turns out to be writable costs no content.
+                // If the cursor moved (an xrun re-anchored it), it is
+                // dropped: the xrun counted that loss.
+                if held.take() == Some(t) {
+                    let ok = model.projected_frames(now_ns()) + model.granule() <= t;
+                    if !ok {
+                        *held = Some(t);
+                    }
+                    return ok;
                 }
+                out.fill(0.0);
+                let Some(renderer) = slot.as_mut() else {
+                    return true;
+                };
                 let info = BlockInfo {
                     frame_time: t,
                     ..info_base
@@ -616,12 +738,20 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
                 if let Err(payload) = r {
                     // Rare slow path: dropping the payload frees.
                     let _s = alloc_guard::suspend();
+                    report_panic(shared, payload.as_ref());
                     drop(payload);
-                    *poisoned = true;
+                    // Its state is suspect: drop it (a drop that panics
+                    // too is caught) so nothing renders it again.
+                    let dead = slot.take();
+                    let _ = catch_unwind(AssertUnwindSafe(move || drop(dead)));
                     tel.render_panics.fetch_add(1, Ordering::Relaxed);
                     out.fill(0.0);
                 }
-                model.projected_frames(t1) + model.granule() <= t
+                let ok = model.projected_frames(t1) + model.granule() <= t;
+                if !ok {
+                    *held = Some(t);
+                }
+                ok
             },
         )
     }
@@ -651,6 +781,19 @@ fn sample_cpu(tel: &Telemetry) {
     if let Some(ns) = pcmring_rt::timer::thread_cpu_ns() {
         tel.rt_cpu_ns.store(ns, Ordering::Relaxed);
     }
+}
+
+/// Keeps the first render panic's message for [`super::Engine::error`]
+/// and posts it as an event (copied inline: no allocation).
+fn report_panic(shared: &Shared, payload: &(dyn std::any::Any + Send)) {
+    let text = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(a panic payload that is not text)");
+    let message = InlineText::new(text);
+    let _ = shared.panic.set(message);
+    shared.tx.post(EngineEvent::RenderPanic { message });
 }
 
 /// Reads one byte of every page of the first `len` bytes of `ring`, so

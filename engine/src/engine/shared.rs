@@ -3,8 +3,9 @@
 use super::clock::ClockShared;
 use super::telemetry::Telemetry;
 use crate::error::Error;
+use crate::events::{EventQueue, EventSender, InlineText};
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// The handle's and the RT thread's common state.
 pub(super) struct Shared {
@@ -16,4 +17,10 @@ pub(super) struct Shared {
     pub(super) clock: Arc<ClockShared>,
     /// The error that stopped the RT thread.
     pub(super) error: Mutex<Option<Error>>,
+    /// The first render panic's message (set once by the RT thread).
+    pub(super) panic: OnceLock<InlineText>,
+    /// The application's event channel.
+    pub(super) events: EventQueue,
+    /// The engine's sender into it.
+    pub(super) tx: EventSender,
 }

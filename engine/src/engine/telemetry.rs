@@ -47,6 +47,9 @@ pub struct Telemetry {
     pub(crate) state: AtomicU8,
     pub(crate) wake_mode: AtomicU8,
     pub(crate) xruns: AtomicU64,
+    pub(crate) xrun_frames: AtomicU64,
+    pub(crate) rt_demotions: AtomicU64,
+    pub(crate) rt_repromotions: AtomicU64,
     pub(crate) margin: AtomicU64,
     pub(crate) margin_floor: AtomicU64,
     pub(crate) margin_decays: AtomicU64,
@@ -82,6 +85,9 @@ impl Telemetry {
             state: AtomicU8::new(EngineState::Starting as u8),
             wake_mode: AtomicU8::new(0),
             xruns: AtomicU64::new(0),
+            xrun_frames: AtomicU64::new(0),
+            rt_demotions: AtomicU64::new(0),
+            rt_repromotions: AtomicU64::new(0),
             margin: AtomicU64::new(0),
             margin_floor: AtomicU64::new(0),
             margin_decays: AtomicU64::new(0),
@@ -126,6 +132,16 @@ impl Telemetry {
         self.xruns.load(Ordering::Relaxed)
     }
 
+    /// Frames the hardware consumed that the engine had not written.
+    pub fn xrun_frames(&self) -> u64 {
+        self.xrun_frames.load(Ordering::Relaxed)
+    }
+
+    /// Times the RT thread was demoted after overrunning `RLIMIT_RTTIME`.
+    pub fn rt_demotions(&self) -> u64 {
+        self.rt_demotions.load(Ordering::Relaxed)
+    }
+
     /// Render panics caught so far.
     pub fn render_panics(&self) -> u64 {
         self.render_panics.load(Ordering::Relaxed)
@@ -148,6 +164,9 @@ impl Telemetry {
                 _ => None,
             },
             xruns: self.xruns(),
+            xrun_frames: self.xrun_frames(),
+            rt_demotions: self.rt_demotions(),
+            rt_repromotions: self.rt_repromotions.load(Ordering::Relaxed),
             margin_frames: self.margin.load(Ordering::Relaxed),
             margin_floor_frames: self.margin_floor.load(Ordering::Relaxed),
             margin_decays: self.margin_decays.load(Ordering::Relaxed),
@@ -196,8 +215,16 @@ pub struct TelemetrySnapshot {
     pub state: EngineState,
     /// The wake strategy in use (`None` before start-up finished).
     pub wake_mode: Option<WakeMode>,
-    /// Underruns (the position passed the write cursor) so far.
+    /// Xruns so far: cycles that found frames the hardware consumed (or
+    /// was about to consume) that the engine had not written.
     pub xruns: u64,
+    /// Frames lost in those xruns (see the definition in [`crate::engine`]).
+    pub xrun_frames: u64,
+    /// Times the RT thread overran its `RLIMIT_RTTIME` soft limit and was
+    /// demoted to `SCHED_OTHER` (instead of the process being killed).
+    pub rt_demotions: u64,
+    /// Times it got `SCHED_FIFO` back after a quiet period.
+    pub rt_repromotions: u64,
     /// The margin the writer keeps ahead of the position, in frames:
     /// granule + wake-up jitter allowance + safety, plus what underruns
     /// added (decaying back to the floor).

@@ -41,6 +41,10 @@ pub enum PlayError {
     BadParams,
     /// The sound has no frames.
     EmptySound,
+    /// Nothing renders this mixer any more: its engine stopped (the device
+    /// went away, or an error; `Engine::error` says which), or its
+    /// renderer panicked or was dropped.
+    EngineGone,
     /// The stream is already playing in another voice.
     StreamInUse,
 }
@@ -57,6 +61,9 @@ impl fmt::Display for PlayError {
             ),
             PlayError::BadParams => f.write_str("gain, pan, rate or loop points out of range"),
             PlayError::EmptySound => f.write_str("the sound has no frames"),
+            PlayError::EngineGone => f.write_str(
+                "the engine rendering this mixer has stopped (see Engine::error); start a new one",
+            ),
             PlayError::StreamInUse => f.write_str("the stream already plays in a voice"),
         }
     }
@@ -231,6 +238,9 @@ impl Mixer {
     /// ```
     pub fn play(&self, sound: &Sound, params: PlayParams) -> Result<VoiceHandle, PlayError> {
         let sh = &self.shared;
+        if sh.renderer_gone.load(Ordering::Acquire) {
+            return Err(PlayError::EngineGone);
+        }
         if params.bus.index() >= sh.bus_names.len() {
             return Err(PlayError::BadBus);
         }

@@ -19,6 +19,8 @@ pub enum VoiceError {
     QueueFull,
     /// A parameter was out of range (not finite, negative gain, rate outside `(0, 16]`).
     BadValue,
+    /// The engine rendering the voice's mixer has stopped: nothing plays.
+    EngineGone,
 }
 
 impl fmt::Display for VoiceError {
@@ -27,6 +29,7 @@ impl fmt::Display for VoiceError {
             VoiceError::Ended => "the voice has ended",
             VoiceError::QueueFull => "the mixer's command queue is full",
             VoiceError::BadValue => "parameter value out of range",
+            VoiceError::EngineGone => "the engine rendering this voice has stopped",
         })
     }
 }
@@ -66,16 +69,25 @@ impl VoiceHandle {
     }
 
     /// Whether the voice has not ended yet (it may still be waiting for its
-    /// start time, or paused).
+    /// start time, or paused) and its engine still runs.
     pub fn is_active(&self) -> bool {
-        param::is_current(
-            &self.shared.generations[self.id.slot as usize],
-            self.id.generation,
-        )
+        !self.engine_gone()
+            && param::is_current(
+                &self.shared.generations[self.id.slot as usize],
+                self.id.generation,
+            )
+    }
+
+    fn engine_gone(&self) -> bool {
+        self.shared
+            .renderer_gone
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     fn check(&self) -> Result<(), VoiceError> {
-        if self.is_active() {
+        if self.engine_gone() {
+            Err(VoiceError::EngineGone)
+        } else if self.is_active() {
             Ok(())
         } else {
             Err(VoiceError::Ended)

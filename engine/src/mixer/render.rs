@@ -110,6 +110,16 @@ pub struct MixerRenderer {
     sends: Box<[(u16, u16)]>,
 }
 
+/// The engine is gone once its renderer is: the control handles see it
+/// ([`super::PlayError::EngineGone`], [`super::VoiceError::EngineGone`]).
+impl Drop for MixerRenderer {
+    fn drop(&mut self) {
+        self.shared
+            .renderer_gone
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
 impl MixerRenderer {
     pub(crate) fn new(
         shared: Arc<Shared>,

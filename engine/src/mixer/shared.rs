@@ -8,7 +8,7 @@
 //! first), and `collect_garbage` drops the sound reference on a non-realtime
 //! thread and returns the slot to the free list.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use crossbeam_queue::ArrayQueue;
 
@@ -70,6 +70,9 @@ pub(crate) struct Shared {
     pub events: ArrayQueue<MixerEvent>,
     /// Counters.
     pub stats: StatsShared,
+    /// Set when the renderer is dropped (its engine stopped, failed or
+    /// dropped it after a panic): nothing will play any more.
+    pub renderer_gone: AtomicBool,
 }
 
 impl Shared {
@@ -111,6 +114,7 @@ impl Shared {
             master_gain: AtomicU32::new(1.0f32.to_bits()),
             events: ArrayQueue::new(event_capacity.max(1)),
             stats: StatsShared::new(buses),
+            renderer_gone: AtomicBool::new(false),
         }
     }
 

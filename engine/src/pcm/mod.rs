@@ -718,6 +718,15 @@ impl Device for Pcm {
         self.hw.is_batch()
     }
 
+    fn ring_identity(&self) -> Option<crate::device::RingIdentity> {
+        let i = self.info();
+        Some(crate::device::RingIdentity::Pcm {
+            card: i.card,
+            device: i.device,
+            subdevice: i.subdevice,
+        })
+    }
+
     fn commit(&mut self, appl_frames: u64) -> std::result::Result<(), DeviceError> {
         let fd = self.fd.as_ref().map(|f| f.as_fd());
         self.ptrs

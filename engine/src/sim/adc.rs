@@ -108,12 +108,16 @@ impl SimAdc {
             .ok_or_else(|| sys(io::Error::from_raw_os_error(libc::EINVAL)))?;
         let start = config.start_hw_ptr % l.boundary;
         let t0 = now_ns();
-        page.publish(&HwPosition {
+        let first = HwPosition {
             state: PcmState::Running,
             hw_ptr: start,
             tstamp_ns: if config.timestamps { t0 } else { 0 },
             audio_tstamp_ns: 0,
-        });
+        };
+        // The ADC's page is always current: a refresh (the live position)
+        // and the status page agree.
+        page.publish_live(&first);
+        page.publish(&first);
         let shared = Arc::new(Shared {
             state: AtomicI32::new(PcmState::Running as i32),
             hw: AtomicU64::new(start),
@@ -285,14 +289,18 @@ impl Adc {
         self.recording
     }
 
+    /// Publishes the position, as the live one (what a refresh returns)
+    /// and on the status page: the ADC's page is never stale.
     fn publish(&self, hw: u64, state: PcmState, t: u64) {
         let rate = f64::from(self.layout.rate);
-        self.page.publish(&HwPosition {
+        let p = HwPosition {
             state,
             hw_ptr: hw % self.layout.boundary,
             tstamp_ns: if self.timestamps { t } else { 0 },
             audio_tstamp_ns: ((hw - self.start) as f64 * 1e9 / rate) as u64,
-        });
+        };
+        self.page.publish_live(&p);
+        self.page.publish(&p);
         self.shared.hw.store(hw, Ordering::Release);
     }
 

@@ -48,6 +48,8 @@ struct Shared {
     hw: AtomicU64,
     max_late: AtomicU64,
     realtime: AtomicBool,
+    /// Set by [`SimDac::release_writer`], applied by the DAC thread.
+    release: AtomicBool,
 }
 
 /// What [`SimDac::stop`] hands back.
@@ -74,7 +76,8 @@ pub struct SimDac {
 
 pub(super) fn memfd(name: &std::ffi::CStr, len: usize) -> io::Result<OwnedFd> {
     // SAFETY: `name` is a valid C string; the flags are plain constants.
-    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+    let fd =
+        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -85,6 +88,7 @@ pub(super) fn memfd(name: &std::ffi::CStr, len: usize) -> io::Result<OwnedFd> {
     if unsafe { libc::ftruncate(fd.as_raw_fd(), len) } != 0 {
         return Err(io::Error::last_os_error());
     }
+    super::seal::seal_size(&fd)?;
     Ok(fd)
 }
 
@@ -223,6 +227,14 @@ impl SimDac {
         self.shared.state.store(state as i32, Ordering::Release);
     }
 
+    /// Forgets the writer (a lease ended): frames played from now until a
+    /// writer commits again are idle, not underruns. A writer that stops
+    /// cleanly does this itself (dropping its [`SimDevice`]); this covers
+    /// one that died or hung up.
+    pub fn release_writer(&self) {
+        self.shared.release.store(true, Ordering::Release);
+    }
+
     /// Simulates the device going away (state DISCONNECTED).
     pub fn disconnect(&self) {
         self.set_state(PcmState::Disconnected);
@@ -321,6 +333,9 @@ impl Dac {
         while !self.shared.stop.load(Ordering::Acquire) {
             let deadline = base_t + ((k + 1) as f64 * self.step_ns) as u64;
             sleep_until_ns(deadline);
+            if self.shared.release.swap(false, Ordering::AcqRel) {
+                self.page.release_appl();
+            }
             let want = PcmState::from_raw(self.shared.state.load(Ordering::Acquire))
                 .unwrap_or(PcmState::Running);
             if want != state {
@@ -357,6 +372,24 @@ impl Dac {
         self.recording
     }
 
+    /// Frames of `[hw, hw + n)` inside the writer's latest hole (frames it
+    /// skipped at an xrun: below its cursor, yet never written).
+    fn in_hole(&self, hw: u64, n: u64) -> u64 {
+        let l = self.layout;
+        let Some((raw, len)) = self.page.hole() else {
+            return 0;
+        };
+        // Widen the raw start: the hole lies within a buffer of `hw`.
+        let d = (raw + l.boundary - hw % l.boundary) % l.boundary;
+        let start = if d <= l.buffer_size {
+            hw + d
+        } else {
+            hw.saturating_sub(l.boundary - d)
+        };
+        let end = start + len;
+        end.min(hw + n).saturating_sub(start.max(hw))
+    }
+
     /// Publishes the position: always as the live one (what a refresh
     /// returns), and on the status page when `to_page`.
     fn publish(&self, hw: u64, state: PcmState, t: u64, to_page: bool) {
@@ -383,18 +416,14 @@ impl Dac {
         let step = self.step;
         // Frames [hw, hw + written) were written: the published cursor is
         // at most a buffer ahead of them (ring slots alias beyond that).
-        let written = match self.page.appl() {
-            None => step, // no writer yet: idle, not an underrun
+        let missing = match self.page.appl() {
+            None => 0, // no writer (yet, or any more): idle, not an underrun
             Some(appl) => {
                 let d = (appl + l.boundary - hw % l.boundary) % l.boundary;
-                if d <= l.buffer_size {
-                    d.min(step)
-                } else {
-                    0
-                }
+                let written = if d <= l.buffer_size { d.min(step) } else { 0 };
+                step - written + self.in_hole(hw, written)
             }
         };
-        let missing = step - written;
         if missing > 0 {
             self.shared
                 .underrun_frames

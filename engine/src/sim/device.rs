@@ -82,6 +82,15 @@ impl SimDevice {
         if status_size < PAGE_BYTES as u64 {
             return Err(bad("status fd is smaller than a page"));
         }
+        // A sender that can still resize the memfds could truncate them
+        // under our mappings and crash this process with SIGBUS.
+        if !super::seal::size_sealed(data.as_fd()) || !super::seal::size_sealed(status.as_fd()) {
+            return Err(bad(
+                "the simulated device's memfds are not sealed against resizing \
+                 (F_SEAL_SHRINK | F_SEAL_GROW): refusing to map them, since whoever \
+                 sent them could truncate them and crash this process with SIGBUS",
+            ));
+        }
         let ring_map = Mapping::new(data.as_fd(), 0, ring_bytes, Protection::ReadWrite)
             .map_err(|e| sys(Step::MapRing, e))?;
         let status_map = Mapping::new(status.as_fd(), 0, PAGE_BYTES, Protection::ReadWrite)
@@ -185,6 +194,40 @@ impl Device for SimDevice {
             .set_appl(appl_frames % self.layout.stream.boundary);
         Ok(())
     }
+
+    /// Publishes the hole to the DAC, which counts its frames as
+    /// underruns when it plays them (see [`super`]).
+    fn mark_unwritten(&mut self, from: u64, to: u64) {
+        let l = &self.layout.stream;
+        let len = to.saturating_sub(from).min(l.buffer_size);
+        self.status.set_hole(from % l.boundary, len);
+    }
+
+    fn commit_each_block(&self) -> bool {
+        true
+    }
+
+    /// The ring memfd's inode: every endpoint of one sim shares it.
+    fn ring_identity(&self) -> Option<crate::device::RingIdentity> {
+        // SAFETY: an all-zero `stat` is a valid value to be overwritten.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: the fd is valid while `self` lives; `st` is writable.
+        if unsafe { libc::fstat(self._fds.0.as_raw_fd(), &mut st) } != 0 {
+            return None;
+        }
+        Some(crate::device::RingIdentity::File {
+            dev: st.st_dev,
+            ino: st.st_ino,
+        })
+    }
+}
+
+/// The writer that leaves lets the DAC go idle: frames played while no
+/// writer holds the device are not underruns.
+impl Drop for SimDevice {
+    fn drop(&mut self) {
+        self.status.release_appl();
+    }
 }
 
 #[cfg(test)]
@@ -192,6 +235,25 @@ mod tests {
     use super::*;
     use crate::device::PcmState;
     use crate::status::tests::{memfd, store_new};
+
+    /// A copy of a test memfd made with sealing allowed, then sealed.
+    fn sealed(src: OwnedFd) -> OwnedFd {
+        // SAFETY: a valid C string and plain flags.
+        let raw = unsafe {
+            libc::memfd_create(
+                c"sealed".as_ptr(),
+                libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+            )
+        };
+        assert!(raw >= 0);
+        // SAFETY: memfd_create returned a new fd we own.
+        let fd = unsafe { std::os::fd::FromRawFd::from_raw_fd(raw) };
+        let len = fd_size(src.as_fd()).unwrap();
+        // SAFETY: fd is a valid memfd; ftruncate only resizes it.
+        assert_eq!(unsafe { libc::ftruncate(raw, len as libc::off_t) }, 0);
+        crate::sim::seal::seal_size(&fd).unwrap();
+        fd
+    }
 
     /// The simulated device reads its page with the one status-page
     /// reader, and an unknown state follows the one rule (it used to read
@@ -206,8 +268,8 @@ mod tests {
             buffer_size: 1024,
             boundary: 1024 << 10,
         };
-        let data = memfd(stream.ring_bytes() as u64);
-        let status = memfd(PAGE_BYTES as u64);
+        let data = sealed(memfd(stream.ring_bytes() as u64));
+        let status = sealed(memfd(PAGE_BYTES as u64));
         let map = Mapping::new(status.as_fd(), 0, PAGE_BYTES, Protection::ReadWrite).unwrap();
         let writer = StatusPage::new(map).unwrap();
         writer.publish(&HwPosition {

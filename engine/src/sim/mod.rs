@@ -22,18 +22,20 @@
 //!   and stamps it with the step's scheduled CLOCK_MONOTONIC time. A late
 //!   DAC catches up one step at a time.
 //!
-//! **Underruns**: [`crate::Device::commit`] on a [`SimDevice`] publishes the
-//! writer's cursor (like `appl_ptr`). A played frame counts as an underrun
-//! when it is not within one buffer before the published cursor, i.e. the
-//! writer had not written it when it was played. Frames played before the
-//! first commit are idle, not underruns. This relies on the writer's
-//! contract (what `crate::writer::RingWriter` does): everything below
-//! the published cursor was written, the frames it skips when it
-//! re-anchors after an underrun included (it writes silence there). Limit:
-//! frames that were in the DAC's hands (its current step) when the writer
-//! re-anchored are behind the new cursor when they play and are not
-//! counted: at most one step per underrun episode. Episodes are always
-//! counted.
+//! **Underruns**, counted the way the engine counts xruns (frames the
+//! hardware consumed that the writer had not written; see
+//! [`crate::engine`]): [`crate::Device::commit`] on a [`SimDevice`]
+//! publishes the writer's cursor (like `appl_ptr`; the engine commits
+//! after every block on this device), and
+//! [`crate::Device::mark_unwritten`] the frames the writer skipped when it
+//! re-anchored after an xrun. A played frame counts as an underrun when it
+//! is not within one buffer before the published cursor, or lies in the
+//! skipped range. So the DAC's `underrun_frames` equals the engine's
+//! `xrun_frames` on the same run (a test induces starvation and compares).
+//! Frames played while no writer holds the device are idle, not
+//! underruns: before the first commit, and after the writer left
+//! (dropping its [`SimDevice`], or [`SimDac::release_writer`], which a
+//! broker calls at the end of each lease).
 //!
 //! **Input**: [`SimAdc`] is the input side, an "ADC" thread that fills
 //! the ring from a [`SimSource`] (a WAV file, a [`FrameCounter`], any
@@ -73,6 +75,7 @@ mod dac;
 mod device;
 pub(crate) mod page;
 mod record;
+mod seal;
 mod source;
 
 pub use adc::{SimAdc, SimAdcReport, SimAdcStats};

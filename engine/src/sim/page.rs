@@ -18,6 +18,9 @@
 //!        +0x40 syncs       refreshes (the sim's HWSYNC) the clients made
 //!        +0x48 page_mode   when the status above is published
 //!                          ([`crate::sim::PageUpdates`]: 0, 1, 2)
+//!        +0x50 hole    first frame of the latest hole (raw)
+//!        +0x58 hole_len frames in it (0: none); a hole is what the writer
+//!                      skipped at an xrun: never written, though below appl
 //! ```
 //!
 //! The status at 0x000 is what a client reads without a system call
@@ -67,6 +70,8 @@ const PAGE_MODE: usize = CONTROL_OFFSET + 0x48;
 /// Readings of the live position a reader takes at most before it gives
 /// up on a DAC that keeps updating it (`EAGAIN`).
 const LIVE_READS: usize = 64;
+const HOLE: usize = CONTROL_OFFSET + 0x50;
+const HOLE_LEN: usize = CONTROL_OFFSET + 0x58;
 
 const _: () = assert!(std::mem::size_of::<SndPcmMmapStatus64>() <= CONTROL_OFFSET);
 const _: () = assert!(HW_PTR & 7 == 0 && TSTAMP & 7 == 0 && AUDIO_TSTAMP & 7 == 0);
@@ -197,6 +202,32 @@ impl StatusPage {
     pub fn set_appl(&self, raw: u64) {
         self.u64_at(APPL).store(raw, Ordering::Release);
         self.u64_at(FLAGS).store(1, Ordering::Release);
+    }
+
+    /// Marks that no writer holds the device any more (a lease ended, the
+    /// engine stopped): the DAC plays on without counting underruns until
+    /// a writer commits again.
+    pub fn release_appl(&self) {
+        self.u64_at(FLAGS).store(0, Ordering::Release);
+        self.u64_at(HOLE_LEN).store(0, Ordering::Release);
+    }
+
+    /// Publishes a hole of `len` frames from raw frame `start` (writer
+    /// side, before the commit past it).
+    pub fn set_hole(&self, start: u64, len: u64) {
+        let l = self.u64_at(HOLE_LEN);
+        l.store(0, Ordering::Release);
+        self.u64_at(HOLE).store(start, Ordering::Release);
+        l.store(len, Ordering::Release);
+    }
+
+    /// The latest hole as (raw start, frames), if there is one and it was
+    /// not being rewritten while read.
+    pub fn hole(&self) -> Option<(u64, u64)> {
+        let len = self.u64_at(HOLE_LEN).load(Ordering::Acquire);
+        let start = self.u64_at(HOLE).load(Ordering::Acquire);
+        let again = self.u64_at(HOLE_LEN).load(Ordering::Acquire);
+        (len != 0 && len == again).then_some((start, len))
     }
 
     /// The writer's cursor, if a writer has committed.

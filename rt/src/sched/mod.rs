@@ -27,16 +27,22 @@
 mod affinity;
 mod error;
 mod memory;
+mod xcpu;
 
 pub use affinity::{affinity, set_affinity};
 pub use error::RtError;
 pub use memory::{lock_memory, prefault_stack, unlock_memory};
+pub use xcpu::{
+    install_sigxcpu_handler, sigxcpu_signals, unwatched_demotions, DemotionWatch, WatchError,
+    MAX_WATCHED_THREADS,
+};
 
 use std::io;
 use std::time::Duration;
 
 /// Default soft `RLIMIT_RTTIME`: a realtime thread that runs this long
-/// without blocking gets `SIGXCPU` (which kills the process unless handled).
+/// without blocking gets `SIGXCPU` (which kills the process unless handled:
+/// see [`DemotionWatch`], which demotes the thread instead).
 pub const DEFAULT_RTTIME_SOFT: Duration = Duration::from_millis(200);
 /// Default hard `RLIMIT_RTTIME`: past this the kernel sends `SIGKILL`.
 pub const DEFAULT_RTTIME_HARD: Duration = Duration::from_millis(400);
