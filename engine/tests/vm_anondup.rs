@@ -1146,8 +1146,8 @@ fn killing_a_client_mid_stream_leaves_the_stream_running() {
     send_fd(parent_sock.as_raw_fd(), buf.as_raw_fd());
     drop(buf);
     let mut ready = [0u8; 1];
-    // SAFETY: one byte into a live buffer.
     assert_eq!(
+        // SAFETY: one byte into a live buffer.
         unsafe { libc::read(parent_sock.as_raw_fd(), ready.as_mut_ptr().cast(), 1) },
         1
     );
