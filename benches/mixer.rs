@@ -315,30 +315,35 @@ mod avx2_bare {
         r: &mut [f32; BLOCK],
     ) {
         let n = src.len();
-        for v in 0..n {
-            if v + AHEAD < n {
-                let s = src[v + AHEAD].as_ptr().add(pos[v + AHEAD]);
-                let mut k = 0;
-                while k < BLOCK {
-                    _mm_prefetch(s.add(k) as *const i8, _MM_HINT_T0);
-                    k += 16;
+        // SAFETY: the caller's contract: AVX2 is available and every
+        // source has BLOCK frames from its position, so each load, store
+        // and prefetch address is inside `src[v]`, `l` or `r`.
+        unsafe {
+            for v in 0..n {
+                if v + AHEAD < n {
+                    let s = src[v + AHEAD].as_ptr().add(pos[v + AHEAD]);
+                    let mut k = 0;
+                    while k < BLOCK {
+                        _mm_prefetch(s.add(k) as *const i8, _MM_HINT_T0);
+                        k += 16;
+                    }
                 }
-            }
-            if v + 4 * AHEAD < n {
-                let s = src[v + 4 * AHEAD].as_ptr().add(pos[v + 4 * AHEAD]);
-                _mm_prefetch(s as *const i8, _MM_HINT_T2);
-            }
-            let s = src[v].as_ptr().add(pos[v]);
-            let a = _mm256_set1_ps(gl[v]);
-            let b = _mm256_set1_ps(gr[v]);
-            let mut i = 0;
-            while i < BLOCK {
-                let x = _mm256_loadu_ps(s.add(i));
-                let lp = l.as_mut_ptr().add(i);
-                let rp = r.as_mut_ptr().add(i);
-                _mm256_storeu_ps(lp, _mm256_add_ps(_mm256_loadu_ps(lp), _mm256_mul_ps(x, a)));
-                _mm256_storeu_ps(rp, _mm256_add_ps(_mm256_loadu_ps(rp), _mm256_mul_ps(x, b)));
-                i += 8;
+                if v + 4 * AHEAD < n {
+                    let s = src[v + 4 * AHEAD].as_ptr().add(pos[v + 4 * AHEAD]);
+                    _mm_prefetch(s as *const i8, _MM_HINT_T2);
+                }
+                let s = src[v].as_ptr().add(pos[v]);
+                let a = _mm256_set1_ps(gl[v]);
+                let b = _mm256_set1_ps(gr[v]);
+                let mut i = 0;
+                while i < BLOCK {
+                    let x = _mm256_loadu_ps(s.add(i));
+                    let lp = l.as_mut_ptr().add(i);
+                    let rp = r.as_mut_ptr().add(i);
+                    _mm256_storeu_ps(lp, _mm256_add_ps(_mm256_loadu_ps(lp), _mm256_mul_ps(x, a)));
+                    _mm256_storeu_ps(rp, _mm256_add_ps(_mm256_loadu_ps(rp), _mm256_mul_ps(x, b)));
+                    i += 8;
+                }
             }
         }
     }

@@ -3,7 +3,6 @@
 //! user and group names.
 
 use pcmring::broker::{Listener, SocketAddr};
-use std::ffi::CString;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -22,24 +21,20 @@ pub fn lookup_group(s: &str) -> Result<u32, String> {
 }
 
 fn lookup_id(s: &str, group: bool) -> Result<u32, String> {
+    use nix::unistd::{Group, User};
     if let Ok(n) = s.parse::<u32>() {
         return Ok(n);
     }
-    let name = CString::new(s).map_err(|_| format!("bad name {s:?}"))?;
-    // SAFETY: single-threaded at startup; the returned pointers are read
-    // at once, before any other passwd/group call.
-    unsafe {
-        if group {
-            let g = libc::getgrnam(name.as_ptr());
-            if !g.is_null() {
-                return Ok((*g).gr_gid);
-            }
-        } else {
-            let p = libc::getpwnam(name.as_ptr());
-            if !p.is_null() {
-                return Ok((*p).pw_uid);
-            }
-        }
+    if s.contains('\0') {
+        return Err(format!("bad name {s:?}"));
+    }
+    let found = if group {
+        Group::from_name(s).map(|g| g.map(|g| g.gid.as_raw()))
+    } else {
+        User::from_name(s).map(|u| u.map(|u| u.uid.as_raw()))
+    };
+    if let Some(id) = found.map_err(|e| format!("looking up {s:?}: {e}"))? {
+        return Ok(id);
     }
     Err(format!(
         "no such {} {s:?}",
@@ -68,8 +63,10 @@ pub fn systemd_listener(addr: &SocketAddr) -> Result<Option<Listener>, String> {
     // SAFETY: systemd passes the listening socket as fd 3 (SD_LISTEN_FDS_START)
     // and nothing else in this process owns it.
     let fd = unsafe { OwnedFd::from_raw_fd(LISTEN_FDS_START) };
-    // SAFETY: plain fcntl on our fd.
-    unsafe { libc::fcntl(LISTEN_FDS_START, libc::F_SETFD, libc::FD_CLOEXEC) };
+    let _ = nix::fcntl::fcntl(
+        &fd,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    );
     Listener::from_fd(fd, addr.clone())
         .map(Some)
         .map_err(|e| format!("socket from systemd: {e}"))

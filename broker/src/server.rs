@@ -20,7 +20,7 @@ use pcmring::broker::source::LeaseSource;
 use pcmring::broker::wire::{self, LeaseInfo, Queued, Refusal, RefusalCode, WireError};
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,8 +38,7 @@ pub struct AccessPolicy {
 impl Default for AccessPolicy {
     /// The broker's own effective uid and root.
     fn default() -> Self {
-        // SAFETY: geteuid cannot fail.
-        let me = unsafe { libc::geteuid() };
+        let me = nix::unistd::geteuid().as_raw();
         let mut uids = vec![0];
         if me != 0 {
             uids.push(me);
@@ -175,23 +174,22 @@ pub struct StopHandle {
 
 impl StopHandle {
     fn new() -> io::Result<Self> {
-        // SAFETY: plain syscall; the fd is fresh and owned below.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        use nix::sys::eventfd::{EfdFlags, EventFd};
+        let fd = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?;
         Ok(StopHandle {
-            // SAFETY: fd was just created and is owned by nobody else.
-            fd: Arc::new(unsafe { OwnedFd::from_raw_fd(fd) }),
+            fd: Arc::new(OwnedFd::from(fd)),
         })
     }
 
     /// Asks the broker to shut down.
     pub fn stop(&self) {
-        signal_eventfd(self.fd.as_raw_fd());
+        // A full counter (EAGAIN) means a stop is already pending.
+        let _ = nix::unistd::write(&*self.fd, &1u64.to_ne_bytes());
     }
 }
 
+/// The signal handler's write: raw, because it only has the fd number
+/// (from an atomic) and must stay async-signal-safe.
 fn signal_eventfd(fd: i32) {
     let one: u64 = 1;
     // SAFETY: writes 8 bytes from a valid u64 to an eventfd; async-signal-safe.
@@ -214,28 +212,22 @@ extern "C" fn on_signal(_sig: libc::c_int) {
 pub fn install_signal_handlers(stop: &StopHandle) -> io::Result<()> {
     // Keep a private copy of the eventfd open for the life of the process,
     // so the handler never writes to a closed (and maybe reused) fd.
-    // SAFETY: dup of a valid fd; F_DUPFD_CLOEXEC returns a fresh fd.
-    let dup = unsafe { libc::fcntl(stop.fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
-    if dup < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let dup = nix::fcntl::fcntl(&*stop.fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(0))?;
     let old = SIGNAL_FD.swap(dup, Ordering::SeqCst);
     if old >= 0 {
         // SAFETY: `old` was our own dup, no longer referenced by the handler.
         unsafe { libc::close(old) };
     }
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: sigaction is plain old data; zeroed is valid; the handler
-        // is an extern "C" fn that only does async-signal-safe work.
-        unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
-            sa.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut sa.sa_mask);
-            if libc::sigaction(sig, &sa, std::ptr::null_mut()) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-        }
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let sa = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: the handler is an extern "C" fn that only does
+        // async-signal-safe work (an atomic load and a write(2)).
+        unsafe { sigaction(sig, &sa)? };
     }
     Ok(())
 }

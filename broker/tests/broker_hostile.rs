@@ -598,8 +598,8 @@ fn tempfile_in_target() -> std::fs::File {
 
 fn a_socket() -> OwnedFd {
     let mut sv = [0i32; 2];
-    // SAFETY: valid out array of two ints.
     assert_eq!(
+        // SAFETY: valid out array of two ints.
         unsafe {
             libc::socketpair(
                 libc::AF_UNIX,

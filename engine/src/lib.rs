@@ -78,6 +78,8 @@
 //!   writer, position model, sample conversion, ...) public, hidden from
 //!   the docs, for this crate's own tests. Not part of the API.
 
+#![warn(missing_docs)]
+
 /// Declares a module of the broker protocol's server side: public with the
 /// `server` feature (for the `pcmring-broker` crate), crate-private
 /// otherwise (public and hidden with `testing`).

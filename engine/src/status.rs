@@ -74,9 +74,12 @@ pub(crate) fn ts_ns(sec: i64, nsec: i64) -> u64 {
 
 /// The system page size (4096 if it cannot be read).
 pub(crate) fn page_size() -> usize {
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    usize::try_from(p).ok().filter(|&p| p > 0).unwrap_or(4096)
+    nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .and_then(|p| usize::try_from(p).ok())
+        .filter(|&p| p > 0)
+        .unwrap_or(4096)
 }
 
 /// Field offsets and widths of one layout.

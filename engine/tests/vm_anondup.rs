@@ -1146,8 +1146,8 @@ fn killing_a_client_mid_stream_leaves_the_stream_running() {
     send_fd(parent_sock.as_raw_fd(), buf.as_raw_fd());
     drop(buf);
     let mut ready = [0u8; 1];
-    // SAFETY: one byte into a live buffer.
     assert_eq!(
+        // SAFETY: one byte into a live buffer.
         unsafe { libc::read(parent_sock.as_raw_fd(), ready.as_mut_ptr().cast(), 1) },
         1
     );
@@ -1546,8 +1546,8 @@ fn revoke_unmaps_every_restricted_fd_and_fails_every_later_operation() {
     )
     .expect("status");
     let pc = try_mmap(full.as_raw_fd(), PAGE, rw, libc::MAP_SHARED, 0x8300_0000).expect("control");
-    // SAFETY: live mappings: the status page's first i32 is the state.
     assert_eq!(
+        // SAFETY: live mappings: the status page's first i32 is the state.
         unsafe { ps.cast::<i32>().read_volatile() },
         PcmState::Running as i32
     );
@@ -1623,11 +1623,11 @@ fn revoke_unmaps_every_restricted_fd_and_fails_every_later_operation() {
             "{what}: poll"
         );
         out(&format!("REVOKED {what}: poll reports POLLERR|POLLHUP"));
+        // SAFETY: `fd` is the test's own open fd for the whole call.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
         refused(
             &format!("{what} revoked: BUFFER dup"),
-            redup(unsafe { BorrowedFd::borrow_raw(fd) }, DupMode::Buffer)
-                .err()
-                .unwrap_or(0),
+            redup(borrowed, DupMode::Buffer).err().unwrap_or(0),
             libc::ENODEV,
         );
     }
@@ -1859,8 +1859,8 @@ fn a_client_that_keeps_its_fd_after_its_lease_cannot_touch_the_next_ring() {
     drop(ready_w);
     drop(old); // the client keeps its own copy
     let mut b = [0u8; 1];
-    // SAFETY: one byte into a live buffer.
     assert_eq!(
+        // SAFETY: one byte into a live buffer.
         unsafe { libc::read(ready_r.as_raw_fd(), b.as_mut_ptr().cast(), 1) },
         1
     );

@@ -35,8 +35,8 @@ pub fn memfd(name: &str, len: usize) -> OwnedFd {
     assert!(fd >= 0, "memfd_create: {}", std::io::Error::last_os_error());
     // SAFETY: fresh fd we own.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: valid fd.
     assert_eq!(
+        // SAFETY: valid fd.
         unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) },
         0
     );

@@ -11,33 +11,30 @@
 //! Every socket is `CLOEXEC`; received fds come with `MSG_CMSG_CLOEXEC`;
 //! sends never block and never raise `SIGPIPE`.
 
-use std::ffi::OsStr;
-use std::io;
-use std::mem;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use crate::sys::socket::{recv_with_rights, CMSG_FD_ROOM};
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::sys::socket::{
+    self as nsock, sockopt, AddressFamily, Backlog, ControlMessage, MsgFlags, SockFlag, SockType,
+    SockaddrLike, SockaddrStorage, UnixAddr,
+};
+use nix::sys::time::TimeVal;
+use std::io::{self, IoSlice};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Most fds a single message may carry (a simulated lease carries up to
-/// three: ring, status page, wake-up pipe).
+/// three: ring, status page, wake-up pipe). The receive buffer has room for
+/// more, so a message with too many fds is seen (and all of them closed)
+/// rather than silently cut.
 pub const MAX_FDS: usize = 3;
-/// Fds the receive control buffer has room for: more than [`MAX_FDS`], so
-/// a message with too many fds is seen (and all of them closed) rather
-/// than silently cut.
-const CMSG_FD_ROOM: usize = 8;
 
-#[cfg(any(
-    target_arch = "mips",
-    target_arch = "mips64",
-    target_arch = "sparc",
-    target_arch = "sparc64"
-))]
-compile_error!("SO_PEERGROUPS has another value on this architecture");
-/// `SO_PEERGROUPS` (Linux >= 4.13): the peer's supplementary groups.
-const SO_PEERGROUPS: libc::c_int = 59;
-/// Most supplementary groups we ask the kernel for.
-const MAX_PEER_GROUPS: usize = 1024;
+/// Longest socket name: `sun_path` less one byte (the path's trailing NUL,
+/// or the abstract name's leading one).
+const MAX_NAME: usize = 107;
 
 /// Where a broker listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,34 +54,25 @@ impl SocketAddr {
         }
     }
 
-    fn to_raw(&self) -> io::Result<(libc::sockaddr_un, libc::socklen_t)> {
-        // SAFETY: sockaddr_un is plain old data; all-zero is a valid value.
-        let mut sun: libc::sockaddr_un = unsafe { mem::zeroed() };
-        sun.sun_family = libc::AF_UNIX as libc::sa_family_t;
-        let (bytes, start): (&[u8], usize) = match self {
-            SocketAddr::Path(p) => (p.as_os_str().as_bytes(), 0),
-            SocketAddr::Abstract(n) => (n.as_slice(), 1),
+    fn to_unix(&self) -> io::Result<UnixAddr> {
+        let bytes: &[u8] = match self {
+            SocketAddr::Path(p) => p.as_os_str().as_bytes(),
+            SocketAddr::Abstract(n) => n.as_slice(),
         };
-        // Paths need a trailing NUL; abstract names a leading one.
-        let room = sun.sun_path.len() - 1;
-        if bytes.is_empty() || bytes.len() > room || bytes.contains(&0) {
+        if bytes.is_empty() || bytes.len() > MAX_NAME || bytes.contains(&0) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(
-                    "socket address must be 1..={room} bytes without NUL, got {}",
+                    "socket address must be 1..={MAX_NAME} bytes without NUL, got {}",
                     bytes.len()
                 ),
             ));
         }
-        for (dst, src) in sun.sun_path[start..].iter_mut().zip(bytes) {
-            *dst = *src as libc::c_char;
+        match self {
+            SocketAddr::Path(p) => UnixAddr::new(p.as_path()),
+            SocketAddr::Abstract(n) => UnixAddr::new_abstract(n),
         }
-        let base = mem::size_of::<libc::sa_family_t>();
-        let len = match self {
-            SocketAddr::Path(_) => base + bytes.len() + 1,
-            SocketAddr::Abstract(_) => base + 1 + bytes.len(),
-        };
-        Ok((sun, len as libc::socklen_t))
+        .map_err(io::Error::from)
     }
 }
 
@@ -97,23 +85,17 @@ impl std::fmt::Display for SocketAddr {
     }
 }
 
-fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
-
 fn new_socket(nonblock: bool) -> io::Result<OwnedFd> {
-    let mut ty = libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC;
+    let mut flags = SockFlag::SOCK_CLOEXEC;
     if nonblock {
-        ty |= libc::SOCK_NONBLOCK;
+        flags |= SockFlag::SOCK_NONBLOCK;
     }
-    // SAFETY: plain syscall; the returned fd is fresh and owned below.
-    let fd = cvt(unsafe { libc::socket(libc::AF_UNIX, ty, 0) })?;
-    // SAFETY: fd was just created and nobody else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    Ok(nsock::socket(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        flags,
+        None,
+    )?)
 }
 
 /// A listening seqpacket socket. A filesystem socket is removed on drop
@@ -126,14 +108,10 @@ pub struct Listener {
     created: Option<(u64, u64)>,
 }
 
-fn stat_path(p: &Path) -> io::Result<libc::stat> {
-    let c = std::ffi::CString::new(p.as_os_str().as_bytes())
-        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    // SAFETY: stat is plain old data; zeroed is valid and the kernel fills it.
-    let mut st: libc::stat = unsafe { mem::zeroed() };
-    // SAFETY: c is a valid NUL-terminated path; st is a valid out pointer.
-    cvt(unsafe { libc::lstat(c.as_ptr(), &mut st) })?;
-    Ok(st)
+/// (is a socket, (dev, ino)) of the file at `p`, without following links.
+fn stat_path(p: &Path) -> io::Result<(bool, (u64, u64))> {
+    let m = std::fs::symlink_metadata(p)?;
+    Ok((m.file_type().is_socket(), (m.dev(), m.ino())))
 }
 
 impl Listener {
@@ -143,7 +121,7 @@ impl Listener {
     pub fn bind(addr: &SocketAddr, backlog: i32) -> io::Result<Listener> {
         if let SocketAddr::Path(p) = addr {
             match stat_path(p) {
-                Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFSOCK => {
+                Ok((true, _)) => {
                     match connect(addr, Duration::from_millis(200)) {
                         Ok(_) => {
                             return Err(io::Error::new(
@@ -168,17 +146,10 @@ impl Listener {
             }
         }
         let fd = new_socket(true)?;
-        let (sun, len) = addr.to_raw()?;
-        // SAFETY: sun/len describe a valid sockaddr_un built above.
-        cvt(unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&sun as *const libc::sockaddr_un).cast(),
-                len,
-            )
-        })?;
+        let sun = addr.to_unix()?;
+        nsock::bind(fd.as_raw_fd(), &sun)?;
         let created = match addr {
-            SocketAddr::Path(p) => stat_path(p).ok().map(|st| (st.st_dev, st.st_ino)),
+            SocketAddr::Path(p) => stat_path(p).ok().map(|(_, id)| id),
             SocketAddr::Abstract(_) => None,
         };
         let listener = Listener {
@@ -186,8 +157,7 @@ impl Listener {
             addr: addr.clone(),
             created,
         };
-        // SAFETY: plain syscall on our own fd.
-        cvt(unsafe { libc::listen(listener.fd.as_raw_fd(), backlog) })?;
+        nsock::listen(&listener.fd, Backlog::new(backlog)?)?;
         Ok(listener)
     }
 
@@ -197,10 +167,12 @@ impl Listener {
     /// name for logs when the socket's own address cannot be read.
     pub fn from_fd(fd: OwnedFd, addr: SocketAddr) -> io::Result<Listener> {
         let addr = local_addr(fd.as_fd()).unwrap_or(addr);
-        let ty = getsockopt_int(fd.as_fd(), libc::SO_TYPE)?;
-        let listening = getsockopt_int(fd.as_fd(), libc::SO_ACCEPTCONN)?;
-        let domain = getsockopt_int(fd.as_fd(), libc::SO_DOMAIN)?;
-        if ty != libc::SOCK_SEQPACKET || listening == 0 || domain != libc::AF_UNIX {
+        let ty = nsock::getsockopt(&fd, sockopt::SockType).ok();
+        let listening = nsock::getsockopt(&fd, sockopt::AcceptConn)?;
+        let family = nsock::getsockname::<SockaddrStorage>(fd.as_raw_fd())
+            .ok()
+            .and_then(|a| a.family());
+        if ty != Some(SockType::SeqPacket) || !listening || family != Some(AddressFamily::Unix) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "inherited fd is not a listening AF_UNIX SOCK_SEQPACKET socket \
@@ -223,24 +195,11 @@ impl Listener {
     /// Accepts one pending connection (non-blocking, CLOEXEC); `Ok(None)`
     /// when none is waiting.
     pub fn accept(&self) -> io::Result<Option<OwnedFd>> {
-        // SAFETY: null address pointers are allowed; flags are valid.
-        let r = unsafe {
-            libc::accept4(
-                self.fd.as_raw_fd(),
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-            )
-        };
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            return match e.raw_os_error() {
-                Some(libc::EAGAIN) | Some(libc::ECONNABORTED) | Some(libc::EINTR) => Ok(None),
-                _ => Err(e),
-            };
+        match nsock::accept4(&self.fd, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK) {
+            Ok(fd) => Ok(Some(fd)),
+            Err(Errno::EAGAIN | Errno::ECONNABORTED | Errno::EINTR) => Ok(None),
+            Err(e) => Err(e.into()),
         }
-        // SAFETY: accept4 returned a fresh fd that we now own.
-        Ok(Some(unsafe { OwnedFd::from_raw_fd(r) }))
     }
 }
 
@@ -253,8 +212,8 @@ impl AsFd for Listener {
 impl Drop for Listener {
     fn drop(&mut self) {
         if let (SocketAddr::Path(p), Some(id)) = (&self.addr, self.created) {
-            if let Ok(st) = stat_path(p) {
-                if (st.st_dev, st.st_ino) == id {
+            if let Ok((_, now)) = stat_path(p) {
+                if now == id {
                     let _ = std::fs::remove_file(p);
                 }
             }
@@ -264,61 +223,17 @@ impl Drop for Listener {
 
 /// The address a socket is bound to, if it is a named `AF_UNIX` socket.
 fn local_addr(fd: BorrowedFd<'_>) -> Option<SocketAddr> {
-    // SAFETY: sockaddr_un is plain old data; all-zero is a valid value.
-    let mut sun: libc::sockaddr_un = unsafe { mem::zeroed() };
-    let mut len = mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
-    // SAFETY: sun/len are valid out pointers of the declared size.
-    let r = unsafe {
-        libc::getsockname(
-            fd.as_raw_fd(),
-            (&mut sun as *mut libc::sockaddr_un).cast(),
-            &mut len,
-        )
-    };
-    let base = mem::size_of::<libc::sa_family_t>();
-    if r != 0 || (len as usize) <= base || sun.sun_family != libc::AF_UNIX as libc::sa_family_t {
-        return None;
+    let a = nsock::getsockname::<UnixAddr>(fd.as_raw_fd()).ok()?;
+    if let Some(name) = a.as_abstract() {
+        return Some(SocketAddr::Abstract(name.to_vec()));
     }
-    let n = (len as usize - base).min(sun.sun_path.len());
-    let bytes: Vec<u8> = sun.sun_path[..n].iter().map(|&c| c as u8).collect();
-    match bytes.split_first() {
-        Some((0, name)) => Some(SocketAddr::Abstract(name.to_vec())),
-        _ => {
-            let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-            Some(SocketAddr::Path(PathBuf::from(OsStr::from_bytes(
-                &bytes[..end],
-            ))))
-        }
-    }
-}
-
-fn getsockopt_int(fd: BorrowedFd<'_>, opt: libc::c_int) -> io::Result<libc::c_int> {
-    let mut v: libc::c_int = 0;
-    let mut len = mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: v/len are valid out pointers of the declared size.
-    cvt(unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            opt,
-            (&mut v as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    })?;
-    Ok(v)
+    a.path().map(|p| SocketAddr::Path(p.to_path_buf()))
 }
 
 /// Sets `O_NONBLOCK` on an fd.
 pub fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
-    // SAFETY: plain fcntl calls on a valid fd.
-    unsafe {
-        let fl = cvt(libc::fcntl(fd.as_raw_fd(), libc::F_GETFL))?;
-        cvt(libc::fcntl(
-            fd.as_raw_fd(),
-            libc::F_SETFL,
-            fl | libc::O_NONBLOCK,
-        ))?;
-    }
+    let fl = OFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFL)?);
+    fcntl(fd, FcntlArg::F_SETFL(fl | OFlag::O_NONBLOCK))?;
     Ok(())
 }
 
@@ -327,36 +242,17 @@ pub fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
 pub fn connect(addr: &SocketAddr, timeout: Duration) -> io::Result<OwnedFd> {
     let fd = new_socket(false)?;
     set_timeouts(fd.as_fd(), timeout)?;
-    let (sun, len) = addr.to_raw()?;
-    // SAFETY: sun/len describe a valid sockaddr_un built above.
-    cvt(unsafe {
-        libc::connect(
-            fd.as_raw_fd(),
-            (&sun as *const libc::sockaddr_un).cast(),
-            len,
-        )
-    })?;
+    let sun = addr.to_unix()?;
+    nsock::connect(fd.as_raw_fd(), &sun)?;
     Ok(fd)
 }
 
 /// Sets `SO_RCVTIMEO` and `SO_SNDTIMEO` (zero duration = no timeout).
 pub fn set_timeouts(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<()> {
-    let tv = libc::timeval {
-        tv_sec: timeout.as_secs().min(i32::MAX as u64) as libc::time_t,
-        tv_usec: timeout.subsec_micros() as libc::suseconds_t,
-    };
-    for opt in [libc::SO_RCVTIMEO, libc::SO_SNDTIMEO] {
-        // SAFETY: tv is a valid timeval of the declared size.
-        cvt(unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                opt,
-                (&tv as *const libc::timeval).cast(),
-                mem::size_of::<libc::timeval>() as libc::socklen_t,
-            )
-        })?;
-    }
+    let secs = timeout.as_secs().min(i32::MAX as u64) as libc::time_t;
+    let tv = TimeVal::new(secs, timeout.subsec_micros() as libc::suseconds_t);
+    nsock::setsockopt(&fd, sockopt::ReceiveTimeout, &tv)?;
+    nsock::setsockopt(&fd, sockopt::SendTimeout, &tv)?;
     Ok(())
 }
 
@@ -373,46 +269,18 @@ pub struct PeerCred {
 
 /// The peer's credentials (`SO_PEERCRED`).
 pub fn peer_cred(fd: BorrowedFd<'_>) -> io::Result<PeerCred> {
-    let mut c = libc::ucred {
-        pid: 0,
-        uid: 0,
-        gid: 0,
-    };
-    let mut len = mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: c/len are valid out pointers of the declared size.
-    cvt(unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut c as *mut libc::ucred).cast(),
-            &mut len,
-        )
-    })?;
+    let c = nsock::getsockopt(&fd, sockopt::PeerCredentials)?;
     Ok(PeerCred {
-        pid: c.pid,
-        uid: c.uid,
-        gid: c.gid,
+        pid: c.pid(),
+        uid: c.uid(),
+        gid: c.gid(),
     })
 }
 
 /// The peer's supplementary groups at connect time (`SO_PEERGROUPS`), at
 /// most 1024 of them.
 pub fn peer_groups(fd: BorrowedFd<'_>) -> io::Result<Vec<u32>> {
-    let mut groups = vec![0u32; MAX_PEER_GROUPS];
-    let mut len = (groups.len() * mem::size_of::<u32>()) as libc::socklen_t;
-    // SAFETY: groups has `len` writable bytes; len is a valid in/out pointer.
-    cvt(unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            SO_PEERGROUPS,
-            groups.as_mut_ptr().cast(),
-            &mut len,
-        )
-    })?;
-    groups.truncate(len as usize / mem::size_of::<u32>());
-    Ok(groups)
+    crate::sys::socket::peer_groups(fd)
 }
 
 /// Sends one message with `fds` attached, without blocking (unless the
@@ -421,42 +289,20 @@ pub fn send_with_fds(sock: BorrowedFd<'_>, bytes: &[u8], fds: &[BorrowedFd<'_>])
     if fds.len() > CMSG_FD_ROOM {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
-    let mut iov = libc::iovec {
-        iov_base: bytes.as_ptr() as *mut libc::c_void,
-        iov_len: bytes.len(),
-    };
-    let mut cbuf = CmsgBuf::new();
-    // SAFETY: msghdr is plain old data; zeroed is a valid empty header.
-    let mut msg: libc::msghdr = unsafe { mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    if !fds.is_empty() {
-        let payload = mem::size_of_val(fds) as libc::c_uint;
-        // SAFETY: CMSG_SPACE/LEN are pure arithmetic.
-        let (space, clen) = unsafe { (libc::CMSG_SPACE(payload), libc::CMSG_LEN(payload)) };
-        msg.msg_control = cbuf.0.as_mut_ptr().cast();
-        msg.msg_controllen = space as usize;
-        // SAFETY: the control buffer is aligned and large enough for one
-        // cmsg of `payload` bytes (CMSG_FD_ROOM fds), so FIRSTHDR is non-null
-        // and DATA points inside it.
-        unsafe {
-            let c = libc::CMSG_FIRSTHDR(&msg);
-            (*c).cmsg_level = libc::SOL_SOCKET;
-            (*c).cmsg_type = libc::SCM_RIGHTS;
-            (*c).cmsg_len = clen as usize;
-            let data = libc::CMSG_DATA(c).cast::<libc::c_int>();
-            for (i, fd) in fds.iter().enumerate() {
-                data.add(i).write_unaligned(fd.as_raw_fd());
-            }
-        }
+    let mut raw: [RawFd; CMSG_FD_ROOM] = [-1; CMSG_FD_ROOM];
+    for (r, fd) in raw.iter_mut().zip(fds) {
+        *r = fd.as_raw_fd();
     }
-    let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
-    // SAFETY: msg points at live iov/control buffers for the call.
-    let n = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, flags) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if n as usize != bytes.len() {
+    let rights = [ControlMessage::ScmRights(&raw[..fds.len()])];
+    let cmsgs: &[ControlMessage<'_>] = if fds.is_empty() { &[] } else { &rights };
+    let n = nsock::sendmsg::<()>(
+        sock.as_raw_fd(),
+        &[IoSlice::new(bytes)],
+        cmsgs,
+        MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
+        None,
+    )?;
+    if n != bytes.len() {
         return Err(io::Error::new(io::ErrorKind::WriteZero, "short send"));
     }
     Ok(())
@@ -465,36 +311,11 @@ pub fn send_with_fds(sock: BorrowedFd<'_>, bytes: &[u8], fds: &[BorrowedFd<'_>])
 /// Like [`send_with_fds`] but waits (up to the socket's send timeout) when
 /// the socket is blocking; for clients.
 pub fn send_blocking(sock: BorrowedFd<'_>, bytes: &[u8]) -> io::Result<()> {
-    // SAFETY: bytes is a valid buffer for the call.
-    let n = unsafe {
-        libc::send(
-            sock.as_raw_fd(),
-            bytes.as_ptr().cast(),
-            bytes.len(),
-            libc::MSG_NOSIGNAL,
-        )
-    };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if n as usize != bytes.len() {
+    let n = nsock::send(sock.as_raw_fd(), bytes, MsgFlags::MSG_NOSIGNAL)?;
+    if n != bytes.len() {
         return Err(io::Error::new(io::ErrorKind::WriteZero, "short send"));
     }
     Ok(())
-}
-
-/// A control buffer aligned for `cmsghdr`, with room for one `SCM_RIGHTS`
-/// header carrying [`CMSG_FD_ROOM`] fds.
-#[repr(C, align(8))]
-struct CmsgBuf([u8; 64]);
-
-impl CmsgBuf {
-    fn new() -> Self {
-        const _: () = assert!(
-            mem::size_of::<libc::cmsghdr>() + CMSG_FD_ROOM * mem::size_of::<libc::c_int>() <= 64
-        );
-        CmsgBuf([0; 64])
-    }
 }
 
 /// Why a receive failed. Every fd that arrived with the message has been
@@ -564,71 +385,26 @@ pub fn recv_with_fds(
     buf: &mut [u8],
     nonblock: bool,
 ) -> Result<Received, RecvError> {
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    let mut cbuf = CmsgBuf::new();
-    // SAFETY: msghdr is plain old data; zeroed is a valid empty header.
-    let mut msg: libc::msghdr = unsafe { mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.0.as_mut_ptr().cast();
-    msg.msg_controllen = cbuf.0.len();
-    let mut flags = libc::MSG_CMSG_CLOEXEC;
-    if nonblock {
-        flags |= libc::MSG_DONTWAIT;
-    }
-    // SAFETY: msg points at live iov/control buffers for the call.
-    let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, flags) };
-    if n < 0 {
-        return Err(RecvError::Io(io::Error::last_os_error()));
-    }
-    // Collect every fd first so each one is owned (and closed on error).
-    let mut fds: Vec<OwnedFd> = Vec::new();
-    let mut unexpected = None;
-    // SAFETY: the kernel filled msg_control/msg_controllen; the CMSG_*
-    // macros walk only within msg_controllen, and each SCM_RIGHTS payload
-    // holds (cmsg_len - CMSG_LEN(0)) / sizeof(int) fds that we now own.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(&msg);
-        while !c.is_null() {
-            let level = (*c).cmsg_level;
-            let kind = (*c).cmsg_type;
-            if level == libc::SOL_SOCKET && kind == libc::SCM_RIGHTS {
-                let data_len = ((*c).cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize);
-                let count = data_len / mem::size_of::<libc::c_int>();
-                let data = libc::CMSG_DATA(c).cast::<libc::c_int>();
-                for i in 0..count {
-                    let raw = data.add(i).read_unaligned();
-                    if raw >= 0 {
-                        fds.push(OwnedFd::from_raw_fd(raw));
-                    }
-                }
-            } else {
-                unexpected = Some((level, kind));
-            }
-            c = libc::CMSG_NXTHDR(&msg, c);
-        }
-    }
-    if msg.msg_flags & libc::MSG_CTRUNC != 0 {
+    let r = recv_with_rights(sock, buf, nonblock).map_err(RecvError::Io)?;
+    // The fds are owned: every early return below closes them.
+    if r.control_truncated {
         return Err(RecvError::ControlTruncated);
     }
-    if let Some((level, kind)) = unexpected {
+    if let Some((level, kind)) = r.unexpected {
         return Err(RecvError::UnexpectedControl { level, kind });
     }
-    if fds.len() > MAX_FDS {
-        return Err(RecvError::TooManyFds { got: fds.len() });
+    if r.fds.len() > MAX_FDS {
+        return Err(RecvError::TooManyFds { got: r.fds.len() });
     }
-    if msg.msg_flags & libc::MSG_TRUNC != 0 {
+    if r.truncated {
         return Err(RecvError::TooLong);
     }
-    if n == 0 && fds.is_empty() {
+    if r.len == 0 && r.fds.is_empty() {
         return Err(RecvError::Closed);
     }
     Ok(Received {
-        len: n as usize,
-        fds,
+        len: r.len,
+        fds: r.fds,
     })
 }
 

@@ -4,6 +4,8 @@ use super::error::LeaseError;
 use crate::broker::socket;
 use crate::broker::wire::{ClockId, DeviceKind, LeaseInfo};
 use crate::sys::mmap::{Mapping, Protection};
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::sys::stat::SFlag;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
@@ -14,14 +16,8 @@ fn fd_target(fd: BorrowedFd<'_>) -> String {
         .unwrap_or_else(|e| format!("<unreadable: {e}>"))
 }
 
-fn fstat(fd: BorrowedFd<'_>) -> io::Result<libc::stat> {
-    // SAFETY: stat is plain old data; zeroed is valid and fstat fills it.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: valid fd and out pointer.
-    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(st)
+fn fstat(fd: BorrowedFd<'_>) -> io::Result<nix::sys::stat::FileStat> {
+    Ok(nix::sys::stat::fstat(fd)?)
 }
 
 /// The name an ALSA restricted (BUFFER) fd has in `/proc/self/fd`.
@@ -66,11 +62,11 @@ fn check_memfd(
         return Err(wrong(found));
     }
     let st = fstat(fd).map_err(|_| wrong(found.clone()))?;
-    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+    if SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) != SFlag::S_IFREG {
         return Err(wrong(found));
     }
-    // SAFETY: plain fcntl; fails with EINVAL on anything but shmem files.
-    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) } < 0 {
+    // Fails with EINVAL on anything but shmem files.
+    if fcntl(fd, FcntlArg::F_GET_SEALS).is_err() {
         return Err(wrong(found));
     }
     let got = u64::try_from(st.st_size).unwrap_or(0);
@@ -88,10 +84,12 @@ fn check_wake_pipe(fd: BorrowedFd<'_>, index: usize) -> Result<(), LeaseError> {
         expected: "the read end of the wake-up pipe",
         found,
     };
-    let is_fifo = fstat(fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFIFO);
-    // SAFETY: plain fcntl on a valid fd.
-    let fl = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
-    if !found.starts_with("pipe:") || !is_fifo || fl < 0 || fl & libc::O_ACCMODE != libc::O_RDONLY {
+    let is_fifo = fstat(fd).is_ok_and(|st| {
+        SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFIFO
+    });
+    let read_only = fcntl(fd, FcntlArg::F_GETFL)
+        .is_ok_and(|fl| OFlag::from_bits_retain(fl) & OFlag::O_ACCMODE == OFlag::O_RDONLY);
+    if !found.starts_with("pipe:") || !is_fifo || !read_only {
         return Err(wrong(found));
     }
     socket::set_nonblocking(fd).map_err(|_| wrong(found))

@@ -4,7 +4,7 @@
 use super::error::LeaseError;
 use crate::broker::wire::LeaseInfo;
 use crate::layout::StreamLayout;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 /// The connection that keeps a lease alive. Dropping it ends the lease.
 #[derive(Debug)]
@@ -15,14 +15,14 @@ pub struct BrokerLink {
 impl BrokerLink {
     /// Checks without blocking whether the broker is still there.
     pub fn check(&self) -> Result<(), LeaseError> {
-        let mut p = libc::pollfd {
-            fd: self.socket.as_raw_fd(),
-            events: libc::POLLIN | libc::POLLRDHUP,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd, zero timeout.
-        let n = unsafe { libc::poll(&mut p, 1, 0) };
-        if n > 0 && p.revents & (libc::POLLHUP | libc::POLLRDHUP | libc::POLLERR) != 0 {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        // The broker's exit closes its end: POLLHUP on a seqpacket socket
+        // (always reported). POLLRDHUP is not asked for: nix has no name
+        // for it and would then not decode revents at all.
+        let mut p = [PollFd::new(self.socket.as_fd(), PollFlags::POLLIN)];
+        let n = poll(&mut p, PollTimeout::ZERO).unwrap_or(0);
+        let gone = PollFlags::POLLHUP | PollFlags::POLLERR;
+        if n > 0 && p[0].revents().is_some_and(|r| r.intersects(gone)) {
             return Err(LeaseError::BrokerGone { during: "playing" });
         }
         Ok(())

@@ -294,7 +294,7 @@ mod gather {
                 let s_k = step as i128 + k as i128 * dstep as i128;
                 deltas[k] = (8 * s_k + 28 * dstep as i128) as u64;
             }
-            // SAFETY (this block): plain AVX2 arithmetic on registers; the
+            // SAFETY: plain AVX2 arithmetic on registers; the
             // loads and stores below stay inside `lanes`, `deltas`, `l` and
             // `r` (`8 * b + 8 <= n`), and every gathered index is a frame
             // index of this call, within `src` by the caller's contract.

@@ -147,11 +147,7 @@ pub struct Pcm {
 }
 
 fn page_round(n: usize) -> usize {
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) })
-        .ok()
-        .filter(|&p| p > 0)
-        .unwrap_or(4096);
+    let page = crate::status::page_size();
     n.div_ceil(page) * page
 }
 

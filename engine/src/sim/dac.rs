@@ -11,7 +11,7 @@ use crate::ring::RingView;
 use crate::sys::mmap::{Mapping, Protection};
 use pcmring_rt::timer::{now_ns, sleep_until_ns};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -75,19 +75,10 @@ pub struct SimDac {
 }
 
 pub(super) fn memfd(name: &std::ffi::CStr, len: usize) -> io::Result<OwnedFd> {
-    // SAFETY: `name` is a valid C string; the flags are plain constants.
-    let fd =
-        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` was just returned by memfd_create and is owned by nobody else.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    use nix::sys::memfd::{memfd_create, MFdFlags};
+    let fd = memfd_create(name, MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)?;
     let len = libc::off_t::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    // SAFETY: valid fd, plain integer length.
-    if unsafe { libc::ftruncate(fd.as_raw_fd(), len) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    nix::unistd::ftruncate(&fd, len)?;
     super::seal::seal_size(&fd)?;
     Ok(fd)
 }
@@ -96,23 +87,14 @@ pub(super) fn memfd(name: &std::ffi::CStr, len: usize) -> io::Result<OwnedFd> {
 /// readable (POLLIN), never writable, so a poller asking for IN|OUT (what
 /// a playback PCM fd needs) wakes exactly on a signal.
 pub(super) fn wake_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both fds were just created and are owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    use nix::fcntl::OFlag;
+    Ok(nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)?)
 }
 
 pub(super) fn signal(fd: &Option<OwnedFd>) {
     if let Some(fd) = fd {
-        let one = 1u8;
-        // SAFETY: writes one byte from `one` to a valid non-blocking pipe;
-        // a full pipe (EAGAIN) only means wake-ups are already pending.
-        unsafe {
-            libc::write(fd.as_raw_fd(), (&one as *const u8).cast(), 1);
-        }
+        // A full pipe (EAGAIN) only means wake-ups are already pending.
+        let _ = nix::unistd::write(fd, &[1u8]);
     }
 }
 

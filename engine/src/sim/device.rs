@@ -9,7 +9,7 @@ use crate::layout::StreamLayout;
 use crate::ring::RingView;
 use crate::sys::mmap::{Mapping, Protection};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 const NAME: &str = "sim";
 
@@ -28,12 +28,7 @@ pub struct SimDevice {
 }
 
 fn fd_size(fd: BorrowedFd<'_>) -> io::Result<u64> {
-    // SAFETY: an all-zero `stat` is a valid value to be overwritten.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: the fd is valid while borrowed; `st` is writable.
-    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let st = nix::sys::stat::fstat(fd)?;
     u64::try_from(st.st_size).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
 }
 
@@ -128,11 +123,10 @@ impl SimDevice {
         if let Some(fd) = &self.wake {
             let mut buf = [0u8; 64];
             loop {
-                // SAFETY: reads at most 64 bytes into `buf` from a valid
-                // non-blocking pipe; EAGAIN (empty) ends the loop.
-                let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-                if n < buf.len() as isize {
-                    break;
+                // Non-blocking: EAGAIN (empty) ends the loop.
+                match nix::unistd::read(fd, &mut buf) {
+                    Ok(n) if n == buf.len() => {}
+                    _ => break,
                 }
             }
         }
@@ -209,12 +203,7 @@ impl Device for SimDevice {
 
     /// The ring memfd's inode: every endpoint of one sim shares it.
     fn ring_identity(&self) -> Option<crate::device::RingIdentity> {
-        // SAFETY: an all-zero `stat` is a valid value to be overwritten.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: the fd is valid while `self` lives; `st` is writable.
-        if unsafe { libc::fstat(self._fds.0.as_raw_fd(), &mut st) } != 0 {
-            return None;
-        }
+        let st = nix::sys::stat::fstat(&self._fds.0).ok()?;
         Some(crate::device::RingIdentity::File {
             dev: st.st_dev,
             ino: st.st_ino,

@@ -4,3 +4,4 @@
 pub mod abi;
 pub mod ioctl;
 pub mod mmap;
+pub(crate) mod socket;

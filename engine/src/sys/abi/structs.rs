@@ -445,9 +445,10 @@ pub struct SndCtlCardInfo {
     pub components: [u8; 128],
 }
 
-// SAFETY (all impls below): each type is repr(C) and made only of integers,
+// All the impls below: each type is repr(C) and made only of integers,
 // integer arrays, raw pointers (null is valid) and unions of those, so the
 // all-zero bit pattern is a valid value.
+// SAFETY: see above.
 unsafe impl Zeroed for SndPcmInfo {}
 // SAFETY: see above.
 unsafe impl Zeroed for SndPcmHwParams {}
