@@ -1,7 +1,7 @@
 //! The render path does no heap operation: the rt crate's counting allocator
 //! is this binary's global allocator, and a guard is armed around every
 //! `render` call while voices start, ramp, loop, resample, pause, stop, end
-//! and go to the garbage queue, on stereo, 5.1, 7.1, quad and mono outputs
+//! and go to the garbage queue (mono, stereo and 5.1 sounds), on stereo, 5.1, 7.1, quad and mono outputs
 //! (voices panned over the speakers by azimuth).
 
 use pcmring::mixer::{
@@ -50,6 +50,14 @@ fn render_never_touches_the_heap() {
         48_000,
     )
     .unwrap();
+    let six = Sound::from_samples(
+        (0..6 * 2500)
+            .map(|i| (i as f32 * 0.003).sin())
+            .collect::<Vec<_>>(),
+        6,
+        48_000,
+    )
+    .unwrap();
     let music = m.bus("music").unwrap();
     let hot = Sound::from_samples(vec![3e38f32; 512], 1, 48_000).unwrap();
     // Streaming voices: a looping one that plays throughout (seeked and
@@ -89,7 +97,11 @@ fn render_never_touches_the_heap() {
             // A fresh sound per voice, dropped here right after `play`: the voice
             // holds the only reference, so freeing it on the render thread
             // would show up as a heap free under the guard.
-            let base = if k % 2 == 0 { &mono } else { &stereo };
+            let base = match k {
+                3 | 6 => &six,
+                _ if k % 2 == 0 => &mono,
+                _ => &stereo,
+            };
             let s = &Sound::from_samples(base.samples().to_vec(), base.channels(), 48_000).unwrap();
             let p = PlayParams::new()
                 .gain(0.1)

@@ -3,8 +3,8 @@
 //! reference here), voices and 3D emitters rendered onto quad, 5.1 and 7.1.
 
 use pcmring::mixer::{
-    spatialize, Attenuation, BlockInfo, BusId, Emitter, Listener, MixerBuilder, MixerRenderer,
-    OutputLayout, PlayParams, Position, MAX_OUTPUT_CHANNELS,
+    spatialize, Attenuation, BlockInfo, BusId, Clip, Emitter, Listener, MixerBuilder,
+    MixerRenderer, OutputLayout, PlayParams, Position, MAX_OUTPUT_CHANNELS,
 };
 use pcmring::sound::Sound;
 
@@ -339,4 +339,198 @@ fn emitters_pan_over_the_layout() {
         }
         assert!(f[SL] > 0.0 && f[RL] > 0.0);
     }
+}
+
+// ---- Sounds of 3 to 8 channels: the matrices and exact rendering ----
+
+const H: f32 = std::f32::consts::FRAC_1_SQRT_2;
+
+/// The test's own statement of the documented matrix: where each source
+/// speaker (by name) goes on each layout, as (output channel, gain).
+fn route(speaker: &str, layout: OutputLayout) -> Vec<(usize, f32)> {
+    use OutputLayout::*;
+    let surround = matches!(layout, Surround51 | Surround71);
+    let rears = surround || layout == Quad;
+    match (speaker, layout) {
+        ("FL", _) => vec![(FL, 1.0)],
+        ("FR", _) => vec![(FR, 1.0)],
+        ("FC", _) if surround => vec![(FC, 1.0)],
+        ("FC", _) => vec![(FL, H), (FR, H)],
+        ("LFE", _) if surround => vec![(LFE, 1.0)],
+        ("LFE", _) => vec![],
+        ("BL", _) if rears => vec![(RL, 1.0)],
+        ("BL", _) => vec![(FL, H)],
+        ("BR", _) if rears => vec![(RR, 1.0)],
+        ("BR", _) => vec![(FR, H)],
+        ("SL", Surround71) => vec![(SL, 1.0)],
+        ("SL", _) if rears => vec![(RL, 1.0)],
+        ("SL", _) => vec![(FL, H)],
+        ("SR", Surround71) => vec![(SR, 1.0)],
+        ("SR", _) if rears => vec![(RR, 1.0)],
+        ("SR", _) => vec![(FR, H)],
+        ("BC", _) if rears => vec![(RL, H), (RR, H)],
+        ("BC", _) => vec![(FL, 0.5), (FR, 0.5)],
+        _ => unreachable!("{speaker}"),
+    }
+}
+
+fn file_order(channels: u16) -> &'static [&'static str] {
+    match channels {
+        3 => &["FL", "FR", "FC"],
+        4 => &["FL", "FR", "BL", "BR"],
+        5 => &["FL", "FR", "FC", "BL", "BR"],
+        6 => &["FL", "FR", "FC", "LFE", "BL", "BR"],
+        7 => &["FL", "FR", "FC", "LFE", "BC", "SL", "SR"],
+        8 => &["FL", "FR", "FC", "LFE", "BL", "BR", "SL", "SR"],
+        _ => unreachable!(),
+    }
+}
+
+fn reference_matrix(channels: u16, layout: OutputLayout) -> [[f32; 8]; 8] {
+    let mut m = [[0.0; 8]; 8];
+    for (c, sp) in file_order(channels).iter().enumerate() {
+        for (o, g) in route(sp, layout) {
+            m[o][c] += g;
+        }
+    }
+    m
+}
+
+const ALL: [OutputLayout; 5] = [
+    OutputLayout::Mono,
+    OutputLayout::Stereo,
+    OutputLayout::Quad,
+    OutputLayout::Surround51,
+    OutputLayout::Surround71,
+];
+
+#[test]
+fn matrices_are_the_documented_ones() {
+    for ch in 3..=8u16 {
+        for layout in ALL {
+            assert_eq!(
+                layout.matrix(ch),
+                &reference_matrix(ch, layout),
+                "{ch} channels on {layout:?}"
+            );
+        }
+    }
+    // Spot checks written out: 5.1 onto stereo is BS.775's
+    // L = FL + 0.7071 FC + 0.7071 BL; 7.1 onto 5.1 folds the sides into the rears.
+    let m = OutputLayout::Stereo.matrix(6);
+    assert_eq!(m[FL][..6], [1.0, 0.0, H, 0.0, H, 0.0]);
+    assert_eq!(m[FR][..6], [0.0, 1.0, H, 0.0, 0.0, H]);
+    let m = OutputLayout::Surround51.matrix(8);
+    assert_eq!(m[RL][..8], [0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0]);
+    assert_eq!(m[LFE][..8], [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0]);
+}
+
+/// Reference renderer: one voice of `snd` at gain 1 from frame 0 at a
+/// steady `rate` (32.32 step), the matrix applied per frame, summed in
+/// source-channel order, folded for mono.
+fn reference_render(snd: &Sound, layout: OutputLayout, step: u64, frames: usize) -> Vec<f32> {
+    let ch = snd.channels() as usize;
+    let s = snd.samples();
+    let m = reference_matrix(snd.channels(), layout);
+    let out_ch = layout.channels();
+    let mut out = vec![0.0f32; frames * out_ch];
+    let mut pos = 0u64;
+    for f in 0..frames {
+        let idx = (pos >> 32) as usize;
+        let frac = ((pos as u32) >> 8) as i32 as f32 * (1.0 / 16_777_216.0);
+        let mut v = [0.0f32; 8];
+        for (c, v) in v.iter_mut().enumerate().take(ch) {
+            let a = s[idx * ch + c];
+            *v = if step == 1 << 32 {
+                a
+            } else {
+                a + (s[(idx + 1) * ch + c] - a) * frac
+            };
+        }
+        let mut planes = [0.0f32; 8];
+        for (o, p) in planes.iter_mut().enumerate() {
+            let mut x = 0.0f32;
+            for c in 0..ch {
+                x += v[c] * m[o][c];
+            }
+            *p = x * 1.0;
+        }
+        if out_ch == 1 {
+            out[f] = (planes[0] + planes[1]) * 0.5;
+        } else {
+            out[f * out_ch..(f + 1) * out_ch].copy_from_slice(&planes[..out_ch]);
+        }
+        pos += step;
+    }
+    out
+}
+
+#[test]
+fn multichannel_sounds_render_sample_exact_on_every_layout() {
+    for ch in 3..=8u16 {
+        let snd = ramp_sound(4000, ch);
+        for layout in ALL {
+            for (rate, step) in [
+                (1.0f32, 1u64 << 32),
+                (1.3, (1.3f32 as f64 * 4294967296.0).round() as u64),
+            ] {
+                let (mixer, mut r) = MixerBuilder::new(RATE).clip(Clip::Off).build();
+                mixer.play(&snd, PlayParams::new().rate(rate)).unwrap();
+                let out_ch = layout.channels();
+                let mut got = Vec::new();
+                for b in 0..6 {
+                    got.extend(render(&mut r, out_ch, 300, b * 300));
+                }
+                let want = reference_render(&snd, layout, step, 1800);
+                if let Some(i) = (0..got.len()).find(|&i| got[i] != want[i]) {
+                    panic!(
+                        "{ch} channels on {layout:?} at rate {rate}: sample {i} is {} want {}",
+                        got[i], want[i]
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_5_1_wav_plays_channel_exact_on_a_5_1_device() {
+    // FL FR FC LFE BL BR in the file, FL FR RL RR FC LFE on the device.
+    let path = std::env::temp_dir().join(format!("pcmring-51-{}.wav", std::process::id()));
+    let spec = hound::WavSpec {
+        channels: 6,
+        sample_rate: RATE,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let frames = 3000;
+    let value = |f: usize, c: usize| ((f * 7 + c * 1013) % 2001) as f32 / 1000.0 - 1.0;
+    {
+        let mut w = hound::WavWriter::create(&path, spec).unwrap();
+        for f in 0..frames {
+            for c in 0..6 {
+                w.write_sample(value(f, c)).unwrap();
+            }
+        }
+        w.finalize().unwrap();
+    }
+    let snd = Sound::load(&path, RATE).unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!((snd.channels(), snd.frames()), (6, frames));
+    let (mixer, mut r) = MixerBuilder::new(RATE).clip(Clip::Off).build();
+    mixer.play(&snd, PlayParams::new()).unwrap();
+    let mut out = Vec::new();
+    for b in 0..12 {
+        out.extend(render(&mut r, 6, 256, b * 256));
+    }
+    let file_to_device = [FL, FR, FC, LFE, RL, RR];
+    for f in 0..frames {
+        for (c, &d) in file_to_device.iter().enumerate() {
+            assert_eq!(out[f * 6 + d], value(f, c), "frame {f} file channel {c}");
+        }
+    }
+    assert!(
+        out[frames * 6..].iter().all(|&x| x == 0.0),
+        "silence after the end"
+    );
 }

@@ -31,9 +31,11 @@
 //!   keep one planar scratch per output channel. Mono voices are panned with
 //!   constant power between the two speakers around their direction
 //!   ([`VoiceHandle::set_azimuth`], or the front stage by
-//!   [`VoiceHandle::set_pan`]); stereo voices play on the front pair. Each
-//!   voice mixes only the speaker pairs with signal, through the same
-//!   kernels as stereo (no per-frame path). Insert effects process the
+//!   [`VoiceHandle::set_pan`]); stereo voices play on the front pair;
+//!   sounds of 3 to 8 channels go through a fixed up/downmix matrix
+//!   ([`OutputLayout::matrix`], ITU-R BS.775 coefficients). Each voice
+//!   mixes only the speaker pairs with signal, through the same kernels as
+//!   stereo or a matrix kernel (no per-frame path). Insert effects process the
 //!   front pair; bus gains, sends and the master gain cover every channel.
 //! - **Rate**: playback rate (pitch) uses linear interpolation on a 32.32
 //!   fixed-point position; a voice at rate 1 on a whole frame takes a
@@ -126,5 +128,5 @@ pub use pan::{pan_gains, PAN_STEPS};
 pub use render::{BlockInfo, Clip, MixerRenderer, CHUNK, SOFT_KNEE};
 pub use spatial::{spatialize, Attenuation, Emitter, Listener, Spatial, Vec3, SPEED_OF_SOUND};
 pub use stats::MixerStats;
-pub use surround::{OutputLayout, Position, Speaker, MAX_OUTPUT_CHANNELS};
+pub use surround::{Matrix, OutputLayout, Position, Speaker, MAX_OUTPUT_CHANNELS};
 pub use tween::{Curve, Tween, TWEEN_SEGMENT};

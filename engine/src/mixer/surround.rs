@@ -42,6 +42,35 @@
 //! **Stereo sources** play on FL and FR with the stereo balance law
 //! ([`super::pan_gains`]) on every layout: ITU-R BS.775 plays two-channel
 //! material on the front pair, with no upmix into the centre or surrounds.
+//!
+//! **Sounds of 3 to 8 channels** are in the channel order of WAV and FLAC
+//! files (the WAVE default channel masks):
+//!
+//! | channels | order |
+//! | --- | --- |
+//! | 3 | FL FR FC |
+//! | 4 | FL FR BL BR |
+//! | 5 | FL FR FC BL BR |
+//! | 6 | FL FR FC LFE BL BR |
+//! | 7 | FL FR FC LFE BC SL SR |
+//! | 8 | FL FR FC LFE BL BR SL SR |
+//!
+//! They reach the output through a fixed matrix ([`OutputLayout::matrix`])
+//! times the voice's gain (their pan is ignored). Each source speaker the
+//! layout has goes to it at unity (BL/BR are the layout's RL/RR); nothing
+//! is synthesised (upmix is placement only: a quad file on 5.1 leaves FC
+//! and LFE silent). The others fold with the ITU-R BS.775 downmix
+//! coefficients:
+//!
+//! | source speaker | when the layout lacks it |
+//! | --- | --- |
+//! | FC | FL and FR, each × 1/√2 (−3 dB) |
+//! | BL, BR | FL, FR × 1/√2 (the −3 dB surround level) |
+//! | SL, SR | RL, RR × 1 where the layout has rears (quad, 5.1), else FL, FR × 1/√2 |
+//! | BC | RL and RR × 1/√2 each where the layout has rears, else FL and FR × 1/2 |
+//! | LFE | dropped (BS.775 leaves it out of the downmix) |
+//!
+//! A mono output folds the stereo result as `(L + R) / 2`, like any voice.
 
 use super::pan::pan_gains;
 
@@ -144,12 +173,24 @@ impl OutputLayout {
         }
     }
 
-    /// Gains per output plane for a source of `source_channels` (1 or 2)
-    /// at `position` (a stage pan or a direction). For a stereo source,
-    /// plane 0 carries its left channel and plane 1 its right; for a mono
-    /// source every plane carries the source.
+    /// Gains per output plane for a source of `source_channels` at
+    /// `position` (a stage pan or a direction). For a stereo source, plane
+    /// 0 carries its left channel and plane 1 its right; for a mono source
+    /// every plane carries the source; for 3 to 8 channels each plane
+    /// carries its row of [`OutputLayout::matrix`] (gain 1 where the row is
+    /// not all zero, and the position is ignored).
     pub fn gains(self, position: Position, source_channels: u16) -> [f32; MAX_OUTPUT_CHANNELS] {
         let mut g = [0.0f32; MAX_OUTPUT_CHANNELS];
+        if source_channels > 2 {
+            // Through the matrix: unity on every plane some channel reaches.
+            let m = self.matrix(source_channels);
+            for (g, row) in g.iter_mut().zip(m).take(self.planes()) {
+                if row.iter().any(|&x| x != 0.0) {
+                    *g = 1.0;
+                }
+            }
+            return g;
+        }
         let ring = self.speakers();
         if source_channels >= 2 || ring.is_empty() {
             let pan = match position {
@@ -189,6 +230,125 @@ impl OutputLayout {
         g[a.channel] = ga;
         g[b.channel] += gb;
         g
+    }
+}
+
+/// Gains from source channels to output planes: `m[plane][source channel]`.
+pub type Matrix = [[f32; MAX_OUTPUT_CHANNELS]; MAX_OUTPUT_CHANNELS];
+
+/// Source speakers, for the matrix.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Src {
+    Fl,
+    Fr,
+    Fc,
+    Lfe,
+    Bl,
+    Br,
+    Sl,
+    Sr,
+    Bc,
+}
+
+/// The speakers of a `channels`-channel sound, in file order.
+fn source_speakers(channels: u16) -> &'static [Src] {
+    use Src::*;
+    match channels {
+        3 => &[Fl, Fr, Fc],
+        4 => &[Fl, Fr, Bl, Br],
+        5 => &[Fl, Fr, Fc, Bl, Br],
+        6 => &[Fl, Fr, Fc, Lfe, Bl, Br],
+        7 => &[Fl, Fr, Fc, Lfe, Bc, Sl, Sr],
+        8 => &[Fl, Fr, Fc, Lfe, Bl, Br, Sl, Sr],
+        _ => &[],
+    }
+}
+
+/// Builds the matrix for a sound of `channels` channels on `layout`.
+fn build_matrix(channels: u16, layout: OutputLayout) -> Matrix {
+    use OutputLayout::*;
+    let h = std::f32::consts::FRAC_1_SQRT_2;
+    let rears = matches!(layout, Quad | Surround51 | Surround71);
+    let centre = matches!(layout, Surround51 | Surround71);
+    let sides = layout == Surround71;
+    let mut m = [[0.0f32; MAX_OUTPUT_CHANNELS]; MAX_OUTPUT_CHANNELS];
+    for (c, &sp) in source_speakers(channels).iter().enumerate() {
+        let mut put = |plane: usize, g: f32| m[plane][c] += g;
+        match sp {
+            Src::Fl => put(0, 1.0),
+            Src::Fr => put(1, 1.0),
+            Src::Fc if centre => put(4, 1.0),
+            Src::Fc => {
+                put(0, h);
+                put(1, h);
+            }
+            Src::Lfe if centre => put(5, 1.0),
+            Src::Lfe => {}
+            Src::Bl if rears => put(2, 1.0),
+            Src::Bl => put(0, h),
+            Src::Br if rears => put(3, 1.0),
+            Src::Br => put(1, h),
+            Src::Sl if sides => put(6, 1.0),
+            Src::Sl if rears => put(2, 1.0),
+            Src::Sl => put(0, h),
+            Src::Sr if sides => put(7, 1.0),
+            Src::Sr if rears => put(3, 1.0),
+            Src::Sr => put(1, h),
+            Src::Bc if rears => {
+                put(2, h);
+                put(3, h);
+            }
+            Src::Bc => {
+                put(0, 0.5);
+                put(1, 0.5);
+            }
+        }
+    }
+    m
+}
+
+const LAYOUTS: [OutputLayout; 5] = [
+    OutputLayout::Mono,
+    OutputLayout::Stereo,
+    OutputLayout::Quad,
+    OutputLayout::Surround51,
+    OutputLayout::Surround71,
+];
+
+/// Every matrix, by source channel count (0 to 8) and layout.
+static MATRICES: std::sync::OnceLock<[[Matrix; 5]; 9]> = std::sync::OnceLock::new();
+
+fn matrices() -> &'static [[Matrix; 5]; 9] {
+    MATRICES.get_or_init(|| {
+        let mut t = [[[[0.0; MAX_OUTPUT_CHANNELS]; MAX_OUTPUT_CHANNELS]; 5]; 9];
+        for (ch, row) in t.iter_mut().enumerate() {
+            for (k, &layout) in LAYOUTS.iter().enumerate() {
+                row[k] = build_matrix(ch as u16, layout);
+            }
+        }
+        t
+    })
+}
+
+/// Computes the matrix table now (call off the realtime thread).
+pub(crate) fn init_matrices() {
+    let _ = matrices();
+}
+
+impl OutputLayout {
+    /// The matrix a sound of `source_channels` channels (3 to 8) goes
+    /// through onto this layout's planes (see the module docs for the
+    /// coefficients); all zero for other channel counts, which are panned.
+    ///
+    /// ```
+    /// use pcmring::mixer::OutputLayout;
+    /// let m = OutputLayout::Stereo.matrix(6); // FL FR FC LFE BL BR onto FL FR
+    /// let h = std::f32::consts::FRAC_1_SQRT_2;
+    /// assert_eq!(m[0][..6], [1.0, 0.0, h, 0.0, h, 0.0]);
+    /// ```
+    pub fn matrix(self, source_channels: u16) -> &'static Matrix {
+        let k = LAYOUTS.iter().position(|&l| l == self).unwrap_or(1);
+        &matrices()[(source_channels as usize).min(8)][k]
     }
 }
 

@@ -10,7 +10,7 @@ use super::kernel::{self, ONE};
 use super::param;
 use super::planes::Planes;
 use super::shared::SlotParams;
-use super::surround::{decode_position, OutputLayout, MAX_OUTPUT_CHANNELS};
+use super::surround::{decode_position, Matrix, OutputLayout, MAX_OUTPUT_CHANNELS};
 use super::tween::{GainTween, Tween};
 use std::sync::Arc;
 
@@ -54,6 +54,8 @@ pub(crate) struct Voice {
     /// The output layout the gains are for, and its plane pairs.
     pub layout: OutputLayout,
     pub pairs: usize,
+    /// For a sound of 3 to 8 channels: its matrix onto the layout.
+    pub matrix: &'static Matrix,
     pub ramp_left: u32,
     pub step_left: u32,
     pub step_target: u64,
@@ -110,6 +112,7 @@ impl Voice {
             d: [0.0; MAX_OUTPUT_CHANNELS],
             layout: OutputLayout::Stereo,
             pairs: 1,
+            matrix: OutputLayout::Stereo.matrix(1),
             ramp_left: 0,
             step_left: 0,
             step_target: ONE,
@@ -159,6 +162,7 @@ impl Voice {
             (None, Some(st)) => st.channels,
             (None, None) => 1,
         };
+        self.matrix = self.layout.matrix(self.channels);
         self.sound = sound;
         self.stream = stream;
         self.jump_seen = 0;
@@ -209,6 +213,7 @@ impl Voice {
         if layout != self.layout {
             self.layout = layout;
             self.pairs = layout.planes() / 2;
+            self.matrix = layout.matrix(self.channels);
             if self.fade == FadeEnd::None && self.state != State::Paused {
                 let t = self.targets();
                 self.ramp_to(t, 0);
@@ -717,10 +722,13 @@ impl Voice {
                             }
                             let g = self.pair_ramp(p);
                             let (l, r) = out.pair(p, o, o + kr);
-                            if ch == 1 {
-                                kernel::mono_ramp(&s[..kr], l, r, g);
-                            } else {
-                                kernel::stereo_ramp(&s[..2 * kr], l, r, g);
+                            match ch {
+                                1 => kernel::mono_ramp(&s[..kr], l, r, g),
+                                2 => kernel::stereo_ramp(&s[..2 * kr], l, r, g),
+                                _ => {
+                                    let (ma, mb) = (&self.matrix[2 * p], &self.matrix[2 * p + 1]);
+                                    kernel::matrix_unit(&s[..ch * kr], ch, l, r, ma, mb, g)
+                                }
                             }
                         }
                         self.advance_gain(kr);
@@ -732,10 +740,14 @@ impl Voice {
                             }
                             let (gl, gr) = (self.g[2 * p], self.g[2 * p + 1]);
                             let (l, r) = out.pair(p, o + kr, o + k);
-                            if ch == 1 {
-                                kernel::mono_flat(&s[kr..], l, r, gl, gr);
-                            } else {
-                                kernel::stereo_flat(&s[2 * kr..], l, r, gl, gr);
+                            match ch {
+                                1 => kernel::mono_flat(&s[kr..], l, r, gl, gr),
+                                2 => kernel::stereo_flat(&s[2 * kr..], l, r, gl, gr),
+                                _ => {
+                                    let (ma, mb) = (&self.matrix[2 * p], &self.matrix[2 * p + 1]);
+                                    let g = [gl, gr, 0.0, 0.0];
+                                    kernel::matrix_unit(&s[ch * kr..], ch, l, r, ma, mb, g)
+                                }
                             }
                         }
                     }
@@ -779,7 +791,6 @@ impl Voice {
                     let s = &src[base * ch..seg_end * ch];
                     let mut p = self.pos - ((base as u64) << 32);
                     let kr = (self.ramp_left as usize).min(k);
-                    let gather = self.gather;
                     if kr > 0 {
                         // Every pair's kernel moves the position the same way.
                         let mut next = kernel::advance(p, step, dstep, kr);
@@ -789,11 +800,7 @@ impl Voice {
                             }
                             let g = self.pair_ramp(q);
                             let (l, r) = out.pair(q, o, o + kr);
-                            next = if ch == 1 {
-                                kernel::mono_lerp(s, p, step, dstep, l, r, g, gather)
-                            } else {
-                                kernel::stereo_lerp(s, p, step, dstep, l, r, g, gather)
-                            };
+                            next = self.lerp_pair(s, q, (p, step, dstep), l, r, g);
                         }
                         (p, step) = next;
                         self.advance_gain(kr);
@@ -806,11 +813,7 @@ impl Voice {
                             }
                             let g = [self.g[2 * q], self.g[2 * q + 1], 0.0, 0.0];
                             let (l, r) = out.pair(q, o + kr, o + k);
-                            next = if ch == 1 {
-                                kernel::mono_lerp(s, p, step, dstep, l, r, g, gather)
-                            } else {
-                                kernel::stereo_lerp(s, p, step, dstep, l, r, g, gather)
-                            };
+                            next = self.lerp_pair(s, q, (p, step, dstep), l, r, g);
                         }
                         (p, step) = next;
                     }
@@ -827,6 +830,29 @@ impl Voice {
             }
         }
         self.wrap()
+    }
+
+    /// The interpolating kernel for this voice's channel count, into plane
+    /// pair `q`; `at` is the position, step and step slope.
+    #[inline(always)]
+    fn lerp_pair(
+        &self,
+        s: &[f32],
+        q: usize,
+        at: (u64, u64, i64),
+        l: &mut [f32],
+        r: &mut [f32],
+        g: [f32; 4],
+    ) -> (u64, u64) {
+        let (p, step, dstep) = at;
+        match self.channels {
+            1 => kernel::mono_lerp(s, p, step, dstep, l, r, g, self.gather),
+            2 => kernel::stereo_lerp(s, p, step, dstep, l, r, g, self.gather),
+            ch => {
+                let (ma, mb) = (&self.matrix[2 * q], &self.matrix[2 * q + 1]);
+                kernel::matrix_lerp(s, ch as usize, p, step, dstep, l, r, ma, mb, g)
+            }
+        }
     }
 
     /// Reads channel `c` of frame `idx` with loop wrap-around (one-shots read silence past the end).
@@ -865,13 +891,38 @@ impl Voice {
             }
         }
         let (v0, v1) = (a0 + (b0 - a0) * frac, a1 + (b1 - a1) * frac);
-        for q in 0..self.pairs {
-            if !self.pair_live(q) {
-                continue;
+        let ch = self.channels as usize;
+        if ch > 2 {
+            let mut v = [0.0f32; MAX_OUTPUT_CHANNELS];
+            for (c, v) in v.iter_mut().enumerate().take(ch) {
+                let (a, b) = (self.fetch(src, idx, c), self.fetch(src, idx + 1, c));
+                *v = a + (b - a) * frac;
             }
-            let (l, r) = out.pair(q, 0, 1);
-            l[0] += v0 * self.g[2 * q];
-            r[0] += v1 * self.g[2 * q + 1];
+            for q in 0..self.pairs {
+                if !self.pair_live(q) {
+                    continue;
+                }
+                let dot = |m: &[f32; MAX_OUTPUT_CHANNELS]| {
+                    let mut x = 0.0f32;
+                    for (v, g) in v[..ch].iter().zip(m) {
+                        x += v * g;
+                    }
+                    x
+                };
+                let (xa, xb) = (dot(&self.matrix[2 * q]), dot(&self.matrix[2 * q + 1]));
+                let (l, r) = out.pair(q, 0, 1);
+                l[0] += xa * self.g[2 * q];
+                r[0] += xb * self.g[2 * q + 1];
+            }
+        } else {
+            for q in 0..self.pairs {
+                if !self.pair_live(q) {
+                    continue;
+                }
+                let (l, r) = out.pair(q, 0, 1);
+                l[0] += v0 * self.g[2 * q];
+                r[0] += v1 * self.g[2 * q + 1];
+            }
         }
         self.pos += self.step;
         if self.step_left > 0 {
