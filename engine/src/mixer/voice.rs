@@ -200,7 +200,7 @@ impl Voice {
     /// Gains per output plane the current gain, pan and layout call for.
     fn targets(&self) -> [f32; MAX_OUTPUT_CHANNELS] {
         let mut t = self.layout.gains(decode_position(self.pan), self.channels);
-        for x in &mut t {
+        for x in &mut t[..self.layout.planes()] {
             *x *= self.gain;
         }
         t
@@ -229,7 +229,8 @@ impl Voice {
             self.d = [0.0; MAX_OUTPUT_CHANNELS];
             self.ramp_left = 0;
         } else {
-            for ((d, t), g) in self.d.iter_mut().zip(t).zip(self.g) {
+            let used = 2 * self.pairs;
+            for ((d, t), g) in self.d[..used].iter_mut().zip(&t).zip(&self.g) {
                 *d = (t - g) / frames as f32;
             }
             self.ramp_left = frames;
@@ -619,7 +620,9 @@ impl Voice {
             if self.ramp_left == 0 {
                 self.g = self.t;
             } else {
-                for (g, d) in self.g.iter_mut().zip(self.d) {
+                // Planes past the layout's are never mixed (a layout change snaps them).
+                let used = 2 * self.pairs;
+                for (g, d) in self.g[..used].iter_mut().zip(&self.d[..used]) {
                     *g += d * kr as f32;
                 }
             }
@@ -793,29 +796,29 @@ impl Voice {
                     let kr = (self.ramp_left as usize).min(k);
                     if kr > 0 {
                         // Every pair's kernel moves the position the same way.
-                        let mut next = kernel::advance(p, step, dstep, kr);
+                        let mut next = None;
                         for q in 0..pairs {
                             if !self.pair_live(q) {
                                 continue;
                             }
                             let g = self.pair_ramp(q);
                             let (l, r) = out.pair(q, o, o + kr);
-                            next = self.lerp_pair(s, q, (p, step, dstep), l, r, g);
+                            next = Some(self.lerp_pair(s, q, (p, step, dstep), l, r, g));
                         }
-                        (p, step) = next;
+                        (p, step) = next.unwrap_or_else(|| kernel::advance(p, step, dstep, kr));
                         self.advance_gain(kr);
                     }
                     if kr < k {
-                        let mut next = kernel::advance(p, step, dstep, k - kr);
+                        let mut next = None;
                         for q in 0..pairs {
                             if !self.pair_live(q) {
                                 continue;
                             }
                             let g = [self.g[2 * q], self.g[2 * q + 1], 0.0, 0.0];
                             let (l, r) = out.pair(q, o + kr, o + k);
-                            next = self.lerp_pair(s, q, (p, step, dstep), l, r, g);
+                            next = Some(self.lerp_pair(s, q, (p, step, dstep), l, r, g));
                         }
-                        (p, step) = next;
+                        (p, step) = next.unwrap_or_else(|| kernel::advance(p, step, dstep, k - kr));
                     }
                     self.pos = p + ((base as u64) << 32);
                 }
