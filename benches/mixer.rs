@@ -29,6 +29,12 @@
 //!   set every block with a 5 ms tween); `rodio`: rodio with fixed gains and
 //!   pans (it has no per-voice parameter handles), random phases. Peers run
 //!   up to `MIXER_BENCH_PEERS_MAX` voices.
+//! - `3d 5.1`: 3D emitters on a 5.1 output: every voice gets a new gain,
+//!   azimuth (anywhere on the circle, panned over the five speakers) and
+//!   Doppler rate every block; compare with `dyn` (the same on stereo).
+//! - `fx bus`: `static` with every voice on a bus that has a low-pass biquad
+//!   and a reverb as inserts (the bus cost is per frame, so it shows at
+//!   small N); compare with `static`. These two print in a second table.
 //! - Ratios: `dyn/avx2` (the cost of every feature over the best bare
 //!   loop), `kira/dyn`, and voices in real time for `dyn` and `static`.
 //!
@@ -38,7 +44,10 @@
 //! default `100,1000,5000,15000`), `MIXER_BENCH_PEERS_MAX` (default 5000),
 //! `MIXER_BENCH_PROFILE=static|gp|dyn` (instead, run only that column, for a
 //! profiler), `MIXER_BENCH_STREAMS` (default 64; 0 skips the streaming run)
-//! and `MIXER_BENCH_STREAM_VOICES` (default 5000).
+//! and `MIXER_BENCH_STREAM_VOICES` (default 5000),
+//! `MIXER_BENCH_STREAM_VOICES_ONLY` (default 64; 0 skips the streaming
+//! voices column: that many streams alone, render-thread ns per
+//! stream-voice-frame).
 //!
 //! Last, the streaming run: 64 looping Ogg Vorbis streams (assets/music.ogg,
 //! made by assets/make_music.sh), each decoded on its own loader thread,
@@ -141,10 +150,22 @@ fn measure(
     n: usize,
     secs: f64,
     max_blocks: usize,
+    prep: impl FnMut(),
+    block: impl FnMut(&mut [f32]),
+) -> (f64, f64) {
+    measure_channels(2, n, secs, max_blocks, prep, block)
+}
+
+/// [`measure`] with `channels` interleaved output channels.
+fn measure_channels(
+    channels: usize,
+    n: usize,
+    secs: f64,
+    max_blocks: usize,
     mut prep: impl FnMut(),
     mut block: impl FnMut(&mut [f32]),
 ) -> (f64, f64) {
-    let mut out = vec![0.0f32; BLOCK * 2];
+    let mut out = vec![0.0f32; BLOCK * channels];
     for _ in 0..4 {
         prep();
         block(&mut out);
@@ -237,6 +258,124 @@ fn pcmring_mixer(w: &Workload, rate: f32, packed: bool, changes: Changes, secs: 
         },
     );
     assert_eq!(r.active_voices(), n);
+    res
+}
+
+/// The surround and effects columns.
+#[derive(Clone, Copy, PartialEq)]
+enum Scene {
+    /// 3D emitters on a 5.1 output: every voice gets a new gain, azimuth
+    /// (anywhere on the circle) and Doppler rate (0.95..1.05) every block.
+    Emitters51,
+    /// Voices at fixed gain and pan on a bus with a low-pass biquad and a
+    /// reverb as inserts, stereo output.
+    FxBus,
+}
+
+fn pcmring_scene(w: &Workload, scene: Scene, secs: f64) -> (f64, f64) {
+    use pcmring::mixer::{Biquad, FilterKind, Reverb};
+    let n = w.sources.len();
+    let (lp, _) = Biquad::new(FilterKind::LowPass, 3_000.0, 0.7, RATE);
+    let (verb, _) = Reverb::new(RATE, 0.7, 0.4, 0.3);
+    let mut b = MixerBuilder::new(RATE)
+        .voices(n)
+        .command_capacity(n)
+        .clip(Clip::Off)
+        .bus("fx");
+    if scene == Scene::FxBus {
+        b = b.insert("fx", lp).insert("fx", verb);
+    }
+    let (mixer, mut r) = b.build();
+    let fx = mixer.bus("fx").expect("bus");
+    let mut handles: Vec<VoiceHandle> = Vec::with_capacity(n);
+    for i in 0..n {
+        let s = Sound::from_samples(w.sources[i].clone(), 1, RATE).expect("sound");
+        let p = PlayParams::new()
+            .gain(w.gains[i])
+            .pan(w.pans[i])
+            .bus(fx)
+            .offset(w.phases[i] as u64)
+            .looping(Loop::Whole);
+        handles.push(mixer.play(&s, p).expect("play"));
+    }
+    let channels = if scene == Scene::Emitters51 { 6 } else { 2 };
+    let mut t = 0u64;
+    let mut rng = Rng(0x0F1E_2D3C_4B5A_6978);
+    let res = measure_channels(
+        channels,
+        n,
+        secs,
+        usize::MAX,
+        || {
+            if scene != Scene::Emitters51 {
+                return;
+            }
+            for h in &handles {
+                let _ = h.set_gain(0.1 + 0.9 * rng.unit());
+                let _ = h.set_azimuth(rng.unit() * 360.0 - 180.0);
+                let _ = h.set_rate(0.95 + 0.1 * rng.unit());
+            }
+        },
+        |out| {
+            r.render(
+                out,
+                &BlockInfo {
+                    frame_time: t,
+                    frames: BLOCK,
+                    channels,
+                    rate: RATE,
+                },
+            );
+            t += BLOCK as u64;
+        },
+    );
+    assert_eq!(r.active_voices(), n);
+    res
+}
+
+/// Streaming voices alone: `streams` looping Ogg Vorbis streams (stereo),
+/// ns of the render thread's CPU time per stream-voice-frame (decoding
+/// runs on the loader threads and is not counted).
+fn streaming_voices(streams: usize, secs: f64) -> (f64, f64) {
+    use pcmring::stream::{Stream, StreamOptions};
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/music.ogg");
+    let (mixer, mut r) = MixerBuilder::new(RATE)
+        .voices(streams)
+        .clip(Clip::Off)
+        .build();
+    let mut open = Vec::new();
+    for k in 0..streams {
+        let opts = StreamOptions::new()
+            .looping(Loop::Whole)
+            .start((k as u64 * 1_777) % 40_000);
+        let s = Stream::open(path, RATE, opts).expect("run assets/make_music.sh first");
+        s.wait_ready(std::time::Duration::from_secs(20));
+        mixer
+            .play_stream(&s, PlayParams::new().gain(0.1).pan(0.0))
+            .expect("play stream");
+        open.push(s);
+    }
+    let mut t = 0u64;
+    // Paced loosely so the loaders keep up (the sleep is not timed).
+    let res = measure(
+        streams,
+        secs,
+        usize::MAX,
+        || std::thread::sleep(std::time::Duration::from_micros(500)),
+        |out| {
+            r.render(
+                out,
+                &BlockInfo {
+                    frame_time: t,
+                    frames: BLOCK,
+                    channels: 2,
+                    rate: RATE,
+                },
+            );
+            t += BLOCK as u64;
+        },
+    );
+    drop(open);
     res
 }
 
@@ -611,6 +750,7 @@ fn main() {
         "kira/dyn", "rt dyn", "rt st"
     );
     let started = Instant::now();
+    let mut scenes = Vec::new();
     if let Ok(which) = std::env::var("MIXER_BENCH_PROFILE") {
         // Profiling aid: one pcmring column (`static`, `gp` or `dyn`) for a while.
         let changes = match which.as_str() {
@@ -637,6 +777,8 @@ fn main() {
         let (dy, e3) = pcmring_mixer(&w, 1.0, false, Changes::All, secs);
         let (r13, e4) = pcmring_mixer(&w, 1.3, false, Changes::None, secs);
         let (packed, e5) = pcmring_mixer(&w, 1.0, true, Changes::None, secs);
+        let (e3d, e6) = pcmring_scene(&w, Scene::Emitters51, secs);
+        let (fxbus, e7) = pcmring_scene(&w, Scene::FxBus, secs);
         for (name, e) in [
             ("bare", e0),
             ("avx2", avx2.map_or(2.0, |a| a.1)),
@@ -645,6 +787,8 @@ fn main() {
             ("dyn", e3),
             ("r1.3", e4),
             ("packed", e5),
+            ("3d 5.1", e6),
+            ("fx bus", e7),
         ] {
             assert!(e > 1.0, "{name} output is silent");
         }
@@ -678,7 +822,32 @@ fn main() {
             rt_voices(dy),
             rt_voices(st)
         );
+        scenes.push((n, dy, e3d, fxbus, st));
         drop(w);
+    }
+    println!(
+        "{:>6} | {:>6} {:>7} {:>6} | {:>9} {:>8}",
+        "N", "dyn", "3d 5.1", "fx bus", "3d / dyn", "fx / st"
+    );
+    for (n, dy, e3d, fxbus, st) in scenes {
+        println!(
+            "{:>6} | {:>6.3} {:>7.3} {:>6.3} | {:>8.2}x {:>7.2}x",
+            n,
+            dy,
+            e3d,
+            fxbus,
+            e3d / dy,
+            fxbus / st
+        );
+    }
+    let stream_voices = env_f64("MIXER_BENCH_STREAM_VOICES_ONLY", 64.0) as usize;
+    if stream_voices > 0 {
+        let (ns, e) = streaming_voices(stream_voices, secs);
+        assert!(e > 1.0, "streaming output is silent");
+        println!(
+            "streaming voices: {stream_voices} Ogg Vorbis streams alone: {ns:.3} ns per \
+             stream-voice-frame on the render thread"
+        );
     }
     let streams = env_f64("MIXER_BENCH_STREAMS", 64.0) as usize;
     if streams > 0 {

@@ -410,7 +410,7 @@ fn run(args: &Args) -> Result<Ending, String> {
         };
         let heard = spatialize(&listener, &emitter, model, 1.0);
         let _ = drone.set_gain(heard.gain);
-        let _ = drone.set_pan(heard.pan);
+        let _ = drone.set_azimuth(heard.azimuth);
         let _ = drone.set_rate(heard.doppler);
         if signal::interrupted() {
             interrupted = true;

@@ -14,8 +14,10 @@ pub use crate::sound_error::SoundError;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Most channels a sound may have (mono and stereo are mixed).
-pub const MAX_CHANNELS: u16 = 2;
+/// Most channels a sound may have: mono and stereo are panned, 3 to 8
+/// channels (5.1, 7.1, ... in WAV/FLAC order) go through a matrix onto the
+/// output layout ([`crate::mixer::OutputLayout`]).
+pub const MAX_CHANNELS: u16 = 8;
 
 /// Decoded sample data: interleaved `f32`, a channel count and a rate.
 ///
@@ -118,8 +120,8 @@ impl Sound {
 
     /// Loads an audio file (WAV, FLAC, Ogg Vorbis or MP3, recognised from
     /// its contents) whole into memory and converts it to `device_rate`.
-    /// Files of 3 to 8 channels are downmixed to stereo
-    /// ([`crate::decode::downmix_to_stereo`] documents the matrix).
+    /// Sounds keep their channels (up to 8, in the file's order; the mixer
+    /// maps them onto the output layout).
     ///
     /// Errors name the file and the problem; truncated or corrupt files are
     /// errors, never panics (a file that decodes to fewer frames than its
@@ -168,14 +170,7 @@ impl Sound {
                 problem: "no audio frames".into(),
             });
         }
-        let (samples, channels) = if ch > 2 {
-            let mut st = Vec::new();
-            crate::decode::downmix_to_stereo(&samples, ch, &mut st);
-            (st, 2)
-        } else {
-            (samples, ch as u16)
-        };
-        Sound::from_samples_at(&samples, channels, dec.rate(), device_rate)
+        Sound::from_samples_at(&samples, ch as u16, dec.rate(), device_rate)
     }
 
     /// The interleaved samples.

@@ -1,17 +1,17 @@
 //! The render path does no heap operation: the rt crate's counting allocator
 //! is this binary's global allocator, and a guard is armed around every
 //! `render` call while voices start, ramp, loop, resample, pause, stop, end
-//! and go to the garbage queue.
+//! and go to the garbage queue (mono, stereo and 5.1 sounds), on stereo, 5.1, 7.1, quad and mono outputs
+//! (voices panned over the speakers by azimuth).
 
 use pcmring::mixer::{
-    Biquad, Clip, Delay, FilterKind, Loop, MixerBuilder, PlayParams, Reverb, Tween,
+    Biquad, BlockInfo, Clip, Delay, FilterKind, Loop, MixerBuilder, PlayParams, Reverb, Tween,
 };
 use pcmring::sound::Sound;
 use pcmring::stream::{Stream, StreamOptions};
 use pcmring_rt::alloc_guard::{self, AllocGuard, CountingAllocator, Mode};
 
 mod mixer_support;
-use mixer_support::render_stereo_block;
 
 #[global_allocator]
 static A: CountingAllocator = CountingAllocator::new();
@@ -50,6 +50,14 @@ fn render_never_touches_the_heap() {
         48_000,
     )
     .unwrap();
+    let six = Sound::from_samples(
+        (0..6 * 2500)
+            .map(|i| (i as f32 * 0.003).sin())
+            .collect::<Vec<_>>(),
+        6,
+        48_000,
+    )
+    .unwrap();
     let music = m.bus("music").unwrap();
     let hot = Sound::from_samples(vec![3e38f32; 512], 1, 48_000).unwrap();
     // Streaming voices: a looping one that plays throughout (seeked and
@@ -79,7 +87,7 @@ fn render_never_touches_the_heap() {
     m.play_stream(&song, PlayParams::new().gain(0.2).rate(1.1))
         .unwrap();
     let mut one_shots = Vec::new();
-    let mut out = vec![0.0f32; 2 * 256];
+    let mut out = vec![0.0f32; 8 * 256];
     let mut handles = Vec::new();
     let mut t = 0u64;
     let mut total = alloc_guard::AllocCounts::default();
@@ -89,7 +97,11 @@ fn render_never_touches_the_heap() {
             // A fresh sound per voice, dropped here right after `play`: the voice
             // holds the only reference, so freeing it on the render thread
             // would show up as a heap free under the guard.
-            let base = if k % 2 == 0 { &mono } else { &stereo };
+            let base = match k {
+                3 | 6 => &six,
+                _ if k % 2 == 0 => &mono,
+                _ => &stereo,
+            };
             let s = &Sound::from_samples(base.samples().to_vec(), base.channels(), 48_000).unwrap();
             let p = PlayParams::new()
                 .gain(0.1)
@@ -122,7 +134,8 @@ fn render_never_touches_the_heap() {
         for (i, h) in handles.iter().enumerate() {
             let _ = match (block + i as u64) % 11 {
                 0 => h.set_gain(0.05),
-                1 => h.set_pan(0.3),
+                1 if block % 2 == 0 => h.set_pan(0.3),
+                1 => h.set_azimuth(block as f32 * 7.0 - 180.0),
                 2 | 7 | 9 => h.set_rate(0.6 + (block % 7) as f32 * 0.2),
                 3 => h.pause(),
                 4 => h.resume(),
@@ -165,7 +178,16 @@ fn render_never_touches_the_heap() {
         m.set_master_gain(0.9);
         // The realtime part.
         let guard = AllocGuard::enter(Mode::Count);
-        render_stereo_block(&mut r, &mut out, t);
+        let channels = [2, 6, 8, 4, 1][(block / 80) as usize % 5];
+        r.render(
+            &mut out[..channels * 256],
+            &BlockInfo {
+                frame_time: t,
+                frames: 256,
+                channels,
+                rate: 48_000,
+            },
+        );
         let c = guard.counts();
         drop(guard);
         total.allocs += c.allocs;

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use pcmring::sound::{Sound, SoundError};
 
+mod mixer_support;
+
 fn tmp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("pcmring-mixer-sound-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -196,8 +198,8 @@ fn in_memory_shapes_are_checked() {
         Sound::from_samples(vec![0.0; 3], 1, 0),
         Err(SoundError::BadRate)
     ));
-    // 5.1 (FL FR FC LFE BL BR) is downmixed to stereo: centre and
-    // surrounds at -3 dB, LFE dropped.
+    // 5.1 (FL FR FC LFE BL BR) keeps its six channels, and the mixer
+    // downmixes it on a stereo output: centre and surrounds at -3 dB, LFE dropped.
     let p = tmp("six.wav");
     let spec = |channels| hound::WavSpec {
         channels,
@@ -213,10 +215,17 @@ fn in_memory_shapes_are_checked() {
     }
     w.finalize().unwrap();
     let s = Sound::load_wav(&p, 48_000).unwrap();
-    assert_eq!((s.channels(), s.frames()), (2, 10));
+    assert_eq!((s.channels(), s.frames()), (6, 10));
+    assert_eq!(s.samples()[..6], [0.25, 0.0, 0.125, 0.5, 0.0, 0.0625]);
+    let (m, mut r) = pcmring::mixer::MixerBuilder::new(48_000).build();
+    m.play(&s, pcmring::mixer::PlayParams::new()).unwrap();
+    let out = mixer_support::render_stereo(&mut r, 0, 4, 4);
     let h = std::f32::consts::FRAC_1_SQRT_2;
-    let (l, r) = (0.25 + 0.125 * h, 0.125 * h + 0.0625 * h);
-    assert!((s.samples()[0] - l).abs() < 1e-6 && (s.samples()[1] - r).abs() < 1e-6);
+    let (l, rt) = (0.25 + 0.125 * h, 0.125 * h + 0.0625 * h);
+    assert!(
+        (out[0] - l).abs() < 1e-6 && (out[1] - rt).abs() < 1e-6,
+        "{out:?}"
+    );
     // Nine channels are refused.
     let p = tmp("nine.wav");
     let mut w = hound::WavWriter::create(&p, spec(9)).unwrap();

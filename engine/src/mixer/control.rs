@@ -173,7 +173,8 @@ impl MixerBuilder {
     }
     /// Makes the control half and the realtime half.
     pub fn build(self) -> (Mixer, MixerRenderer) {
-        super::voice::init_pan_table();
+        super::pan::init_pan_table();
+        super::surround::init_matrices();
         let index = |name: &str| self.buses.iter().position(|b| b == name);
         let mut inserts: Vec<Vec<Box<dyn Effect>>> =
             (0..self.buses.len()).map(|_| Vec::new()).collect();

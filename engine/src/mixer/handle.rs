@@ -122,6 +122,23 @@ impl VoiceHandle {
         )
     }
 
+    /// Places the voice at a direction: `degrees` off ahead, positive to
+    /// the right, ±180 behind (any value; wrapped). On quad, 5.1 and 7.1
+    /// outputs a mono voice is panned with constant power between the two
+    /// speakers around that direction; on stereo and mono outputs, and for
+    /// stereo voices, it acts as the pan `sin(degrees)`. It replaces the
+    /// pan, and [`VoiceHandle::set_pan`] replaces it; the change ramps.
+    /// See [`super::OutputLayout`].
+    pub fn set_azimuth(&self, degrees: f32) -> Result<(), VoiceError> {
+        if !degrees.is_finite() {
+            return Err(VoiceError::BadValue);
+        }
+        self.set_word(
+            &self.shared.params[self.id.slot as usize].pan,
+            super::surround::encode_azimuth(degrees),
+        )
+    }
+
     /// Sets the playback rate (`(0, 16]`); the change ramps.
     pub fn set_rate(&self, rate: f32) -> Result<(), VoiceError> {
         if !valid_rate(rate) {

@@ -472,3 +472,93 @@ mod gather {
         }
     }
 }
+
+/// `Σ_c f[c] m[c]` over the frame's channels, summed in channel order.
+#[inline(always)]
+fn dot_row(f: &[f32], m: &[f32; 8]) -> f32 {
+    let mut x = 0.0f32;
+    for (s, g) in f.iter().zip(m) {
+        x += s * g;
+    }
+    x
+}
+
+/// Interleaved source of `ch` channels (3 to 8) at unit rate into planes
+/// `l` and `r` through the matrix rows `ma` and `mb` (gain per source
+/// channel, [`super::OutputLayout::matrix`]): frame `i` adds
+/// `(Σ_c s_c ma[c]) (g0 + (i + 1) d0)` to `l` and the same with `mb`, `g1`,
+/// `d1` to `r` (gains `g = [g0, g1, d0, d1]`).
+#[inline(always)]
+pub fn matrix_unit(
+    src: &[f32],
+    ch: usize,
+    l: &mut [f32],
+    r: &mut [f32],
+    ma: &[f32; 8],
+    mb: &[f32; 8],
+    g: [f32; 4],
+) {
+    let [g0, g1, d0, d1] = g;
+    let n = (src.len() / ch).min(l.len()).min(r.len());
+    let (l, r) = (&mut l[..n], &mut r[..n]);
+    for (i, ((f, l), r)) in src
+        .chunks_exact(ch)
+        .zip(l.iter_mut())
+        .zip(r.iter_mut())
+        .enumerate()
+    {
+        let t = (i as i32 + 1) as f32;
+        *l += dot_row(f, ma) * (g0 + t * d0);
+        *r += dot_row(f, mb) * (g1 + t * d1);
+    }
+}
+
+/// Interleaved source of `ch` channels (3 to 8) with linear interpolation
+/// (each channel `a + (b − a) frac`, as in [`mono_lerp`]), then through the
+/// matrix rows as in [`matrix_unit`]. Same position contract as
+/// [`mono_lerp`] in frames.
+///
+/// # Panics
+///
+/// If the last frame's interpolation partner is outside `src`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn matrix_lerp(
+    src: &[f32],
+    ch: usize,
+    mut pos: u64,
+    mut step: u64,
+    dstep: i64,
+    l: &mut [f32],
+    r: &mut [f32],
+    ma: &[f32; 8],
+    mb: &[f32; 8],
+    g: [f32; 4],
+) -> (u64, u64) {
+    let [g0, g1, d0, d1] = g;
+    let n = l.len().min(r.len());
+    if n == 0 {
+        return (pos, step);
+    }
+    let last = last_index(pos, step, dstep, n);
+    assert!(
+        (last + 2) * ch <= src.len(),
+        "interpolation past the source"
+    );
+    let (l, r) = (&mut l[..n], &mut r[..n]);
+    let mut v = [0.0f32; 8];
+    for i in 0..n {
+        let idx = (pos >> 32) as usize * ch;
+        let frac = ((pos as u32) >> 8) as i32 as f32 * FRAC24;
+        let (a, b) = (&src[idx..idx + ch], &src[idx + ch..idx + 2 * ch]);
+        for ((v, a), b) in v.iter_mut().zip(a).zip(b) {
+            *v = a + (b - a) * frac;
+        }
+        let t = (i as i32 + 1) as f32;
+        l[i] += dot_row(&v[..ch], ma) * (g0 + t * d0);
+        r[i] += dot_row(&v[..ch], mb) * (g1 + t * d1);
+        pos += step;
+        step = step.wrapping_add_signed(dstep);
+    }
+    (pos, step)
+}

@@ -26,6 +26,17 @@
 //!   dip (at most 3 dB for a full left-to-right sweep) but never jumps.
 //! - **Pan law**: see [`pan_gains`]: constant power, −3 dB per side at the
 //!   centre for mono sources; balance with unity at the centre for stereo.
+//! - **Output layouts**: the block's channel count picks mono, stereo,
+//!   quad, 5.1 or 7.1 in ALSA's channel order ([`OutputLayout`]); buses
+//!   keep one planar scratch per output channel. Mono voices are panned with
+//!   constant power between the two speakers around their direction
+//!   ([`VoiceHandle::set_azimuth`], or the front stage by
+//!   [`VoiceHandle::set_pan`]); stereo voices play on the front pair;
+//!   sounds of 3 to 8 channels go through a fixed up/downmix matrix
+//!   ([`OutputLayout::matrix`], ITU-R BS.775 coefficients). Each voice
+//!   mixes only the speaker pairs with signal, through the same kernels as
+//!   stereo or a matrix kernel (no per-frame path). Insert effects process the
+//!   front pair; bus gains, sends and the master gain cover every channel.
 //! - **Rate**: playback rate (pitch) uses linear interpolation on a 32.32
 //!   fixed-point position; a voice at rate 1 on a whole frame takes a
 //!   copy-exact path.
@@ -54,7 +65,8 @@
 //!   [`MixerBuilder::send`]): [`Biquad`], [`Delay`], [`Reverb`], or any
 //!   [`Effect`].
 //! - **3D**: [`spatialize`] turns a [`Listener`] and an [`Emitter`] into a
-//!   gain, pan and Doppler rate (stereo output).
+//!   gain, an azimuth (panned over the output layout's speakers), a stereo
+//!   pan and a Doppler rate.
 //! - **Hygiene**: denormals are flushed while rendering ([`FlushDenormals`]);
 //!   sounds must be finite, and a chunk that still goes NaN or infinite is
 //!   silenced and its voice ended ([`MixerEvent`], [`EndReason::NonFinite`]).
@@ -92,10 +104,13 @@ mechanism_mod!(
     /// Generation-tagged atomic parameter words.
     param
 );
+mod pan;
+mod planes;
 mod render;
 mod shared;
 mod spatial;
 mod stats;
+mod surround;
 mod tween;
 mod voice;
 
@@ -109,8 +124,9 @@ pub use effect::{
 };
 pub use event::{EndReason, MixerEvent};
 pub use handle::{VoiceError, VoiceHandle, VoiceId};
+pub use pan::{pan_gains, PAN_STEPS};
 pub use render::{BlockInfo, Clip, MixerRenderer, CHUNK, SOFT_KNEE};
 pub use spatial::{spatialize, Attenuation, Emitter, Listener, Spatial, Vec3, SPEED_OF_SOUND};
 pub use stats::MixerStats;
+pub use surround::{Matrix, OutputLayout, Position, Speaker, MAX_OUTPUT_CHANNELS};
 pub use tween::{Curve, Tween, TWEEN_SEGMENT};
-pub use voice::{pan_gains, PAN_STEPS};

@@ -21,14 +21,19 @@ use super::effect::Effect;
 use super::event::{EndReason, MixerEvent};
 use super::kernel;
 use super::param;
+use super::planes::Planes;
 use super::shared::{Garbage, Shared};
 use super::stats::StatsShared;
+use super::surround::{OutputLayout, MAX_OUTPUT_CHANNELS};
 use super::voice::{State, Voice};
 pub use crate::render::BlockInfo;
 use crate::render::Renderer;
 
 /// Frames mixed per inner pass (the scratch size).
 pub const CHUNK: usize = 256;
+
+/// Samples per bus in the scratch: every plane a layout may use.
+const BUS_STRIDE: usize = MAX_OUTPUT_CHANNELS * CHUNK;
 
 /// What the output stage does to samples above full scale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,8 +95,11 @@ pub struct MixerRenderer {
     shared: Arc<Shared>,
     voices: Box<[Voice]>,
     active: Vec<u32>,
-    /// Per bus: left then right, `CHUNK` frames each.
+    /// Per bus: [`MAX_OUTPUT_CHANNELS`] planes of `CHUNK` frames each (the
+    /// layout's planes in use, in ALSA channel order).
     bus_buf: Box<[f32]>,
+    /// The output layout of the current block (from its channel count).
+    layout: OutputLayout,
     master: Box<[f32]>,
     bus_gain: Box<[GainRamp]>,
     master_gain: GainRamp,
@@ -102,7 +110,7 @@ pub struct MixerRenderer {
     /// Set when a chunk held non-finite output: the next chunks mix every
     /// voice into `hunt_buf` first, to find and silence the voice responsible.
     hunting: bool,
-    /// Left then right, `CHUNK` frames each (used only while hunting).
+    /// [`MAX_OUTPUT_CHANNELS`] planes of `CHUNK` frames (used only while hunting).
     hunt_buf: Box<[f32]>,
     /// Per bus: insert effects, in order.
     inserts: Box<[Vec<Box<dyn Effect>>]>,
@@ -136,8 +144,9 @@ impl MixerRenderer {
         MixerRenderer {
             voices: (0..voices).map(|_| Voice::new()).collect(),
             active: Vec::with_capacity(voices),
-            bus_buf: vec![0.0; buses * 2 * CHUNK].into_boxed_slice(),
-            master: vec![0.0; 2 * CHUNK].into_boxed_slice(),
+            bus_buf: vec![0.0; buses * BUS_STRIDE].into_boxed_slice(),
+            layout: OutputLayout::Stereo,
+            master: vec![0.0; BUS_STRIDE].into_boxed_slice(),
             bus_gain: (0..buses).map(|_| GainRamp::new(1.0)).collect(),
             master_gain: GainRamp::new(1.0),
             clip,
@@ -145,7 +154,7 @@ impl MixerRenderer {
             avx2,
             prefetch_ahead: PREFETCH_AHEAD,
             hunting: false,
-            hunt_buf: vec![0.0; 2 * CHUNK].into_boxed_slice(),
+            hunt_buf: vec![0.0; BUS_STRIDE].into_boxed_slice(),
             inserts: inserts.into_boxed_slice(),
             sends: sends.into_boxed_slice(),
             shared,
@@ -185,6 +194,7 @@ impl MixerRenderer {
         let started = Instant::now();
         let ch = info.channels.max(1);
         let frames = info.frames.min(out.len() / ch);
+        self.layout = OutputLayout::from_channels(ch);
         self.drain_commands();
         let mut done = 0;
         while done < frames {
@@ -295,8 +305,11 @@ impl MixerRenderer {
     }
 
     fn mix_chunk(&mut self, t0: u64, n: usize) {
-        for b in self.bus_buf.chunks_exact_mut(CHUNK) {
-            b[..n].fill(0.0);
+        let planes = self.layout.planes();
+        for b in self.bus_buf.chunks_exact_mut(BUS_STRIDE) {
+            for p in b.chunks_exact_mut(CHUNK).take(planes) {
+                p[..n].fill(0.0);
+            }
         }
         #[cfg(target_arch = "x86_64")]
         if self.avx2 {
@@ -312,10 +325,12 @@ impl MixerRenderer {
         // Keep NaN and infinities out of the mix: a bus chunk holding one is
         // silenced, and the next chunks look for the voice responsible.
         let mut clean = true;
-        for buf in self.bus_buf.chunks_exact_mut(CHUNK) {
-            if !kernel::all_finite(&buf[..n]) {
-                buf[..n].fill(0.0);
-                clean = false;
+        for b in self.bus_buf.chunks_exact_mut(BUS_STRIDE) {
+            for buf in b.chunks_exact_mut(CHUNK).take(planes) {
+                if !kernel::all_finite(&buf[..n]) {
+                    buf[..n].fill(0.0);
+                    clean = false;
+                }
             }
         }
         if !clean {
@@ -331,20 +346,21 @@ impl MixerRenderer {
         }
 
         // Sum buses into the master scratch.
-        let (ml, mr) = self.master.split_at_mut(CHUNK);
-        ml[..n].fill(0.0);
-        mr[..n].fill(0.0);
+        for p in self.master.chunks_exact_mut(CHUNK).take(planes) {
+            p[..n].fill(0.0);
+        }
         let stats = &self.shared.stats;
         let buses = self.bus_gain.len();
         for b in 0..buses {
-            let (head, tail) = self.bus_buf.split_at_mut((b + 1) * 2 * CHUNK);
-            let buf = &mut head[b * 2 * CHUNK..];
+            let (head, tail) = self.bus_buf.split_at_mut((b + 1) * BUS_STRIDE);
+            let buf = &mut head[b * BUS_STRIDE..];
             let ramp = &mut self.bus_gain[b];
             let target = f32::from_bits(self.shared.bus_gains[b].load(Relaxed));
             ramp.set(target, self.ramp);
-            let (bl, br) = buf.split_at_mut(CHUNK);
-            // Inserts, in order (pre-fader).
+            // Inserts, in order (pre-fader), on the front pair.
             if !self.inserts[b].is_empty() {
+                let (bl, rest) = buf.split_at_mut(CHUNK);
+                let br = &mut rest[..CHUNK];
                 for fx in self.inserts[b].iter_mut() {
                     fx.process(&mut bl[..n], &mut br[..n]);
                 }
@@ -362,61 +378,80 @@ impl MixerRenderer {
                 }
             }
             // Apply the bus gain in place so the peak meter sees it, then add.
-            let mut left_ramp = *ramp;
-            scale_in_place(&mut bl[..n], &mut left_ramp);
-            scale_in_place(&mut br[..n], ramp);
-            StatsShared::raise(
-                &stats.bus_peaks[b],
-                kernel::peak(&bl[..n]).max(kernel::peak(&br[..n])),
-            );
+            let start = *ramp;
+            let mut peak = 0.0f32;
+            for p in buf.chunks_exact_mut(CHUNK).take(planes) {
+                let mut r = start;
+                scale_in_place(&mut p[..n], &mut r);
+                *ramp = r;
+                peak = peak.max(kernel::peak(&p[..n]));
+            }
+            StatsShared::raise(&stats.bus_peaks[b], peak);
             // Sends (post-fader) into later buses.
             for (k, &(from, to)) in self.sends.iter().enumerate() {
                 if from as usize != b {
                     continue;
                 }
                 let level = f32::from_bits(self.shared.send_levels[k].load(Relaxed));
-                let at = (to as usize - b - 1) * 2 * CHUNK;
-                let (tl, tr) = tail[at..at + 2 * CHUNK].split_at_mut(CHUNK);
-                kernel::add_scaled(&mut tl[..n], &bl[..n], level, 0.0);
-                kernel::add_scaled(&mut tr[..n], &br[..n], level, 0.0);
+                let at = (to as usize - b - 1) * BUS_STRIDE;
+                let dst = &mut tail[at..at + BUS_STRIDE];
+                for (d, p) in dst
+                    .chunks_exact_mut(CHUNK)
+                    .zip(buf.chunks_exact(CHUNK))
+                    .take(planes)
+                {
+                    kernel::add_scaled(&mut d[..n], &p[..n], level, 0.0);
+                }
             }
-            kernel::add_scaled(&mut ml[..n], &bl[..n], 1.0, 0.0);
-            kernel::add_scaled(&mut mr[..n], &br[..n], 1.0, 0.0);
+            for (m, p) in self
+                .master
+                .chunks_exact_mut(CHUNK)
+                .zip(buf.chunks_exact(CHUNK))
+                .take(planes)
+            {
+                kernel::add_scaled(&mut m[..n], &p[..n], 1.0, 0.0);
+            }
         }
         let mg = f32::from_bits(self.shared.master_gain.load(Relaxed));
         self.master_gain.set(mg, self.ramp);
-        let mut left_ramp = self.master_gain;
-        scale_in_place(&mut ml[..n], &mut left_ramp);
-        scale_in_place(&mut mr[..n], &mut self.master_gain);
-        StatsShared::raise(
-            &stats.master_peak,
-            kernel::peak(&ml[..n]).max(kernel::peak(&mr[..n])),
-        );
+        let start = self.master_gain;
+        let mut peak = 0.0f32;
+        for p in self.master.chunks_exact_mut(CHUNK).take(planes) {
+            let mut r = start;
+            scale_in_place(&mut p[..n], &mut r);
+            self.master_gain = r;
+            peak = peak.max(kernel::peak(&p[..n]));
+        }
+        StatsShared::raise(&stats.master_peak, peak);
     }
 
     fn write_out(&mut self, out: &mut [f32], ch: usize, n: usize) {
-        let (ml, mr) = self.master.split_at(CHUNK);
-        let (ml, mr) = (&ml[..n], &mr[..n]);
         let clip = self.clip;
-        match ch {
-            1 => {
-                for (o, (l, r)) in out.iter_mut().zip(ml.iter().zip(mr)) {
-                    *o = clip_sample(clip, (l + r) * 0.5);
-                }
+        let m = &self.master;
+        if ch == 1 {
+            // Mono output: left and right folded.
+            let (ml, mr) = (&m[..n], &m[CHUNK..CHUNK + n]);
+            for (o, (l, r)) in out.iter_mut().zip(ml.iter().zip(mr)) {
+                *o = clip_sample(clip, (l + r) * 0.5);
             }
-            2 => {
-                for (o, (l, r)) in out.chunks_exact_mut(2).zip(ml.iter().zip(mr)) {
-                    o[0] = clip_sample(clip, *l);
-                    o[1] = clip_sample(clip, *r);
-                }
+            return;
+        }
+        // Every plane to its channel (ALSA order); channels past the layout silent.
+        let used = self.layout.channels();
+        if used == 2 {
+            let (ml, mr) = (&m[..n], &m[CHUNK..CHUNK + n]);
+            for (o, (l, r)) in out.chunks_exact_mut(ch).zip(ml.iter().zip(mr)) {
+                o[0] = clip_sample(clip, *l);
+                o[1] = clip_sample(clip, *r);
+                o[2..].fill(0.0);
             }
-            _ => {
-                for (o, (l, r)) in out.chunks_exact_mut(ch).zip(ml.iter().zip(mr)) {
-                    o[0] = clip_sample(clip, *l);
-                    o[1] = clip_sample(clip, *r);
-                    o[2..].fill(0.0);
-                }
+            return;
+        }
+        for (i, o) in out.chunks_exact_mut(ch).take(n).enumerate() {
+            for (c, x) in o[..used].iter_mut().enumerate() {
+                *x = clip_sample(clip, m[c * CHUNK + i]);
             }
+            o[used..].fill(0.0);
         }
     }
 
@@ -494,6 +529,7 @@ fn mix_voices(r: &mut MixerRenderer, t0: u64, n: usize, gather: bool) {
         voices,
         active,
         bus_buf,
+        layout,
         ramp,
         prefetch_ahead,
         hunting,
@@ -501,6 +537,8 @@ fn mix_voices(r: &mut MixerRenderer, t0: u64, n: usize, gather: bool) {
         ..
     } = r;
     let hunting = *hunting;
+    let layout = *layout;
+    let planes = layout.planes();
     let ahead_by = *prefetch_ahead;
     let shared = &**shared;
     let mut late = 0u32;
@@ -517,15 +555,21 @@ fn mix_voices(r: &mut MixerRenderer, t0: u64, n: usize, gather: bool) {
         }
         let v = &mut voices[slot];
         v.gather = gather;
+        v.set_layout(layout);
         if v.state != State::Dead {
             v.poll_params(&shared.params[slot], *ramp);
         }
-        let base = v.bus as usize * 2 * CHUNK;
-        let (l, rr) = bus_buf[base..base + 2 * CHUNK].split_at_mut(CHUNK);
+        let base = v.bus as usize * BUS_STRIDE;
+        let bus = &mut bus_buf[base..base + BUS_STRIDE];
         let mut reason = EndReason::Finished;
         let mut underrun = 0u32;
         if !hunting {
-            let alive = v.mix(t0, &mut l[..n], &mut rr[..n], &mut late, &mut underrun);
+            let alive = v.mix(
+                t0,
+                &mut Planes::new(bus, CHUNK, 0, n),
+                &mut late,
+                &mut underrun,
+            );
             shared.params[slot].position.store(v.pos >> 32, Relaxed);
             if underrun > 0 {
                 stream_underrun(shared, v, slot, t0, n, underrun);
@@ -538,19 +582,26 @@ fn mix_voices(r: &mut MixerRenderer, t0: u64, n: usize, gather: bool) {
             }
         } else {
             // The slow, rare path: mix alone, check, then add.
-            let (hl, hr) = hunt_buf.split_at_mut(CHUNK);
-            hl[..n].fill(0.0);
-            hr[..n].fill(0.0);
-            let alive = v.mix(t0, &mut hl[..n], &mut hr[..n], &mut late, &mut underrun);
+            for h in hunt_buf.chunks_exact_mut(CHUNK).take(planes) {
+                h[..n].fill(0.0);
+            }
+            let alive = v.mix(
+                t0,
+                &mut Planes::new(hunt_buf, CHUNK, 0, n),
+                &mut late,
+                &mut underrun,
+            );
             shared.params[slot].position.store(v.pos >> 32, Relaxed);
             if underrun > 0 {
                 stream_underrun(shared, v, slot, t0, n, underrun);
             } else {
                 v.starving = false;
             }
-            if kernel::all_finite(&hl[..n]) && kernel::all_finite(&hr[..n]) {
-                kernel::add_scaled(&mut l[..n], &hl[..n], 1.0, 0.0);
-                kernel::add_scaled(&mut rr[..n], &hr[..n], 1.0, 0.0);
+            let hunted = hunt_buf.chunks_exact(CHUNK).take(planes);
+            if hunted.clone().all(|h| kernel::all_finite(&h[..n])) {
+                for (b, h) in bus.chunks_exact_mut(CHUNK).zip(hunted) {
+                    kernel::add_scaled(&mut b[..n], &h[..n], 1.0, 0.0);
+                }
                 if alive {
                     i += 1;
                     continue;

@@ -1,9 +1,11 @@
-//! 3D sound for stereo output: a [`Listener`], [`Emitter`]s, and what an
-//! emitter should sound like from the listener ([`spatialize`]): a gain from
-//! a distance model, a pan from the direction, and (optionally) a Doppler
-//! playback-rate factor. Apply the result to a voice with
-//! [`super::VoiceHandle::set_gain`], `set_pan` and `set_rate` (each ramps),
-//! for example once per game frame. Pure functions: no allocation, no state.
+//! 3D sound: a [`Listener`], [`Emitter`]s, and what an emitter should sound
+//! like from the listener ([`spatialize`]): a gain from a distance model, a
+//! direction (an azimuth for any output layout, and a stereo pan), and
+//! (optionally) a Doppler playback-rate factor. Apply the result to a voice
+//! with [`super::VoiceHandle::set_gain`], `set_azimuth` (panned over the
+//! output's speakers, see [`super::OutputLayout`]) and `set_rate` (each
+//! ramps), for example once per game frame. Pure functions: no allocation,
+//! no state.
 //!
 //! Coordinates are right-handed, in metres: the listener looks along
 //! `forward`, `up` points up, and the listener's right is `forward × up`.
@@ -124,6 +126,10 @@ pub struct Spatial {
     /// forward axis in the horizontal plane (a source behind is panned like
     /// its mirror image in front).
     pub pan: f32,
+    /// Direction in the horizontal plane in degrees: 0 ahead, positive to
+    /// the listener's right, ±180 behind (0 for a source straight above or
+    /// at the listener). For [`super::VoiceHandle::set_azimuth`].
+    pub azimuth: f32,
     /// Doppler factor for the playback rate (1 = none), clamped to 0.25..4.
     pub doppler: f32,
 }
@@ -137,6 +143,7 @@ pub struct Spatial {
 /// let right = Emitter { position: [2.0, 0.0, 0.0], ..Default::default() };
 /// let s = spatialize(&Listener::default(), &right, model, 0.0);
 /// assert_eq!((s.gain, s.pan, s.doppler), (0.5, 1.0, 1.0));
+/// assert!((s.azimuth - 90.0).abs() < 1e-4);
 /// ```
 pub fn spatialize(
     listener: &Listener,
@@ -151,6 +158,7 @@ pub fn spatialize(
         return Spatial {
             gain,
             pan: 0.0,
+            azimuth: 0.0,
             doppler: 1.0,
         };
     }
@@ -162,6 +170,19 @@ pub fn spatialize(
     } else {
         0.0
     };
+    // Azimuth from the components along the listener's right and forward.
+    let fwd_n = norm(listener.forward);
+    let ahead = if fwd_n > 0.0 {
+        dot(dir, listener.forward) / fwd_n
+    } else {
+        1.0
+    };
+    let side = if rn > 0.0 { dot(dir, right) / rn } else { 0.0 };
+    let azimuth = if side == 0.0 && ahead == 0.0 {
+        0.0
+    } else {
+        side.atan2(ahead).to_degrees()
+    };
     // f' = f (c + v_listener toward source) / (c + v_source away from listener).
     let c = SPEED_OF_SOUND;
     let vl = dot(listener.velocity, dir);
@@ -170,6 +191,7 @@ pub fn spatialize(
     Spatial {
         gain,
         pan,
+        azimuth,
         doppler: 1.0 + (factor - 1.0) * doppler,
     }
 }

@@ -8,7 +8,9 @@ use std::sync::atomic::Ordering;
 use super::command::{Loop, PlayParams, Start};
 use super::kernel::{self, ONE};
 use super::param;
+use super::planes::Planes;
 use super::shared::SlotParams;
+use super::surround::{decode_position, Matrix, OutputLayout, MAX_OUTPUT_CHANNELS};
 use super::tween::{GainTween, Tween};
 use std::sync::Arc;
 
@@ -41,99 +43,19 @@ pub(crate) enum FadeEnd {
     Pause,
 }
 
-/// The pan law: gains for the left and right output of a voice at `pan`
-/// (`-1` left .. `1` right).
-///
-/// Mono sources use constant power: `left = cos θ`, `right = sin θ` with
-/// `θ = (pan + 1) π / 4`, so the centre gives `1/√2` (−3 dB) on each side and
-/// `left² + right² = 1` everywhere. Stereo sources use a constant-power
-/// balance: `left = min(1, √2 cos θ)`, `right = min(1, √2 sin θ)`, so the
-/// centre passes both channels at unity.
-///
-/// ```
-/// let (l, r) = pcmring::mixer::pan_gains(0.0, 1);
-/// assert_eq!(l, std::f32::consts::FRAC_1_SQRT_2);
-/// assert_eq!(r, std::f32::consts::FRAC_1_SQRT_2);
-/// assert_eq!(pcmring::mixer::pan_gains(0.0, 2), (1.0, 1.0));
-/// ```
-///
-/// The curve is tabulated ([`PAN_STEPS`] steps over the pan range, computed
-/// in f64) and linearly interpolated between steps (error below 3e-7), so a
-/// pan change costs a few operations on the realtime thread; the steps
-/// include the centre and both ends, which are exact.
-pub fn pan_gains(pan: f32, channels: u16) -> (f32, f32) {
-    let t = pan_table();
-    let x = (pan.clamp(-1.0, 1.0) + 1.0) * (PAN_STEPS as f32 / 2.0);
-    let i = (x as usize).min(PAN_STEPS - 1);
-    let f = x - i as f32;
-    let lerp = |a: [f32; 2], b: [f32; 2], k: usize| a[k] + (b[k] - a[k]) * f;
-    let (a, b) = if channels >= 2 {
-        (t.balance[i], t.balance[i + 1])
-    } else {
-        (t.power[i], t.power[i + 1])
-    };
-    if f == 0.0 {
-        (a[0], a[1])
-    } else {
-        (lerp(a, b, 0), lerp(a, b, 1))
-    }
-}
-
-/// Steps of the tabulated pan law over `-1..=1`.
-pub const PAN_STEPS: usize = 1024;
-
-struct PanTable {
-    /// `(cos θ, sin θ)` per step.
-    power: [[f32; 2]; PAN_STEPS + 1],
-    /// `(min(1, √2 cos θ), min(1, √2 sin θ))` per step.
-    balance: [[f32; 2]; PAN_STEPS + 1],
-}
-
-static PAN_TABLE: std::sync::OnceLock<PanTable> = std::sync::OnceLock::new();
-
-/// The pan table, computed on first use (the builder forces it, so the
-/// realtime thread never computes it).
-fn pan_table() -> &'static PanTable {
-    PAN_TABLE.get_or_init(|| {
-        let mut t = PanTable {
-            power: [[0.0; 2]; PAN_STEPS + 1],
-            balance: [[0.0; 2]; PAN_STEPS + 1],
-        };
-        for i in 0..=PAN_STEPS {
-            let theta = i as f64 / PAN_STEPS as f64 * std::f64::consts::FRAC_PI_2;
-            // Exact at the ends and the centre.
-            let (l, r) = match i {
-                0 => (1.0, 0.0),
-                _ if i == PAN_STEPS => (0.0, 1.0),
-                _ if 2 * i == PAN_STEPS => (
-                    std::f64::consts::FRAC_1_SQRT_2,
-                    std::f64::consts::FRAC_1_SQRT_2,
-                ),
-                _ => (theta.cos(), theta.sin()),
-            };
-            let s = std::f64::consts::SQRT_2;
-            t.power[i] = [l as f32, r as f32];
-            t.balance[i] = [(l * s).min(1.0) as f32, (r * s).min(1.0) as f32];
-        }
-        t
-    })
-}
-
-/// Computes the pan table now (call off the realtime thread).
-pub(crate) fn init_pan_table() {
-    let _ = pan_table();
-}
-
 /// Realtime state of one voice slot.
 pub(crate) struct Voice {
     pub pos: u64,
     pub step: u64,
-    pub gl: f32,
-    pub gr: f32,
-    pub tl: f32,
-    pub tr: f32,
-    pub dl: f32,
-    pub dr: f32,
+    /// Gain per output plane now, its target and its slope per frame.
+    pub g: [f32; MAX_OUTPUT_CHANNELS],
+    pub t: [f32; MAX_OUTPUT_CHANNELS],
+    pub d: [f32; MAX_OUTPUT_CHANNELS],
+    /// The output layout the gains are for, and its plane pairs.
+    pub layout: OutputLayout,
+    pub pairs: usize,
+    /// For a sound of 3 to 8 channels: its matrix onto the layout.
+    pub matrix: &'static Matrix,
     pub ramp_left: u32,
     pub step_left: u32,
     pub step_target: u64,
@@ -185,12 +107,12 @@ impl Voice {
         Voice {
             pos: 0,
             step: ONE,
-            gl: 0.0,
-            gr: 0.0,
-            tl: 0.0,
-            tr: 0.0,
-            dl: 0.0,
-            dr: 0.0,
+            g: [0.0; MAX_OUTPUT_CHANNELS],
+            t: [0.0; MAX_OUTPUT_CHANNELS],
+            d: [0.0; MAX_OUTPUT_CHANNELS],
+            layout: OutputLayout::Stereo,
+            pairs: 1,
+            matrix: OutputLayout::Stereo.matrix(1),
             ramp_left: 0,
             step_left: 0,
             step_target: ONE,
@@ -240,6 +162,7 @@ impl Voice {
             (None, Some(st)) => st.channels,
             (None, None) => 1,
         };
+        self.matrix = self.layout.matrix(self.channels);
         self.sound = sound;
         self.stream = stream;
         self.jump_seen = 0;
@@ -269,31 +192,47 @@ impl Voice {
         self.seen_rate = sp.rate.load(Ordering::Acquire);
         self.gain = param::unpack(self.seen_gain).1;
         self.pan = param::unpack(self.seen_pan).1;
-        let (tl, tr) = self.targets();
-        self.gl = 0.0;
-        self.gr = 0.0;
-        self.ramp_to(tl, tr, p.fade_in);
+        let t = self.targets();
+        self.g = [0.0; MAX_OUTPUT_CHANNELS];
+        self.ramp_to(t, p.fade_in);
     }
 
-    /// Gains the current gain and pan call for.
-    fn targets(&self) -> (f32, f32) {
-        let (l, r) = pan_gains(self.pan, self.channels);
-        (self.gain * l, self.gain * r)
+    /// Gains per output plane the current gain, pan and layout call for.
+    fn targets(&self) -> [f32; MAX_OUTPUT_CHANNELS] {
+        let mut t = self.layout.gains(decode_position(self.pan), self.channels);
+        for x in &mut t[..self.layout.planes()] {
+            *x *= self.gain;
+        }
+        t
     }
 
-    /// Starts a linear ramp of the effective gains to `(tl, tr)` over `frames`.
-    pub fn ramp_to(&mut self, tl: f32, tr: f32, frames: u32) {
-        self.tl = tl;
-        self.tr = tr;
+    /// Follows the renderer's output layout; a change snaps the gains to the
+    /// new layout's (the layout only changes with the device).
+    #[inline(always)]
+    pub fn set_layout(&mut self, layout: OutputLayout) {
+        if layout != self.layout {
+            self.layout = layout;
+            self.pairs = layout.planes() / 2;
+            self.matrix = layout.matrix(self.channels);
+            if self.fade == FadeEnd::None && self.state != State::Paused {
+                let t = self.targets();
+                self.ramp_to(t, 0);
+            }
+        }
+    }
+
+    /// Starts a linear ramp of the effective gains to `t` over `frames`.
+    pub fn ramp_to(&mut self, t: [f32; MAX_OUTPUT_CHANNELS], frames: u32) {
+        self.t = t;
         if frames == 0 {
-            self.gl = tl;
-            self.gr = tr;
-            self.dl = 0.0;
-            self.dr = 0.0;
+            self.g = t;
+            self.d = [0.0; MAX_OUTPUT_CHANNELS];
             self.ramp_left = 0;
         } else {
-            self.dl = (tl - self.gl) / frames as f32;
-            self.dr = (tr - self.gr) / frames as f32;
+            let used = 2 * self.pairs;
+            for ((d, t), g) in self.d[..used].iter_mut().zip(&t).zip(&self.g) {
+                *d = (t - g) / frames as f32;
+            }
             self.ramp_left = frames;
         }
     }
@@ -318,8 +257,8 @@ impl Voice {
                 self.pan = v;
             }
             if self.fade == FadeEnd::None && self.state != State::Paused {
-                let (tl, tr) = self.targets();
-                self.ramp_to(tl, tr, ramp);
+                let t = self.targets();
+                self.ramp_to(t, ramp);
             }
         }
         let r = sp.rate.load(Ordering::Acquire);
@@ -396,8 +335,8 @@ impl Voice {
         if tw.done >= tw.frames {
             self.gain = tw.to;
             if ramp_now {
-                let (tl, tr) = self.targets();
-                self.ramp_to(tl, tr, 0);
+                let t = self.targets();
+                self.ramp_to(t, 0);
             }
             self.tween = None;
             self.tween_seg_left = 0;
@@ -406,8 +345,8 @@ impl Voice {
         let (len, g) = tw.next_segment();
         self.gain = g;
         if ramp_now {
-            let (tl, tr) = self.targets();
-            self.ramp_to(tl, tr, len);
+            let t = self.targets();
+            self.ramp_to(t, len);
         }
         self.tween_seg_left = len;
     }
@@ -461,7 +400,7 @@ impl Voice {
     /// Begins a fade-out of `frames` after which `then` happens.
     pub fn fade_out(&mut self, frames: u32, then: FadeEnd) {
         self.fade = then;
-        self.ramp_to(0.0, 0.0, frames);
+        self.ramp_to([0.0; MAX_OUTPUT_CHANNELS], frames);
     }
 
     /// Handles a stop request at frame `at` (0 = now).
@@ -485,8 +424,7 @@ impl Voice {
         match self.state {
             State::Pending => {
                 self.state = State::Paused;
-                self.gl = 0.0;
-                self.gr = 0.0;
+                self.g = [0.0; MAX_OUTPUT_CHANNELS];
                 self.ramp_left = 0;
             }
             State::Playing if self.fade == FadeEnd::None => self.fade_out(fade, FadeEnd::Pause),
@@ -500,23 +438,16 @@ impl Voice {
         if self.state == State::Paused || was_pausing {
             self.state = State::Playing;
             self.fade = FadeEnd::None;
-            let (tl, tr) = self.targets();
-            self.ramp_to(tl, tr, fade);
+            let t = self.targets();
+            self.ramp_to(t, fade);
         }
     }
 
-    /// Mixes frames `[t0, t0 + l.len())` of the output clock into `l`/`r`.
-    /// Returns `false` when the voice has ended.
+    /// Mixes frames `[t0, t0 + out.len())` of the output clock into the
+    /// output planes. Returns `false` when the voice has ended.
     #[inline(always)]
-    pub fn mix(
-        &mut self,
-        t0: u64,
-        l: &mut [f32],
-        r: &mut [f32],
-        late: &mut u32,
-        underrun: &mut u32,
-    ) -> bool {
-        let n = l.len();
+    pub fn mix(&mut self, t0: u64, out: &mut Planes, late: &mut u32, underrun: &mut u32) -> bool {
+        let n = out.len();
         let end_t = t0 + n as u64;
         let mut off = 0usize;
         match self.state {
@@ -550,10 +481,10 @@ impl Voice {
                 until = until.min(self.tween_until(t0, off, n));
             }
             if until > off {
-                let (l, r) = (&mut l[off..until], &mut r[off..until]);
+                let mut span = out.sub(off, until);
                 let more = match (&sound, &stream) {
-                    (Some(s), _) => self.mix_span(s.samples(), l, r),
-                    (None, Some(st)) => self.mix_stream_span(st, l, r, underrun),
+                    (Some(s), _) => self.mix_span(s.samples(), &mut span),
+                    (None, Some(st)) => self.mix_stream_span(st, &mut span, underrun),
                     (None, None) => false,
                 };
                 if !more {
@@ -599,14 +530,8 @@ impl Voice {
     /// [`GUARD_FRAMES`] frames through [`Voice::mix_span`]; when the loader
     /// is behind, the rest of the span stays silent (added to `underrun`)
     /// and the position waits. `false` when the stream has ended.
-    fn mix_stream_span(
-        &mut self,
-        st: &StreamShared,
-        l: &mut [f32],
-        r: &mut [f32],
-        underrun: &mut u32,
-    ) -> bool {
-        let n = l.len();
+    fn mix_stream_span(&mut self, st: &StreamShared, out: &mut Planes, underrun: &mut u32) -> bool {
+        let n = out.len();
         let jump = st.jump();
         if jump > self.jump_seen {
             // A seek: skip what was buffered before it.
@@ -621,22 +546,9 @@ impl Voice {
             let eof = st.finished();
             let base = self.pos >> 32;
             let avail = st.written().saturating_sub(base) as usize;
-            // Mix inside one window, with positions relative to its start.
-            let window = |v: &mut Voice, m: usize, l: &mut [f32], r: &mut [f32]| {
-                v.pos -= base << 32;
-                v.loop_start = 0;
-                v.loop_end = m as u64;
-                v.looping = false;
-                let alive = v.mix_span(st.window(base, m), l, r);
-                v.pos += base << 32;
-                st.consume(v.pos >> 32);
-                st.played
-                    .fetch_add((v.pos >> 32) - base, std::sync::atomic::Ordering::Relaxed);
-                alive
-            };
             if eof && avail <= GUARD_FRAMES {
                 // The rest of the stream fits one window: end like a one-shot.
-                return avail > 0 && window(self, avail, &mut l[o..], &mut r[o..]);
+                return avail > 0 && self.mix_window(st, base, avail, &mut out.sub(o, n));
             }
             let m = avail.min(GUARD_FRAMES);
             let unit = self.step == ONE && self.step_left == 0 && self.pos as u32 == 0;
@@ -662,19 +574,42 @@ impl Voice {
                 return true;
             }
             // Inside the window by construction: never the one-shot end.
-            let _ = window(self, m, &mut l[o..o + k], &mut r[o..o + k]);
+            let _ = self.mix_window(st, base, m, &mut out.sub(o, o + k));
             o += k;
         }
         true
     }
 
-    /// Frames of the next `k` that still ramp, and the gains to mix them with.
+    /// Mixes from the stream window of `m` frames at `base`, with positions
+    /// relative to its start.
+    fn mix_window(&mut self, st: &StreamShared, base: u64, m: usize, out: &mut Planes) -> bool {
+        self.pos -= base << 32;
+        self.loop_start = 0;
+        self.loop_end = m as u64;
+        self.looping = false;
+        let alive = self.mix_span(st.window(base, m), out);
+        self.pos += base << 32;
+        st.consume(self.pos >> 32);
+        st.played.fetch_add(
+            (self.pos >> 32) - base,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        alive
+    }
+
+    /// The ramping gains of plane pair `p` (planes `2p`, `2p + 1`):
+    /// `[g0, g1, d0, d1]`.
     #[inline(always)]
-    fn ramp_part(&self, k: usize) -> (usize, [f32; 4]) {
-        (
-            (self.ramp_left as usize).min(k),
-            [self.gl, self.gr, self.dl, self.dr],
-        )
+    fn pair_ramp(&self, p: usize) -> [f32; 4] {
+        let (a, b) = (2 * p, 2 * p + 1);
+        [self.g[a], self.g[b], self.d[a], self.d[b]]
+    }
+
+    /// Whether plane pair `p` gets any signal in the current ramp.
+    #[inline(always)]
+    fn pair_live(&self, p: usize) -> bool {
+        let (a, b) = (2 * p, 2 * p + 1);
+        self.g[a] != 0.0 || self.g[b] != 0.0 || self.t[a] != 0.0 || self.t[b] != 0.0
     }
 
     /// Advances the gain ramp by `kr` frames (snapping to the target at its end).
@@ -683,18 +618,20 @@ impl Voice {
         if kr > 0 {
             self.ramp_left -= kr as u32;
             if self.ramp_left == 0 {
-                self.gl = self.tl;
-                self.gr = self.tr;
+                self.g = self.t;
             } else {
-                self.gl += self.dl * kr as f32;
-                self.gr += self.dr * kr as f32;
+                // Planes past the layout's are never mixed (a layout change snaps them).
+                let used = 2 * self.pairs;
+                for (g, d) in self.g[..used].iter_mut().zip(&self.d[..used]) {
+                    *g += d * kr as f32;
+                }
             }
         }
     }
 
     #[inline(always)]
     fn silent(&self) -> bool {
-        self.gl == 0.0 && self.gr == 0.0 && self.ramp_left == 0
+        self.ramp_left == 0 && self.g.iter().all(|&g| g == 0.0)
     }
 
     /// Asks the CPU to start loading the source frames the next `n` output
@@ -759,11 +696,13 @@ impl Voice {
         true
     }
 
-    /// Mixes a span with no events inside. `false` when a one-shot ends.
+    /// Mixes a span with no events inside into every plane pair that gets
+    /// signal. `false` when a one-shot ends.
     #[inline(always)]
-    fn mix_span(&mut self, src: &[f32], l: &mut [f32], r: &mut [f32]) -> bool {
-        let n = l.len();
+    fn mix_span(&mut self, src: &[f32], out: &mut Planes) -> bool {
+        let n = out.len();
         let ch = self.channels as usize;
+        let pairs = self.pairs;
         let mut o = 0;
         while o < n {
             if !self.wrap() {
@@ -774,25 +713,45 @@ impl Voice {
             if self.step == ONE && self.step_left == 0 && self.pos as u32 == 0 {
                 let k = (n - o).min(seg_end - idx);
                 if !self.silent() {
-                    // The ramp prologue, then the flat-gain loop (no closures:
-                    // everything inlines into the renderer's AVX2 copy).
+                    // The ramp prologue, then the flat-gain loop, per plane
+                    // pair (no closures: everything inlines into the
+                    // renderer's AVX2 copy).
                     let s = &src[idx * ch..(idx + k) * ch];
-                    let (l, r) = (&mut l[o..o + k], &mut r[o..o + k]);
-                    let (kr, g) = self.ramp_part(k);
+                    let kr = (self.ramp_left as usize).min(k);
                     if kr > 0 {
-                        if ch == 1 {
-                            kernel::mono_ramp(&s[..kr], &mut l[..kr], &mut r[..kr], g);
-                        } else {
-                            kernel::stereo_ramp(&s[..2 * kr], &mut l[..kr], &mut r[..kr], g);
+                        for p in 0..pairs {
+                            if !self.pair_live(p) {
+                                continue;
+                            }
+                            let g = self.pair_ramp(p);
+                            let (l, r) = out.pair(p, o, o + kr);
+                            match ch {
+                                1 => kernel::mono_ramp(&s[..kr], l, r, g),
+                                2 => kernel::stereo_ramp(&s[..2 * kr], l, r, g),
+                                _ => {
+                                    let (ma, mb) = (&self.matrix[2 * p], &self.matrix[2 * p + 1]);
+                                    kernel::matrix_unit(&s[..ch * kr], ch, l, r, ma, mb, g)
+                                }
+                            }
                         }
                         self.advance_gain(kr);
                     }
                     if kr < k {
-                        let (gl, gr) = (self.gl, self.gr);
-                        if ch == 1 {
-                            kernel::mono_flat(&s[kr..], &mut l[kr..], &mut r[kr..], gl, gr);
-                        } else {
-                            kernel::stereo_flat(&s[2 * kr..], &mut l[kr..], &mut r[kr..], gl, gr);
+                        for p in 0..pairs {
+                            if !self.pair_live(p) {
+                                continue;
+                            }
+                            let (gl, gr) = (self.g[2 * p], self.g[2 * p + 1]);
+                            let (l, r) = out.pair(p, o + kr, o + k);
+                            match ch {
+                                1 => kernel::mono_flat(&s[kr..], l, r, gl, gr),
+                                2 => kernel::stereo_flat(&s[2 * kr..], l, r, gl, gr),
+                                _ => {
+                                    let (ma, mb) = (&self.matrix[2 * p], &self.matrix[2 * p + 1]);
+                                    let g = [gl, gr, 0.0, 0.0];
+                                    kernel::matrix_unit(&s[ch * kr..], ch, l, r, ma, mb, g)
+                                }
+                            }
                         }
                     }
                 }
@@ -822,7 +781,7 @@ impl Voice {
                     k = k.min(self.step_left as usize);
                 }
                 if k == 0 {
-                    self.slow(src, &mut l[o..o + 1], &mut r[o..o + 1]);
+                    self.slow(src, &mut out.sub(o, o + 1));
                     o += 1;
                     continue;
                 }
@@ -834,25 +793,32 @@ impl Voice {
                     let base = idx;
                     let s = &src[base * ch..seg_end * ch];
                     let mut p = self.pos - ((base as u64) << 32);
-                    let (l, r) = (&mut l[o..o + k], &mut r[o..o + k]);
-                    let (kr, g) = self.ramp_part(k);
+                    let kr = (self.ramp_left as usize).min(k);
                     if kr > 0 {
-                        let (l, r) = (&mut l[..kr], &mut r[..kr]);
-                        (p, step) = if ch == 1 {
-                            kernel::mono_lerp(s, p, step, dstep, l, r, g, self.gather)
-                        } else {
-                            kernel::stereo_lerp(s, p, step, dstep, l, r, g, self.gather)
-                        };
+                        // Every pair's kernel moves the position the same way.
+                        let mut next = None;
+                        for q in 0..pairs {
+                            if !self.pair_live(q) {
+                                continue;
+                            }
+                            let g = self.pair_ramp(q);
+                            let (l, r) = out.pair(q, o, o + kr);
+                            next = Some(self.lerp_pair(s, q, (p, step, dstep), l, r, g));
+                        }
+                        (p, step) = next.unwrap_or_else(|| kernel::advance(p, step, dstep, kr));
                         self.advance_gain(kr);
                     }
                     if kr < k {
-                        let g = [self.gl, self.gr, 0.0, 0.0];
-                        let (l, r) = (&mut l[kr..], &mut r[kr..]);
-                        (p, step) = if ch == 1 {
-                            kernel::mono_lerp(s, p, step, dstep, l, r, g, self.gather)
-                        } else {
-                            kernel::stereo_lerp(s, p, step, dstep, l, r, g, self.gather)
-                        };
+                        let mut next = None;
+                        for q in 0..pairs {
+                            if !self.pair_live(q) {
+                                continue;
+                            }
+                            let g = [self.g[2 * q], self.g[2 * q + 1], 0.0, 0.0];
+                            let (l, r) = out.pair(q, o + kr, o + k);
+                            next = Some(self.lerp_pair(s, q, (p, step, dstep), l, r, g));
+                        }
+                        (p, step) = next.unwrap_or_else(|| kernel::advance(p, step, dstep, k - kr));
                     }
                     self.pos = p + ((base as u64) << 32);
                 }
@@ -867,6 +833,29 @@ impl Voice {
             }
         }
         self.wrap()
+    }
+
+    /// The interpolating kernel for this voice's channel count, into plane
+    /// pair `q`; `at` is the position, step and step slope.
+    #[inline(always)]
+    fn lerp_pair(
+        &self,
+        s: &[f32],
+        q: usize,
+        at: (u64, u64, i64),
+        l: &mut [f32],
+        r: &mut [f32],
+        g: [f32; 4],
+    ) -> (u64, u64) {
+        let (p, step, dstep) = at;
+        match self.channels {
+            1 => kernel::mono_lerp(s, p, step, dstep, l, r, g, self.gather),
+            2 => kernel::stereo_lerp(s, p, step, dstep, l, r, g, self.gather),
+            ch => {
+                let (ma, mb) = (&self.matrix[2 * q], &self.matrix[2 * q + 1]);
+                kernel::matrix_lerp(s, ch as usize, p, step, dstep, l, r, ma, mb, g)
+            }
+        }
     }
 
     /// Reads channel `c` of frame `idx` with loop wrap-around (one-shots read silence past the end).
@@ -886,7 +875,7 @@ impl Voice {
     /// Mixes one frame the general way (any position, wrap-around
     /// interpolation, rate ramp). The position must already be wrapped.
     #[inline(never)]
-    fn slow(&mut self, src: &[f32], l: &mut [f32], r: &mut [f32]) {
+    fn slow(&mut self, src: &[f32], out: &mut Planes) {
         let idx = self.pos >> 32;
         let frac = ((self.pos as u32) >> 8) as f32 * (1.0 / 16_777_216.0);
         let c1 = if self.channels >= 2 { 1 } else { 0 };
@@ -897,15 +886,47 @@ impl Voice {
         if self.ramp_left > 0 {
             self.ramp_left -= 1;
             if self.ramp_left == 0 {
-                self.gl = self.tl;
-                self.gr = self.tr;
+                self.g = self.t;
             } else {
-                self.gl += self.dl;
-                self.gr += self.dr;
+                for (g, d) in self.g.iter_mut().zip(self.d) {
+                    *g += d;
+                }
             }
         }
-        l[0] += (a0 + (b0 - a0) * frac) * self.gl;
-        r[0] += (a1 + (b1 - a1) * frac) * self.gr;
+        let (v0, v1) = (a0 + (b0 - a0) * frac, a1 + (b1 - a1) * frac);
+        let ch = self.channels as usize;
+        if ch > 2 {
+            let mut v = [0.0f32; MAX_OUTPUT_CHANNELS];
+            for (c, v) in v.iter_mut().enumerate().take(ch) {
+                let (a, b) = (self.fetch(src, idx, c), self.fetch(src, idx + 1, c));
+                *v = a + (b - a) * frac;
+            }
+            for q in 0..self.pairs {
+                if !self.pair_live(q) {
+                    continue;
+                }
+                let dot = |m: &[f32; MAX_OUTPUT_CHANNELS]| {
+                    let mut x = 0.0f32;
+                    for (v, g) in v[..ch].iter().zip(m) {
+                        x += v * g;
+                    }
+                    x
+                };
+                let (xa, xb) = (dot(&self.matrix[2 * q]), dot(&self.matrix[2 * q + 1]));
+                let (l, r) = out.pair(q, 0, 1);
+                l[0] += xa * self.g[2 * q];
+                r[0] += xb * self.g[2 * q + 1];
+            }
+        } else {
+            for q in 0..self.pairs {
+                if !self.pair_live(q) {
+                    continue;
+                }
+                let (l, r) = out.pair(q, 0, 1);
+                l[0] += v0 * self.g[2 * q];
+                r[0] += v1 * self.g[2 * q + 1];
+            }
+        }
         self.pos += self.step;
         if self.step_left > 0 {
             self.step_left -= 1;
