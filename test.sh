@@ -9,6 +9,8 @@
 #      `none` to skip) on each kernel of $TEST_CARD_KERNELS (default: the
 #      first of $TEST_KERNELS). Every card on both kernels:
 #        TEST_CARDS=all TEST_CARD_KERNELS="6.1 6.12" ./test.sh
+#   4. the module built by dkms (kernel/dkms.conf) against the headers of
+#      each kernel of $TEST_KERNELS.
 # HOST_TEST_TIMEOUT (seconds, default 1200) bounds the host part: a hung test
 # fails the run instead of stalling CI.
 # CPU_HOGS=N runs N busy-looping processes for the whole run (N=2 saturates
@@ -97,6 +99,18 @@ if [[ $TEST_CARDS != none ]]; then
         vm_part "vm-$kernel-cards" "KERNEL=$kernel" "VM_CARD=$TEST_CARDS"
     done
 fi
+
+# The module the way users install it: dkms builds it against the headers
+# of every kernel above (prepared by the VM rig), one result per kernel.
+echo "=== dkms: kernel/tests/dkms-build.sh ($TEST_KERNELS)"
+rc=0
+kdirs=()
+for kernel in $TEST_KERNELS; do
+    kdirs+=("$(KERNEL=$kernel bash kernel/vm/run --kdir)") || rc=$?
+done
+bash kernel/tests/dkms-build.sh "${kdirs[@]}" 2>&1 | tee "$OUT" || rc=$?
+record dkms "$rc" "$(grep -c '^dkms-build: ok:' "$OUT" || true)" \
+    "$(grep -c '^dkms-build: FAILED' "$OUT" || true)"
 
 echo "=== summary"
 for p in "${parts[@]}"; do echo "$p"; done

