@@ -115,6 +115,12 @@ fn the_broker_revokes_a_lease_whose_client_hung_up_but_kept_writing() {
         libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGBUS,
         "client A must die on a store after its lease ended (status {status:#x})"
     );
+    // The broker thread revoked (hence the SIGBUS) and is finishing the
+    // lease's end: its count may trail the child's death.
+    let t0 = Instant::now();
+    while BrokerStats::get(&stats.leases_ended) == 0 && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     assert_eq!(BrokerStats::get(&stats.leases_ended), 1);
     out(
         "broker lease end | client A hung up, kept writing, and got SIGBUS when the broker revoked",
