@@ -170,76 +170,51 @@ impl std::fmt::Debug for dyn Device + '_ {
     }
 }
 
-/// Forwards every method, defaults included, to the boxed device.
-impl<D: Device + ?Sized> Device for Box<D> {
-    fn layout(&self) -> StreamLayout {
-        (**self).layout()
-    }
-    fn ring(&self) -> &RingView {
-        (**self).ring()
-    }
-    fn position(&mut self) -> Result<HwPosition, DeviceError> {
-        (**self).position()
-    }
-    fn peek_position(&mut self) -> Option<Result<HwPosition, DeviceError>> {
-        (**self).peek_position()
-    }
-    fn position_source(&self) -> PositionSource {
-        (**self).position_source()
-    }
-    fn poll_fd(&self) -> Option<BorrowedFd<'_>> {
-        (**self).poll_fd()
-    }
-    fn is_batch(&self) -> bool {
-        (**self).is_batch()
-    }
-    fn commit(&mut self, appl_frames: u64) -> Result<(), DeviceError> {
-        (**self).commit(appl_frames)
-    }
-    fn mark_unwritten(&mut self, from: u64, to: u64) {
-        (**self).mark_unwritten(from, to)
-    }
-    fn commit_each_block(&self) -> bool {
-        (**self).commit_each_block()
-    }
-    fn ring_identity(&self) -> Option<RingIdentity> {
-        (**self).ring_identity()
-    }
+/// Implements [`Device`] for a pointer type by forwarding every method,
+/// defaults included, to the device it points to: one list, so a new
+/// method cannot be forwarded for one pointer and forgotten for another.
+macro_rules! forward_device {
+    ($($ptr:ty => $doc:literal),+ $(,)?) => {$(
+        #[doc = $doc]
+        impl<D: Device + ?Sized> Device for $ptr {
+            fn layout(&self) -> StreamLayout {
+                (**self).layout()
+            }
+            fn ring(&self) -> &RingView {
+                (**self).ring()
+            }
+            fn position(&mut self) -> Result<HwPosition, DeviceError> {
+                (**self).position()
+            }
+            fn peek_position(&mut self) -> Option<Result<HwPosition, DeviceError>> {
+                (**self).peek_position()
+            }
+            fn position_source(&self) -> PositionSource {
+                (**self).position_source()
+            }
+            fn poll_fd(&self) -> Option<BorrowedFd<'_>> {
+                (**self).poll_fd()
+            }
+            fn is_batch(&self) -> bool {
+                (**self).is_batch()
+            }
+            fn commit(&mut self, appl_frames: u64) -> Result<(), DeviceError> {
+                (**self).commit(appl_frames)
+            }
+            fn mark_unwritten(&mut self, from: u64, to: u64) {
+                (**self).mark_unwritten(from, to)
+            }
+            fn commit_each_block(&self) -> bool {
+                (**self).commit_each_block()
+            }
+            fn ring_identity(&self) -> Option<RingIdentity> {
+                (**self).ring_identity()
+            }
+        }
+    )+};
 }
 
-/// Forwards every method, defaults included, to the borrowed device.
-impl<D: Device + ?Sized> Device for &mut D {
-    fn layout(&self) -> StreamLayout {
-        (**self).layout()
-    }
-    fn ring(&self) -> &RingView {
-        (**self).ring()
-    }
-    fn position(&mut self) -> Result<HwPosition, DeviceError> {
-        (**self).position()
-    }
-    fn peek_position(&mut self) -> Option<Result<HwPosition, DeviceError>> {
-        (**self).peek_position()
-    }
-    fn position_source(&self) -> PositionSource {
-        (**self).position_source()
-    }
-    fn poll_fd(&self) -> Option<BorrowedFd<'_>> {
-        (**self).poll_fd()
-    }
-    fn is_batch(&self) -> bool {
-        (**self).is_batch()
-    }
-    fn commit(&mut self, appl_frames: u64) -> Result<(), DeviceError> {
-        (**self).commit(appl_frames)
-    }
-    fn mark_unwritten(&mut self, from: u64, to: u64) {
-        (**self).mark_unwritten(from, to)
-    }
-    fn commit_each_block(&self) -> bool {
-        (**self).commit_each_block()
-    }
-    fn ring_identity(&self) -> Option<RingIdentity> {
-        (**self).ring_identity()
-    }
+forward_device! {
+    Box<D> => "Forwards every method, defaults included, to the boxed device.",
+    &mut D => "Forwards every method, defaults included, to the borrowed device.",
 }

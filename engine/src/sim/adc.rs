@@ -14,21 +14,21 @@
 //! The endpoint is the same [`SimDevice`] as for output (its ring is read
 //! instead of written), so the fds travel to another process the same way.
 
-use super::dac::{dup, memfd, signal, wake_pipe};
-use super::device::{validate, SimDevice};
-use super::page::{StatusPage, PAGE_BYTES};
+use super::dac::signal;
+use super::device::SimDevice;
+use super::page::StatusPage;
 use super::record::Recording;
+use super::setup::{step_ns, Setup};
 use super::source::SimSource;
-use super::{DacMode, SimConfig, SimFds, SimLayout};
+use super::{SimConfig, SimFds, SimLayout};
 use crate::convert;
 use crate::device::{HwPosition, PcmState};
 use crate::error::{Error, Result, Step};
 use crate::layout::StreamLayout;
 use crate::ring::RingView;
-use crate::sys::mmap::{Mapping, Protection};
+use crate::sys::mmap::Mapping;
 use pcmring_rt::timer::{now_ns, sleep_until_ns};
-use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -84,40 +84,25 @@ impl SimAdc {
     /// is not used (the recording comes back from [`SimAdc::stop`]).
     pub fn start<S: SimSource>(config: SimConfig, source: S) -> Result<SimAdc> {
         let l = config.layout;
-        validate(&l)?;
-        let step = match config.mode {
-            DacMode::Periods => l.period_size,
-            DacMode::Continuous { step } => step.clamp(1, l.period_size),
-        };
-        let batch = matches!(config.mode, DacMode::Periods);
-        let sys = |e| Error::sys(NAME, Step::Simulate, e);
-        let ring_bytes = l.ring_bytes();
-        let data = memfd(c"pcmring-sim-capture-ring", ring_bytes).map_err(sys)?;
-        let status = memfd(c"pcmring-sim-capture-status", PAGE_BYTES).map_err(sys)?;
-        let (wake, wake_tx) = if config.wake_fd {
-            let (r, w) = wake_pipe().map_err(sys)?;
-            (Some(r), Some(w))
-        } else {
-            (None, None)
-        };
-        let ring_map =
-            Mapping::new(data.as_fd(), 0, ring_bytes, Protection::ReadWrite).map_err(sys)?;
-        let page_map =
-            Mapping::new(status.as_fd(), 0, PAGE_BYTES, Protection::ReadWrite).map_err(sys)?;
-        let page = StatusPage::new(page_map)
-            .ok_or_else(|| sys(io::Error::from_raw_os_error(libc::EINVAL)))?;
-        let start = config.start_hw_ptr % l.boundary;
-        let t0 = now_ns();
-        let first = HwPosition {
-            state: PcmState::Running,
-            hw_ptr: start,
-            tstamp_ns: if config.timestamps { t0 } else { 0 },
-            audio_tstamp_ns: 0,
-        };
         // The ADC's page is always current: a refresh (the live position)
-        // and the status page agree.
-        page.publish_live(&first);
-        page.publish(&first);
+        // and the status page agree, whatever `config.page_updates` says.
+        let setup = Setup::new(
+            NAME,
+            &config,
+            [c"pcmring-sim-capture-ring", c"pcmring-sim-capture-status"],
+        )?;
+        let sys = |e| Error::sys(NAME, Step::Simulate, e);
+        let Setup {
+            step,
+            batch,
+            ring_bytes,
+            fds,
+            wake_tx,
+            ring_map,
+            page,
+            start,
+            t0,
+        } = setup;
         let shared = Arc::new(Shared {
             state: AtomicI32::new(PcmState::Running as i32),
             hw: AtomicU64::new(start),
@@ -126,7 +111,7 @@ impl SimAdc {
         let adc = Adc {
             layout: l,
             step,
-            step_ns: step as f64 * 1e9 / (f64::from(l.rate) * (1.0 + config.drift_ppm * 1e-6)),
+            step_ns: step_ns(step, &config),
             // SAFETY: `ring_map` is ring_bytes long, read-write, and moves
             // into the Adc together with the view.
             ring: unsafe { RingView::new(ring_map.as_non_null(), ring_bytes) },
@@ -149,7 +134,7 @@ impl SimAdc {
             .map_err(sys)?;
         Ok(SimAdc {
             layout: SimLayout { stream: l, batch },
-            fds: SimFds { data, status, wake },
+            fds,
             shared,
             thread: Some(thread),
         })
@@ -162,11 +147,7 @@ impl SimAdc {
 
     /// Duplicates the fds, e.g. to send them to another process.
     pub fn share(&self) -> Result<SimFds> {
-        Ok(SimFds {
-            data: dup(&self.fds.data)?,
-            status: dup(&self.fds.status)?,
-            wake: self.fds.wake.as_ref().map(dup).transpose()?,
-        })
+        self.fds.try_clone()
     }
 
     /// A [`crate::Device`] endpoint for this process (read its ring).

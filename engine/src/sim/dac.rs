@@ -1,17 +1,18 @@
 //! The owner side of the simulated device: memfds and the DAC thread.
 
-use super::config::{DacMode, PageUpdates, SimConfig, SimFds, SimLayout};
-use super::device::{validate, SimDevice};
-use super::page::{StatusPage, PAGE_BYTES};
+use super::config::{PageUpdates, SimConfig, SimFds, SimLayout};
+use super::device::SimDevice;
+use super::page::StatusPage;
 use super::record::Recording;
+use super::setup::{status_page, step_ns, Setup};
 use crate::device::{HwPosition, PcmState};
 use crate::error::{Error, Result, Step};
 use crate::layout::StreamLayout;
 use crate::ring::RingView;
-use crate::sys::mmap::{Mapping, Protection};
+use crate::sys::mmap::Mapping;
 use pcmring_rt::timer::{now_ns, sleep_until_ns};
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -74,23 +75,6 @@ pub struct SimDac {
     page: StatusPage,
 }
 
-pub(super) fn memfd(name: &std::ffi::CStr, len: usize) -> io::Result<OwnedFd> {
-    use nix::sys::memfd::{memfd_create, MFdFlags};
-    let fd = memfd_create(name, MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)?;
-    let len = libc::off_t::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    nix::unistd::ftruncate(&fd, len)?;
-    super::seal::seal_size(&fd)?;
-    Ok(fd)
-}
-
-/// A non-blocking pipe: (read end, write end). The read end is only ever
-/// readable (POLLIN), never writable, so a poller asking for IN|OUT (what
-/// a playback PCM fd needs) wakes exactly on a signal.
-pub(super) fn wake_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    use nix::fcntl::OFlag;
-    Ok(nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)?)
-}
-
 pub(super) fn signal(fd: &Option<OwnedFd>) {
     if let Some(fd) = fd {
         // A full pipe (EAGAIN) only means wake-ups are already pending.
@@ -98,49 +82,25 @@ pub(super) fn signal(fd: &Option<OwnedFd>) {
     }
 }
 
-pub(super) fn dup(fd: &OwnedFd) -> Result<OwnedFd> {
-    fd.try_clone()
-        .map_err(|e| Error::sys(NAME, Step::Simulate, e))
-}
-
 impl SimDac {
     /// Creates the memfds, publishes the initial status (RUNNING at
     /// `config.start_hw_ptr`) and starts the DAC thread.
     pub fn start(config: SimConfig) -> Result<SimDac> {
         let l = config.layout;
-        validate(&l)?;
-        let step = match config.mode {
-            DacMode::Periods => l.period_size,
-            DacMode::Continuous { step } => step.clamp(1, l.period_size),
-        };
-        let batch = matches!(config.mode, DacMode::Periods);
+        let setup = Setup::new(NAME, &config, [c"pcmring-sim-ring", c"pcmring-sim-status"])?;
         let sys = |e| Error::sys(NAME, Step::Simulate, e);
-        let ring_bytes = l.ring_bytes();
-        let data = memfd(c"pcmring-sim-ring", ring_bytes).map_err(sys)?;
-        let status = memfd(c"pcmring-sim-status", PAGE_BYTES).map_err(sys)?;
-        let (wake, wake_tx) = if config.wake_fd {
-            let (r, w) = wake_pipe().map_err(sys)?;
-            (Some(r), Some(w))
-        } else {
-            (None, None)
-        };
-        let ring_map =
-            Mapping::new(data.as_fd(), 0, ring_bytes, Protection::ReadWrite).map_err(sys)?;
-        let page_map =
-            Mapping::new(status.as_fd(), 0, PAGE_BYTES, Protection::ReadWrite).map_err(sys)?;
-        let page = StatusPage::new(page_map)
-            .ok_or_else(|| sys(io::Error::from_raw_os_error(libc::EINVAL)))?;
-        let start = config.start_hw_ptr % l.boundary;
-        let t0 = now_ns();
-        let first = HwPosition {
-            state: PcmState::Running,
-            hw_ptr: start,
-            tstamp_ns: if config.timestamps { t0 } else { 0 },
-            audio_tstamp_ns: 0,
-        };
+        let Setup {
+            step,
+            batch,
+            ring_bytes,
+            fds,
+            wake_tx,
+            ring_map,
+            page,
+            start,
+            t0,
+        } = setup;
         page.set_page_mode(config.page_updates.code());
-        page.publish_live(&first);
-        page.publish(&first);
         let shared = Arc::new(Shared {
             state: AtomicI32::new(PcmState::Running as i32),
             hw: AtomicU64::new(start),
@@ -150,7 +110,7 @@ impl SimDac {
         let dac = Dac {
             layout: l,
             step,
-            step_ns: step as f64 * 1e9 / (f64::from(l.rate) * (1.0 + config.drift_ppm * 1e-6)),
+            step_ns: step_ns(step, &config),
             // SAFETY: `ring_map` is ring_bytes long, read-write, and moves
             // into the Dac together with the view.
             ring: unsafe { RingView::new(ring_map.as_non_null(), ring_bytes) },
@@ -165,18 +125,14 @@ impl SimDac {
             start,
             t0,
         };
-        let own_page = Mapping::new(status.as_fd(), 0, PAGE_BYTES, Protection::ReadWrite)
-            .map_err(sys)
-            .and_then(|m| {
-                StatusPage::new(m).ok_or_else(|| sys(io::Error::from_raw_os_error(libc::EINVAL)))
-            })?;
+        let own_page = status_page(NAME, &fds.status)?;
         let thread = std::thread::Builder::new()
             .name("pcmring-sim-dac".into())
             .spawn(move || dac.run())
             .map_err(sys)?;
         Ok(SimDac {
             layout: SimLayout { stream: l, batch },
-            fds: SimFds { data, status, wake },
+            fds,
             shared,
             thread: Some(thread),
             wav: config.wav,
@@ -191,11 +147,7 @@ impl SimDac {
 
     /// Duplicates the fds, e.g. to send them to another process.
     pub fn share(&self) -> Result<SimFds> {
-        Ok(SimFds {
-            data: dup(&self.fds.data)?,
-            status: dup(&self.fds.status)?,
-            wake: self.fds.wake.as_ref().map(dup).transpose()?,
-        })
+        self.fds.try_clone()
     }
 
     /// A [`crate::Device`] endpoint for this process.

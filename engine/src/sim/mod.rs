@@ -76,6 +76,7 @@ mod device;
 pub(crate) mod page;
 mod record;
 mod seal;
+mod setup;
 mod source;
 
 pub use adc::{SimAdc, SimAdcReport, SimAdcStats};
