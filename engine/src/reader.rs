@@ -221,14 +221,7 @@ impl RingReader {
     }
 
     fn pieces(&self, frames: u64) -> [(usize, usize); 2] {
-        let buffer = self.layout.buffer_size;
-        let slot = self.cursor % buffer;
-        let first = frames.min(buffer - slot);
-        let fb = self.frame_bytes;
-        [
-            (slot as usize * fb, first as usize),
-            (0, (frames - first) as usize),
-        ]
+        crate::ring::pieces(self.cursor, frames, self.layout.buffer_size, self.frame_bytes)
     }
 
     /// Copies whole frames at the cursor into `out` in the ring's format

@@ -70,3 +70,22 @@ impl RingView {
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(offset), len) }
     }
 }
+
+/// The ring's byte pieces for `frames` frames from the 64-bit frame
+/// `cursor`, in a ring of `buffer` frames of `frame_bytes` bytes each:
+/// (byte offset, frames), one piece, or two when the range crosses the
+/// ring's end (the second then starts at offset 0). `frames` must not
+/// exceed `buffer`.
+pub(crate) fn pieces(
+    cursor: u64,
+    frames: u64,
+    buffer: u64,
+    frame_bytes: usize,
+) -> [(usize, usize); 2] {
+    let slot = cursor % buffer;
+    let first = frames.min(buffer - slot);
+    [
+        (slot as usize * frame_bytes, first as usize),
+        (0, (frames - first) as usize),
+    ]
+}

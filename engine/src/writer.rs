@@ -225,14 +225,7 @@ impl RingWriter {
     /// The ring's byte pieces for `frames` frames at the cursor: one, or
     /// two when the range crosses the ring's end.
     fn pieces(&self, frames: u64) -> [(usize, usize); 2] {
-        let buffer = self.layout.buffer_size;
-        let slot = self.cursor % buffer;
-        let first = frames.min(buffer - slot);
-        let fb = self.frame_bytes;
-        [
-            (slot as usize * fb, first as usize),
-            (0, (frames - first) as usize),
-        ]
+        crate::ring::pieces(self.cursor, frames, self.layout.buffer_size, self.frame_bytes)
     }
 
     /// Converts interleaved `samples` (whole frames) into the ring at the
