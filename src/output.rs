@@ -14,7 +14,7 @@
 //! the simulated device).
 
 use pcmring::pcm::{self, BufferSize, Config, Direction, Pcm};
-use pcmring::reserve::{self, ReservationWatch, ReserveConfig, ReserveError, ReservedPcm};
+use pcmring::reserve::{self, ReservationWatch, ReserveConfig, ReserveError, Reserved};
 use pcmring::sim::{DacMode, SimConfig, SimDac, SimReport};
 use pcmring::Device;
 use pcmring::{Error, Format, StreamLayout};
@@ -196,7 +196,7 @@ fn open_hw(name: &str, req: &Request) -> Result<Output, ReserveError> {
     };
     let watch = reservation.is_held().then(|| reservation.watch());
     Ok(Output {
-        device: Box::new(ReservedPcm::new(pcm, reservation)),
+        device: Box::new(Reserved::new(pcm, reservation)),
         sim: None,
         sim_out: None,
         label,

@@ -105,7 +105,7 @@ pub struct PlayArgs {
     /// The priority to ask the card's holder with (it gives the card only
     /// to a higher priority than its own: PipeWire -20, PulseAudio 0,
     /// JACK never). Programs asking play with a higher one get the card.
-    #[arg(long, value_name = "N", default_value_t = pcmring::reserve::DEFAULT_PRIORITY,
+    #[arg(long, value_name = "N", default_value_t = pcmring::reserve::ReserveConfig::DEFAULT_PRIORITY,
           allow_negative_numbers = true)]
     pub reserve_priority: i32,
 

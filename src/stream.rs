@@ -27,7 +27,7 @@
 use crossbeam_queue::ArrayQueue;
 use pcmring::decode::FileDecoder;
 use pcmring::engine::{BlockInfo, Renderer};
-use pcmring::resample::{stream_output_frames as converted_frames, StreamResampler as Resampler};
+use pcmring::resample::StreamResampler as Resampler;
 use std::io::Read;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -338,7 +338,7 @@ pub fn start<R: 'static>(
         starved_frames: AtomicU64::new(0),
         starved_events: AtomicU64::new(0),
         loaded: AtomicU64::new(0),
-        total: converted_frames(source.frames(), src_rate, plan.rate),
+        total: Resampler::output_frames(source.frames(), src_rate, plan.rate),
         error: Mutex::new(None),
     });
     for _ in 0..plan.chunks {

@@ -313,7 +313,7 @@ impl crate::pcm::Pcm {
 
     /// Revokes every restricted fd made from this PCM with
     /// [`Pcm::anonymous_dup`](crate::pcm::Pcm::anonymous_dup) through the
-    /// module (see [`revoke_dups`]): what a broker does at the end of a
+    /// module (the `ANONDUP_IOCTL_REVOKE` call): what a broker does at the end of a
     /// lease. Returns how many fds were revoked.
     pub fn revoke_dups(&self) -> Result<u32> {
         use crate::device::Device;

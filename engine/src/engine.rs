@@ -138,7 +138,7 @@ mod shared;
 mod telemetry;
 
 pub use crate::render::{BlockInfo, Renderer};
-pub use acquire::SyncReason;
+testing_use!(acquire::SyncReason);
 pub use clock::EngineClock;
 pub use config::{EngineConfig, Margin, StartInfo, WakeStrategy};
 pub use duplex::{DuplexEngine, DuplexInfo, DuplexRenderer, DuplexStart};

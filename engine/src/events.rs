@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Default capacity of an engine's event queue.
-pub const DEFAULT_EVENT_CAPACITY: usize = 256;
+pub(crate) const DEFAULT_EVENT_CAPACITY: usize = 256;
 
 /// A short text carried inline (no allocation): a render panic's message,
 /// or a subsystem's reason, cut at [`InlineText::CAPACITY`] bytes on a

@@ -62,8 +62,9 @@
 //!   [`client`] (a stream leased from a broker, [`LeasedDevice`]).
 //! - Making restricted fds, for a process that owns a PCM:
 //!   [`Pcm::anonymous_dup`], [`restricted::anonymous_dup_fd`].
-//! - [`broker`]: what a broker leases ([`broker::source`]) and the
-//!   protocol's types; the broker itself is the `pcmring-broker` crate.
+//! - [`broker`]: the protocol's types a client sees; the broker itself,
+//!   and what it leases, is the `pcmring-broker` crate (the server side
+//!   is public here with the `server` feature).
 //! - Errors: [`Error`] (with [`Step`]), the realtime path's
 //!   [`DeviceError`], [`LeaseError`].
 //! - Telemetry types from `pcmring-rt` ([`HistogramSnapshot`],
@@ -108,6 +109,21 @@ macro_rules! mechanism_mod {
         #[cfg(not(feature = "testing"))]
         #[allow(dead_code, unused_imports)]
         pub(crate) mod $name;
+    };
+}
+
+/// Re-exports items a user does not need but the crate's own tests reach
+/// (tuning constants, helper functions, mechanism types): public and
+/// hidden from the docs with the `testing` feature, crate-private
+/// otherwise.
+macro_rules! testing_use {
+    ($($path:tt)*) => {
+        #[cfg(feature = "testing")]
+        #[doc(hidden)]
+        pub use $($path)*;
+        #[cfg(not(feature = "testing"))]
+        #[allow(unused_imports)]
+        pub(crate) use $($path)*;
     };
 }
 
@@ -179,7 +195,7 @@ pub use sound::Sound;
 pub use engine::{
     Capturer, DuplexEngine, DuplexInfo, DuplexRenderer, InputEngine, IoSnapshot, IoTelemetry,
 };
-pub use sim::{FrameCounter, SimAdc, SimSource, WavSource};
+pub use sim::{SimAdc, SimSource, WavSource};
 
 pub use pcmring_rt::alloc_guard::{CountingAllocator, Mode as AllocGuardMode};
 pub use pcmring_rt::histogram::HistogramSnapshot;

@@ -69,7 +69,7 @@ fn kernel(table: &[f64], x: f64) -> f64 {
 
 /// Number of output frames for `in_frames` input frames converted from
 /// `from_rate` to `to_rate` (rounded to nearest).
-pub fn output_frames(in_frames: usize, from_rate: u32, to_rate: u32) -> usize {
+pub(crate) fn output_frames(in_frames: usize, from_rate: u32, to_rate: u32) -> usize {
     let num = in_frames as u128 * to_rate as u128;
     ((num + from_rate as u128 / 2) / from_rate as u128) as usize
 }
@@ -121,15 +121,6 @@ pub fn resample(input: &[f32], channels: usize, from_rate: u32, to_rate: u32) ->
     out
 }
 
-/// Frames out of a streaming conversion of `in_frames` from `from` to `to`
-/// Hz (rounded to nearest, like [`output_frames`]).
-pub fn stream_output_frames(in_frames: u64, from: u32, to: u32) -> u64 {
-    if from == to || from == 0 {
-        return in_frames;
-    }
-    ((u128::from(in_frames) * u128::from(to) + u128::from(from / 2)) / u128::from(from)) as u64
-}
-
 /// A streaming sample-rate converter: 4-point cubic (Catmull-Rom)
 /// interpolation at exact rational positions (output frame `j` sits at
 /// input frame `j * from / to`), so the result does not depend on how the
@@ -150,6 +141,15 @@ pub struct StreamResampler {
 }
 
 impl StreamResampler {
+    /// Frames out of a streaming conversion of `in_frames` from `from` to
+    /// `to` Hz (rounded to nearest, like the load-time [`resample`]).
+    pub fn output_frames(in_frames: u64, from: u32, to: u32) -> u64 {
+        if from == to || from == 0 {
+            return in_frames;
+        }
+        ((u128::from(in_frames) * u128::from(to) + u128::from(from / 2)) / u128::from(from)) as u64
+    }
+
     /// A converter for `channels` interleaved channels from `from` to `to` Hz.
     pub fn new(channels: usize, from: u32, to: u32) -> StreamResampler {
         StreamResampler {
@@ -188,9 +188,9 @@ impl StreamResampler {
 
     /// Appends every output frame the input so far determines; with
     /// `end`, the input is complete and the output is finished too (to
-    /// [`stream_output_frames`] frames in all).
+    /// [`StreamResampler::output_frames`] frames in all).
     pub fn produce(&mut self, out: &mut Vec<f32>, end: bool) {
-        let total = stream_output_frames(self.pushed, self.from as u32, self.to as u32);
+        let total = StreamResampler::output_frames(self.pushed, self.from as u32, self.to as u32);
         loop {
             let num = u128::from(self.next) * u128::from(self.from);
             let i = (num / u128::from(self.to)) as u64;
@@ -339,12 +339,12 @@ mod tests {
         }
         assert_eq!(
             whole.len() as u64,
-            2 * stream_output_frames(1000, 44_100, 48_000)
+            2 * StreamResampler::output_frames(1000, 44_100, 48_000)
         );
         let down = resample_in_pieces(&input, 2, 48_000, 32_000, 13);
         assert_eq!(
             down.len() as u64,
-            2 * stream_output_frames(1000, 48_000, 32_000)
+            2 * StreamResampler::output_frames(1000, 48_000, 32_000)
         );
     }
 

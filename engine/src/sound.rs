@@ -14,10 +14,8 @@ pub use crate::sound_error::SoundError;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Most channels a sound may have: mono and stereo are panned, 3 to 8
-/// channels (5.1, 7.1, ... in WAV/FLAC order) go through a matrix onto the
-/// output layout ([`crate::mixer::OutputLayout`]).
-pub const MAX_CHANNELS: u16 = 8;
+/// [`Sound::MAX_CHANNELS`], for this module.
+const MAX_CHANNELS: u16 = Sound::MAX_CHANNELS;
 
 /// Decoded sample data: interleaved `f32`, a channel count and a rate.
 ///
@@ -75,6 +73,11 @@ fn check_shape(channels: u16, samples: usize) -> Result<(), SoundError> {
 }
 
 impl Sound {
+    /// Most channels a sound may have: mono and stereo are panned, 3 to 8
+    /// channels (5.1, 7.1, ... in WAV/FLAC order) go through a matrix onto
+    /// the output layout ([`crate::mixer::OutputLayout`]).
+    pub const MAX_CHANNELS: u16 = 8;
+
     /// Makes a sound from interleaved samples already at the rate `rate`.
     /// Every sample must be finite ([`SoundError::NonFinite`] otherwise).
     ///

@@ -27,7 +27,7 @@ pub enum SoundError {
         /// The format found, in words.
         what: String,
     },
-    /// The channel count is zero or above [`crate::sound::MAX_CHANNELS`], or the sample
+    /// The channel count is zero or above [`crate::Sound::MAX_CHANNELS`], or the sample
     /// count is not a whole number of frames.
     BadShape {
         /// The channel count.

@@ -11,7 +11,7 @@
 //! - **The ring** holds [`StreamOptions::read_ahead`] of interleaved `f32`
 //!   frames at the device rate (1 or 2 channels; files of 3 to 8 channels
 //!   are downmixed to stereo on the loader). After its end it repeats its
-//!   first [`GUARD_FRAMES`] frames, so the voice always sees up to that many
+//!   first 4096 frames, so the voice always sees up to that many
 //!   frames as one contiguous slice and mixes them with the same kernels as
 //!   a [`crate::sound::Sound`]. One writer (the loader), one reader (the
 //!   voice); two counters (`written`, `consumed`) with release/acquire
@@ -45,7 +45,7 @@ use crate::sound_error::SoundError;
 
 /// Frames after the ring's end that mirror its start: the longest contiguous
 /// window a voice reads at once.
-pub const GUARD_FRAMES: usize = 4096;
+pub(crate) const GUARD_FRAMES: usize = 4096;
 
 /// How to stream a file.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -96,7 +96,8 @@ pub(crate) const fn to_raw(wide: u64, boundary: u64) -> u64 {
 /// The 64-bit value congruent to `raw` (mod `boundary`) that is closest to
 /// `near`; ties go to the later value. Use it to widen a pointer read once
 /// (e.g. `appl_ptr` from SYNC_PTR) next to a 64-bit value known to be close.
-pub const fn widen_near(raw: u64, near: u64, boundary: u64) -> u64 {
+#[cfg_attr(not(test), allow(dead_code))] // only its own tests use it today
+pub(crate) const fn widen_near(raw: u64, near: u64, boundary: u64) -> u64 {
     let raw = reduce(raw, boundary);
     let near_raw = reduce(near, boundary);
     let fwd = forward_distance(near_raw, raw, boundary);

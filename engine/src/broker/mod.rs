@@ -3,13 +3,19 @@
 //! the daemon) is the `pcmring-broker` crate; the client side is
 //! [`crate::client`].
 //!
-//! - [`source`]: what is leased (a full PCM or the simulated device);
+//! - `source`: what is leased (a full PCM or the simulated device);
 //! - `wire`: the versioned message format and its strict parsers;
 //! - `socket`: seqpacket sockets, peer credentials, fd passing.
 //!
-//! `wire` and `socket` are public with the `server` feature.
+//! The server side (these three modules, `Listener`, `LeaseSource`) is
+//! public with the `server` feature, for the `pcmring-broker` crate;
+//! without it this module holds what a client sees of a lease and its
+//! errors.
 
-pub mod source;
+server_mod!(
+    /// What a broker leases: a full PCM or the simulated device.
+    source
+);
 server_mod!(
     /// Seqpacket sockets, peer credentials, fd passing.
     socket
@@ -19,6 +25,8 @@ server_mod!(
     wire
 );
 
-pub use socket::{Listener, SocketAddr};
-pub use source::LeaseSource;
+pub use socket::SocketAddr;
 pub use wire::{ClockId, DeviceKind, LeaseInfo, RefusalCode, WireError};
+#[cfg(any(feature = "server", feature = "testing"))]
+#[cfg_attr(not(feature = "server"), doc(hidden))]
+pub use {socket::Listener, source::LeaseSource};

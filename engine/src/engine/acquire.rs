@@ -96,6 +96,7 @@ pub enum SyncReason {
 
 impl SyncReason {
     /// Every reason, in the order of their values.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))] // the tests'
     pub const ALL: [SyncReason; 6] = [
         SyncReason::Start,
         SyncReason::PageStale,

@@ -85,7 +85,7 @@ pub struct EngineConfig {
     /// another one before it gets `SCHED_FIFO` back.
     pub repromote_after: Duration,
     /// The queue the engine posts its events to (`None`: a queue of
-    /// [`crate::events::DEFAULT_EVENT_CAPACITY`] of its own). Pass a
+    /// 256 events of its own). Pass a
     /// queue shared with other subsystems to read everything in one place.
     pub events: Option<EventQueue>,
 }

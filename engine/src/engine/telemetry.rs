@@ -299,7 +299,8 @@ pub struct TelemetrySnapshot {
     pub nominal_rate: u64,
 }
 
-/// Position refreshes by reason ([`crate::engine::SyncReason`]).
+/// Position refreshes by reason: why the engine re-read the device's
+/// position instead of trusting its model.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SyncCounts {
     /// Start-up and the cycles after an underrun or a state change.

@@ -44,7 +44,8 @@ pub enum Start {
 pub struct PlayParams {
     /// Linear gain (1.0 = unity). Finite and non-negative.
     pub gain: f32,
-    /// Pan in `-1.0..=1.0` (left..right), constant power; see [`super::pan_gains`].
+    /// Pan in `-1.0..=1.0` (left..right), constant power (−3 dB per
+    /// side at the centre for mono, balance for stereo).
     pub pan: f32,
     /// Playback rate (1.0 = as recorded; 2.0 = an octave up). In `(0, 16]`.
     pub rate: f32,

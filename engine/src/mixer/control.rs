@@ -141,7 +141,7 @@ impl MixerBuilder {
         self.events = n.max(1);
         self
     }
-    /// Voice pool capacity (1..=[`MAX_VOICES`]).
+    /// Voice pool capacity (1 to 2^20 voices).
     pub fn voices(mut self, n: usize) -> Self {
         self.voices = n.clamp(1, MAX_VOICES);
         self

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::Arc;
 
 /// An insert effect on a bus: processes `l` and `r` (equal lengths, at
-/// most [`super::CHUNK`] frames) in place. Called on the realtime thread.
+/// most 256 frames, the mixer's chunk) in place. Called on the realtime thread.
 pub trait Effect: Send {
     /// Processes one chunk in place.
     fn process(&mut self, l: &mut [f32], r: &mut [f32]);

@@ -27,7 +27,7 @@ pub enum MixerEvent {
         /// Why.
         reason: EndReason,
         /// Device frame time of the first frame of the mixing chunk (at most
-        /// [`super::CHUNK`] frames) in which it ended.
+        /// 256 frames) in which it ended.
         at: u64,
     },
     /// A chunk of output contained NaN or an infinity and was replaced by

@@ -24,7 +24,7 @@
 //!   fade length (default 5 ms) the same way.
 //!   Pan changes ramp each side's gain linearly, so mid-ramp the power may
 //!   dip (at most 3 dB for a full left-to-right sweep) but never jumps.
-//! - **Pan law**: see [`pan_gains`]: constant power, −3 dB per side at the
+//! - **Pan law**: constant power, −3 dB per side at the
 //!   centre for mono sources; balance with unity at the centre for stereo.
 //! - **Output layouts**: the block's channel count picks mono, stereo,
 //!   quad, 5.1 or 7.1 in ALSA's channel order ([`OutputLayout`]); buses
@@ -40,7 +40,7 @@
 //! - **Rate**: playback rate (pitch) uses linear interpolation on a 32.32
 //!   fixed-point position; a voice at rate 1 on a whole frame takes a
 //!   copy-exact path.
-//! - **Performance**: the inner loops ([`CHUNK`]-frame planar scratch, a
+//! - **Performance**: the inner loops (256-frame planar scratch, a
 //!   ramp prologue then a flat-gain loop) are compiled twice, for SSE2 and
 //!   AVX2, picked at run time; the voice loop prefetches the sources of the
 //!   voices a few places ahead. With tens of thousands of voices on distinct
@@ -67,7 +67,7 @@
 //! - **3D**: [`spatialize`] turns a [`Listener`] and an [`Emitter`] into a
 //!   gain, an azimuth (panned over the output layout's speakers), a stereo
 //!   pan and a Doppler rate.
-//! - **Hygiene**: denormals are flushed while rendering ([`FlushDenormals`]);
+//! - **Hygiene**: denormals are flushed while rendering;
 //!   sounds must be finite, and a chunk that still goes NaN or infinite is
 //!   silenced and its voice ended ([`MixerEvent`], [`EndReason::NonFinite`]).
 //! - **Events**: [`Mixer::poll_event`] (voice ends, stream underruns),
@@ -114,19 +114,31 @@ mod surround;
 mod tween;
 mod voice;
 
+/// The engine's block description, which a mixer renders to.
+#[doc(no_inline)]
+pub use crate::engine::BlockInfo;
 pub use beat::BeatClock;
 pub use command::{BusId, Loop, PlayParams, Start};
-pub use control::{Janitor, Mixer, MixerBuilder, PlayError, MAX_VOICES};
-pub use denormal::FlushDenormals;
+pub use control::{Janitor, Mixer, MixerBuilder, PlayError};
 pub use effect::{
-    biquad_coefficients, Biquad, BiquadParams, Delay, DelayParams, Effect, FilterKind, Reverb,
-    ReverbParams, REVERB_ALLPASSES, REVERB_COMBS, REVERB_INPUT, REVERB_SPREAD,
+    Biquad, BiquadParams, Delay, DelayParams, Effect, FilterKind, Reverb, ReverbParams,
 };
 pub use event::{EndReason, MixerEvent};
 pub use handle::{VoiceError, VoiceHandle, VoiceId};
-pub use pan::{pan_gains, PAN_STEPS};
-pub use render::{BlockInfo, Clip, MixerRenderer, CHUNK, SOFT_KNEE};
-pub use spatial::{spatialize, Attenuation, Emitter, Listener, Spatial, Vec3, SPEED_OF_SOUND};
+pub use render::{Clip, MixerRenderer};
+pub use spatial::{spatialize, Attenuation, Emitter, Listener, Spatial};
 pub use stats::MixerStats;
-pub use surround::{Matrix, OutputLayout, Position, Speaker, MAX_OUTPUT_CHANNELS};
-pub use tween::{Curve, Tween, TWEEN_SEGMENT};
+pub use surround::{OutputLayout, Position, Speaker};
+pub use tween::{Curve, Tween};
+
+// Tuning constants and helpers the crate's own tests reach.
+testing_use!(control::MAX_VOICES);
+testing_use!(denormal::FlushDenormals);
+testing_use!(effect::{
+    biquad_coefficients, REVERB_ALLPASSES, REVERB_COMBS, REVERB_INPUT, REVERB_SPREAD,
+});
+testing_use!(pan::{pan_gains, PAN_STEPS});
+testing_use!(render::{CHUNK, SOFT_KNEE});
+testing_use!(spatial::{Vec3, SPEED_OF_SOUND});
+testing_use!(surround::{Matrix, MAX_OUTPUT_CHANNELS});
+testing_use!(tween::TWEEN_SEGMENT);

@@ -42,7 +42,7 @@ pub enum Clip {
     Off,
     /// Clamp to `[-1, 1]`.
     Hard,
-    /// Identity up to ±[`SOFT_KNEE`], then a tanh curve that approaches ±1
+    /// Identity up to ±0.8, then a tanh curve that approaches ±1
     /// with a continuous slope.
     Soft,
 }
@@ -188,7 +188,7 @@ impl MixerRenderer {
     /// for the block that starts at device frame `info.frame_time`. Frames
     /// beyond `info.frames` (if `out` is longer) are zeroed.
     ///
-    /// Denormals are flushed to zero while it runs ([`FlushDenormals`]).
+    /// Denormals are flushed to zero while it runs.
     pub fn render(&mut self, out: &mut [f32], info: &BlockInfo) {
         let _ftz = FlushDenormals::new();
         let started = Instant::now();

@@ -33,14 +33,17 @@ mechanism_mod!(
     verify
 );
 
-pub use control::{card_id, resolve_card_id, CardInfo};
 pub use direction::Direction;
-pub use hw::{alsa_format_name, BufferSize, HwConfig, HwParams, HwRequest, Match};
+pub use hw::HwConfig;
+pub use hw::{BufferSize, Match};
 pub use link::StartTogether;
 pub use list::{list, PcmDevice};
-pub use name::{CardRef, DeviceName};
+pub use name::CardRef;
+pub use name::DeviceName;
 pub use ptr::{ControlPath, Fallback, RawStatus, StatusPath};
 pub use sw::{SwConfig, SwGranted, XrunMode};
+testing_use!(control::{card_id, resolve_card_id, CardInfo});
+testing_use!(hw::{alsa_format_name, HwParams, HwRequest});
 
 use crate::device::{Device, HwPosition, PcmState, PositionSource};
 use crate::error::DeviceError;

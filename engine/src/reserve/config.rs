@@ -5,11 +5,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// pcmring's default priority. The protocol's rule is that a holder
-/// gives the card up to a requester with a higher priority. PipeWire
-/// (WirePlumber) holds cards at -20 and PulseAudio at 0, so they give the
-/// card to pcmring; JACK holds at `i32::MAX` and never does.
-pub const DEFAULT_PRIORITY: i32 = 10;
+/// [`ReserveConfig::DEFAULT_PRIORITY`], for this module.
+pub(crate) const DEFAULT_PRIORITY: i32 = ReserveConfig::DEFAULT_PRIORITY;
 
 /// Which D-Bus to speak the protocol on.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -89,7 +86,14 @@ pub struct ReserveConfig {
 }
 
 impl ReserveConfig {
-    /// Enabled, [`DEFAULT_PRIORITY`], refuse requests, session bus.
+    /// pcmring's default priority. The protocol's rule is that a holder
+    /// gives the card up to a requester with a higher priority. PipeWire
+    /// (WirePlumber) holds cards at -20 and PulseAudio at 0, so they give
+    /// the card to pcmring; JACK holds at `i32::MAX` and never does.
+    pub const DEFAULT_PRIORITY: i32 = 10;
+
+    /// Enabled, [`ReserveConfig::DEFAULT_PRIORITY`], refuse requests,
+    /// session bus.
     pub fn new(application_name: &str) -> ReserveConfig {
         ReserveConfig {
             enabled: true,
@@ -140,14 +144,17 @@ impl fmt::Debug for ReserveConfig {
 }
 
 /// The reservation's D-Bus name for card `card`.
+#[cfg_attr(not(any(feature = "reserve", feature = "testing")), allow(dead_code))]
 pub fn service_name(card: u32) -> String {
     format!("org.freedesktop.ReserveDevice1.Audio{card}")
 }
 
 /// The object path the holder of card `card` serves.
+#[cfg_attr(not(any(feature = "reserve", feature = "testing")), allow(dead_code))]
 pub fn object_path(card: u32) -> String {
     format!("/org/freedesktop/ReserveDevice1/Audio{card}")
 }
 
 /// The interface on that object.
+#[cfg_attr(not(any(feature = "reserve", feature = "testing")), allow(dead_code))]
 pub const INTERFACE: &str = "org.freedesktop.ReserveDevice1";

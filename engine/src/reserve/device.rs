@@ -19,9 +19,6 @@ pub struct Reserved<D> {
     reservation: Reservation,
 }
 
-/// A [`Pcm`] opened under its card's reservation.
-pub type ReservedPcm = Reserved<Pcm>;
-
 impl<D: Device> Reserved<D> {
     /// Pairs an opened device with its card's reservation.
     pub fn new(device: D, reservation: Reservation) -> Reserved<D> {
@@ -54,7 +51,7 @@ pub fn open_reserved(
     direction: Direction,
     config: &Config,
     reserve: &ReserveConfig,
-) -> Result<ReservedPcm, ReserveError> {
+) -> Result<Reserved<Pcm>, ReserveError> {
     let reservation = reserve_device(name, reserve)?;
     let pcm = Pcm::open(name, direction, config).map_err(|e| reservation.explain(e))?;
     Ok(Reserved::new(pcm, reservation))

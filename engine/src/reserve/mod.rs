@@ -27,12 +27,12 @@ mod watch;
 #[cfg(feature = "reserve")]
 mod bus;
 
-pub use config::{
-    object_path, service_name, BusAddress, OnRequest, ReleaseRequest, RequestHook, ReserveConfig,
-    DEFAULT_PRIORITY, INTERFACE,
-};
-pub use device::{open_reserved, Reserved, ReservedPcm};
+pub use config::{BusAddress, OnRequest, ReleaseRequest, RequestHook, ReserveConfig};
+pub use device::{open_reserved, Reserved};
 pub use error::{BusHolder, ReserveError};
-pub use holders::{pcm_holders, HolderScan, ProcessHolder};
-pub use reservation::{card_index, reserve_device, Reservation};
+pub use holders::{HolderScan, ProcessHolder};
+pub use reservation::{reserve_device, Reservation};
+testing_use!(config::{object_path, service_name, INTERFACE});
+testing_use!(holders::pcm_holders);
+testing_use!(reservation::card_index);
 pub use watch::ReservationWatch;

@@ -38,7 +38,7 @@
 //! broker calls at the end of each lease).
 //!
 //! **Input**: [`SimAdc`] is the input side, an "ADC" thread that fills
-//! the ring from a [`SimSource`] (a WAV file, a [`FrameCounter`], any
+//! the ring from a [`SimSource`] (a WAV file, a frame counter, any
 //! closure) just below the `hw_ptr` it publishes; see `adc.rs`.
 //!
 //! The fds can be sent to another process ([`SimDac::share`], then
@@ -84,4 +84,5 @@ pub use config::{DacMode, PageUpdates, SimConfig, SimFds, SimLayout};
 pub use dac::{SimDac, SimReport, SimStats};
 pub use device::SimDevice;
 pub use record::Recording;
-pub use source::{FrameCounter, SimSource, WavSource};
+pub use source::{SimSource, WavSource};
+testing_use!(source::FrameCounter);

@@ -28,8 +28,10 @@ impl<F: FnMut(u64, usize, &mut [f32]) + Send + 'static> SimSource for F {
 /// format bit for bit, and [`FrameCounter::index_of`] reads the index back
 /// from a captured frame (silence reads as `None`).
 #[derive(Debug, Clone, Copy, Default)]
+#[cfg_attr(not(feature = "testing"), allow(dead_code))] // the tests' source
 pub struct FrameCounter;
 
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
 impl FrameCounter {
     /// The sample of channel `ch` of frame `index`.
     pub fn sample(index: u64, ch: usize) -> f32 {
