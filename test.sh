@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # test.sh: the project's test command.
-#   1. `cargo test --workspace` on the host (the vm_* tests show as ignored);
+#   1. `cargo test --workspace` on the host (the vm_* tests show as ignored),
+#      and `scripts/public-api --check` (the public API's size and
+#      docs/api.md);
 #   2. the VM suite (kernel/vm/run) on each kernel of $TEST_KERNELS
 #      (default "6.1 6.12"; e.g. TEST_KERNELS="6.1 6.12 6.12-rt");
 #   3. the real-card suite (VM_CARD=... kernel/vm/run: qemu's emulated
@@ -73,6 +75,16 @@ read -r passed failed < <(awk '/^test result:/ {
         }
     } END { print p + 0, f + 0 }' "$OUT")
 record host "$rc" "$passed" "$failed"
+
+# The public API's size and its list (docs/api.md), as one check.
+echo "=== host: scripts/public-api --check"
+rc=0
+bash scripts/public-api --check 2>&1 | tee "$OUT" || rc=$?
+if [[ $rc == 0 ]]; then
+    record public-api 0 1 0
+else
+    record public-api "$rc" 0 1
+fi
 
 # One kernel/vm/run: part name, then the environment assignments.
 vm_part() {
