@@ -73,11 +73,15 @@
 //!
 //! # Features
 //!
-//! - `server`: the server side of the broker protocol (`broker::wire`,
-//!   `broker::socket`), for the `pcmring-broker` crate.
+//! - `server`: the server side of the broker protocol (`broker::source`,
+//!   `broker::wire`, `broker::socket`, `broker::Listener`), for the
+//!   `pcmring-broker` crate.
 //! - `testing`: makes the mechanism modules (the kernel ABI mirrors, ring
-//!   writer, position model, sample conversion, ...) public, hidden from
-//!   the docs, for this crate's own tests. Not part of the API.
+//!   writer, position model, sample conversion, ...), the tuning constants
+//!   and helper functions public, hidden from the docs, for this crate's
+//!   own tests. Not part of the API.
+//!
+//! `docs/api.md` in the repository lists every public item in one line.
 
 #![warn(missing_docs)]
 
