@@ -32,7 +32,7 @@
 //!   constant power between the two speakers around their direction
 //!   ([`VoiceHandle::set_azimuth`], or the front stage by
 //!   [`VoiceHandle::set_pan`]); stereo voices play on the front pair;
-//!   sounds of 3 to 8 channels go through a fixed up/downmix matrix
+//!   sounds and streams of 3 to 8 channels go through a fixed up/downmix matrix
 //!   ([`OutputLayout::matrix`], ITU-R BS.775 coefficients). Each voice
 //!   mixes only the speaker pairs with signal, through the same kernels as
 //!   stereo or a matrix kernel (no per-frame path). Insert effects process the
