@@ -35,8 +35,8 @@
 //!   sounds and streams of 3 to 8 channels go through a fixed up/downmix matrix
 //!   ([`OutputLayout::matrix`], ITU-R BS.775 coefficients). Each voice
 //!   mixes only the speaker pairs with signal, through the same kernels as
-//!   stereo or a matrix kernel (no per-frame path). Insert effects process the
-//!   front pair; bus gains, sends and the master gain cover every channel.
+//!   stereo or a matrix kernel (no per-frame path). Insert effects (per-channel
+//!   state), bus gains, sends and the master gain cover every channel.
 //! - **Rate**: playback rate (pitch) uses linear interpolation on a 32.32
 //!   fixed-point position; a voice at rate 1 on a whole frame takes a
 //!   copy-exact path.
