@@ -58,8 +58,13 @@
 //!   [`crate::stream::Stream`] (a file decoded on a loader thread into a
 //!   lock-free ring) like any voice; underruns are silence, counted and
 //!   reported.
-//! - **Tweens and scheduled changes**: [`VoiceHandle::set_gain_tween`]
-//!   ([`Curve`]: linear, dB-linear, S-curve), [`VoiceHandle::set_gain_at`];
+//! - **Tweens and scheduled changes**: gain, pan and rate each take a
+//!   tween ([`VoiceHandle::set_gain_tween`], [`VoiceHandle::set_pan_tween`],
+//!   [`VoiceHandle::set_rate_tween`]; [`Curve`]: linear, dB-linear,
+//!   S-curve) and a change scheduled on a frame ([`VoiceHandle::set_gain_at`],
+//!   [`VoiceHandle::set_pan_at`], [`VoiceHandle::set_rate_at`], and
+//!   `tween_*_at` for both); the rate follows its curve through the
+//!   kernels' rate ramp, a segment at a time (no per-frame path);
 //!   [`BeatClock`] turns beats into frames; [`Mixer::stop_bus`] and friends.
 //! - **Effects**: per-bus inserts and sends ([`MixerBuilder::insert`],
 //!   [`MixerBuilder::send`]): [`Biquad`], [`Delay`], [`Reverb`], or any

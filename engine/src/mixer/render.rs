@@ -260,12 +260,13 @@ impl MixerRenderer {
                 Command::Tween {
                     slot,
                     generation,
+                    param,
                     target,
                     tween,
                     at,
                 } => {
                     if let Some(v) = live(&mut self.voices, slot, generation) {
-                        v.start_tween(target, tween, at);
+                        v.start_tween(param, target, tween, at);
                     }
                 }
                 Command::Bus { bus, op } => {
