@@ -52,7 +52,8 @@ pub const GUARD_FRAMES: usize = 4096;
 /// How to stream a file.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StreamOptions {
-    /// Decoded audio kept ahead of the voice (default 1 s).
+    /// Decoded audio kept ahead of the voice (default 1 s; at most 2^25
+    /// samples, 128 MiB, whatever the channel count).
     pub read_ahead: Duration,
     /// Looping, in frames of the file (at its own rate): [`Loop::Off`],
     /// [`Loop::Whole`] or a [`Loop::Region`] (played from the start, then
@@ -280,7 +281,8 @@ impl Stream {
         }
         let channels = dec.channels();
         let frames = (options.read_ahead.as_secs_f64() * device_rate as f64) as usize;
-        let capacity = frames.clamp(2 * GUARD_FRAMES, 1 << 24);
+        // At most 2^25 samples (128 MiB) whatever the channel count.
+        let capacity = frames.clamp(2 * GUARD_FRAMES, (1 << 25) / channels.max(1) as usize);
         let shared = Arc::new(StreamShared::new(capacity, channels, device_rate));
         let sh = shared.clone();
         let loader = std::thread::Builder::new()
