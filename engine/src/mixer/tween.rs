@@ -34,13 +34,14 @@ pub const TWEEN_SEGMENT: u32 = 64;
 /// The shape of a tween.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Curve {
-    /// Straight from start to target in linear gain.
+    /// Straight from start to target.
     #[default]
     Linear,
     /// Straight in decibels (a constant dB rate: what sounds even for fades);
-    /// zero gain is taken as −100 dB at the ends, reached exactly.
+    /// zero gain is taken as −100 dB at the ends, reached exactly. For the
+    /// rate, a constant ratio per frame; for the pan, the same as `Linear`.
     ExponentialDb,
-    /// Smoothstep (`3x² − 2x³`) in linear gain: slow at both ends.
+    /// Smoothstep (`3x² − 2x³`) from start to target: slow at both ends.
     SCurve,
 }
 
@@ -48,7 +49,8 @@ pub enum Curve {
 const DB_FLOOR: f32 = 1e-5;
 
 impl Curve {
-    /// The gain at fraction `x` (0..=1) of a tween from `from` to `to`.
+    /// The value at fraction `x` (0..=1) of a tween from `from` to `to`
+    /// (for a gain or a rate; a pan tween takes `ExponentialDb` as `Linear`).
     ///
     /// ```
     /// use pcmring::mixer::Curve;

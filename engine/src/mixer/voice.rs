@@ -551,11 +551,9 @@ impl Voice {
                 if !more {
                     break false;
                 }
-                if self.has_tweens() {
-                    for (tw, left) in self.tweens.iter().zip(&mut self.tween_seg_left) {
-                        if tw.is_some() {
-                            *left = left.saturating_sub((until - off) as u32);
-                        }
+                for (tw, left) in self.tweens.iter().zip(&mut self.tween_seg_left) {
+                    if tw.is_some() {
+                        *left = left.saturating_sub((until - off) as u32);
                     }
                 }
             }
