@@ -355,3 +355,29 @@ fn a_plain_change_replaces_only_its_own_parameters_tween() {
     let (cl, cr) = pan_gains(0.0, 1);
     assert_eq!((out[2 * 100], out[2 * 100 + 1]), (0.5 * cl, 0.5 * cr));
 }
+
+#[test]
+fn gain_and_pan_tweens_started_together_are_both_on_their_curves() {
+    let (m, mut r) = MixerBuilder::new(RATE).clip(Clip::Off).build();
+    let v = m.play(&mono_dc(), PlayParams::new().pan(-1.0)).unwrap();
+    let _ = render_stereo(&mut r, 0, 256, 256);
+    let frames = 640u32;
+    let at = 300u64;
+    v.tween_gain_at(at, 0.2, Tween::exponential_db(frames))
+        .unwrap();
+    v.tween_pan_at(at, 1.0, Tween::s_curve(frames)).unwrap();
+    let out = render_stereo(&mut r, 256, 1_024, 100);
+    for k in 1..=(frames / TWEEN_SEGMENT) as usize {
+        let x = (k as u32 * TWEEN_SEGMENT) as f32 / frames as f32;
+        let g = Curve::ExponentialDb.at(1.0, 0.2, x);
+        let (wl, wr) = pan_gains(Curve::SCurve.at(-1.0, 1.0, x), 1);
+        let f = (at - 256) as usize + k * TWEEN_SEGMENT as usize - 1;
+        let (gl, gr) = (out[2 * f], out[2 * f + 1]);
+        assert!(
+            (gl - g * wl).abs() < 1e-5 && (gr - g * wr).abs() < 1e-5,
+            "segment {k}: ({gl}, {gr}) vs ({}, {})",
+            g * wl,
+            g * wr
+        );
+    }
+}

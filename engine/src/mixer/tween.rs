@@ -12,6 +12,9 @@
 //!   exactly from the next frame on); the per-speaker gains move linearly
 //!   in between. A pan tween moves the stage pan ([`super::VoiceHandle::set_pan`]);
 //!   a voice placed by azimuth starts it from the stage pan `sin(azimuth)`.
+//!   Gain and pan tweens that start on the same frame are both exact at
+//!   their common segment ends; started apart, the speaker gains follow
+//!   both to within a segment.
 //! - **Rate**: the playback step moves linearly within a segment (the
 //!   kernels' rate ramp) and is exactly `curve(k * SEGMENT / frames)` (in
 //!   32.32 fixed point) for the advance from frame `start + k * SEGMENT` to
