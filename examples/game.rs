@@ -2,9 +2,9 @@
 //! at random, plus a drum-and-bass loop scheduled sample-accurately on the
 //! engine's frame clock, on two buses ("music", "effects") with gains; a
 //! streamed Ogg Vorbis music track (`assets/music.ogg`, made by
-//! `assets/make_music.sh`) looping on the music bus; a 3D emitter circling
-//! the listener (distance, pan, Doppler); and a reverb on a send bus fed by
-//! both.
+//! `assets/make_music.sh`) looping on the music bus, faded in by a dB
+//! tween; a 3D emitter circling the listener (distance, pan, Doppler glided
+//! by rate tweens); and a reverb on a send bus fed by both.
 //!
 //! ```text
 //! cargo run --release --example game                 # 10 s, best device
@@ -23,7 +23,7 @@ use clap::Parser;
 use pcmring::engine::{EngineClock, EngineConfig};
 use pcmring::mixer::{
     spatialize, Attenuation, BusId, Emitter, Listener, Loop, Mixer, MixerBuilder, PlayError,
-    PlayParams, Reverb,
+    PlayParams, Reverb, Tween,
 };
 use pcmring::sound::Sound;
 use pcmring::stream::{Stream, StreamOptions};
@@ -337,8 +337,10 @@ fn run(args: &Args) -> Result<Ending, String> {
     let engine = session::start_engine(out.device, &mut sim, renderer, config)?;
     let music_bus = mixer.bus("music").ok_or("the mixer lost its music bus")?;
     let track = mixer
-        .play_stream(&stream, PlayParams::new().gain(0.5).bus(music_bus))
+        .play_stream(&stream, PlayParams::new().gain(0.0).bus(music_bus))
         .map_err(|e| format!("music: {e}"))?;
+    // The music fades in over two seconds, straight in decibels.
+    let _ = track.set_gain_tween(0.5, Tween::exponential_db(2 * rate));
     // A drone circling the listener at 10 m/s, 6 m away: 3D on stereo.
     let drone = mixer
         .play(
@@ -411,7 +413,8 @@ fn run(args: &Args) -> Result<Ending, String> {
         let heard = spatialize(&listener, &emitter, model, 1.0);
         let _ = drone.set_gain(heard.gain);
         let _ = drone.set_azimuth(heard.azimuth);
-        let _ = drone.set_rate(heard.doppler);
+        // Doppler glides over the 50 ms to the next update (a rate tween).
+        let _ = drone.set_rate_tween(heard.doppler, Tween::linear(rate / 20));
         if signal::interrupted() {
             interrupted = true;
             break;

@@ -7,8 +7,9 @@
 //! ([`crate::stream`]). It never panics on a corrupt file: every error is a
 //! [`SoundError`] naming the file and the problem, and a panic inside the
 //! decoding crate is caught and reported the same way. What a file claims
-//! is checked before anything is allocated for it: 1 to 8 channels, a
-//! rate of 1 Hz to 768 kHz, and packets of at most 2^17 frames.
+//! is checked before anything is allocated for it: 1 to [`MAX_FILE_CHANNELS`]
+//! channels, a rate of 1 Hz to [`MAX_FILE_RATE`], and packets of at most
+//! [`MAX_PACKET_FRAMES`] frames.
 //!
 //! Samples are converted to `f32` by symphonia: integer PCM becomes
 //! `code / 2^(bits - 1)`, so 16- and 24-bit files come out exact.
@@ -30,11 +31,11 @@ use symphonia::core::units::Time;
 use crate::sound_error::SoundError;
 
 /// Most channels a file may have (7.1).
-pub(crate) const MAX_FILE_CHANNELS: u16 = 8;
+pub const MAX_FILE_CHANNELS: u16 = 8;
 /// Highest sample rate accepted from a file.
-pub(crate) const MAX_FILE_RATE: u32 = 768_000;
+pub const MAX_FILE_RATE: u32 = 768_000;
 /// Largest decoded packet accepted, in frames (FLAC's largest block is 65,535).
-pub(crate) const MAX_PACKET_FRAMES: u64 = 1 << 17;
+pub const MAX_PACKET_FRAMES: u64 = 1 << 17;
 /// Corrupt packets skipped in a row before decoding gives up.
 const MAX_BAD_PACKETS: u32 = 16;
 
@@ -368,11 +369,10 @@ impl FileDecoder {
 
 /// The largest whole-file decode [`decode_all`] accepts, in samples (512 MiB
 /// of `f32`); longer files should be streamed.
-pub(crate) const MAX_DECODED_SAMPLES: usize = 1 << 27;
+pub const MAX_DECODED_SAMPLES: usize = 1 << 27;
 
-/// Decodes a whole file into interleaved samples, at the file's own rate
-/// (at most 2^27 samples, 512 MiB of `f32`: longer files should be
-/// streamed, see [`crate::stream::Stream`]).
+/// Decodes a whole file into interleaved samples (bounded by
+/// [`MAX_DECODED_SAMPLES`]).
 pub fn decode_all(dec: &mut FileDecoder) -> Result<Vec<f32>, SoundError> {
     let ch = dec.channels() as usize;
     let claimed = dec.frames_hint().unwrap_or(0) as usize;
@@ -393,61 +393,4 @@ pub fn decode_all(dec: &mut FileDecoder) -> Result<Vec<f32>, SoundError> {
         }
     }
     Ok(out)
-}
-
-/// Downmixes interleaved frames of 3 to 8 channels to stereo, appending to
-/// `out`; 1 and 2 channels are copied. The channel order is the WAV/FLAC/
-/// Vorbis default for the count (FL FR FC LFE BL BR SL SR, with quad = FL FR
-/// BL BR, 5.0 = FL FR FC BL BR, 6.1 = FL FR FC LFE BC SL SR); centre and
-/// surround channels go to both sides at −3 dB (0.7071), the LFE is dropped.
-pub(crate) fn downmix_to_stereo(input: &[f32], channels: usize, out: &mut Vec<f32>) {
-    const H: f32 = std::f32::consts::FRAC_1_SQRT_2;
-    // Per channel: (gain to left, gain to right).
-    let matrix: &[(f32, f32)] = match channels {
-        1 | 2 => {
-            out.extend_from_slice(input);
-            return;
-        }
-        3 => &[(1.0, 0.0), (0.0, 1.0), (H, H)],
-        4 => &[(1.0, 0.0), (0.0, 1.0), (H, 0.0), (0.0, H)],
-        5 => &[(1.0, 0.0), (0.0, 1.0), (H, H), (H, 0.0), (0.0, H)],
-        6 => &[
-            (1.0, 0.0),
-            (0.0, 1.0),
-            (H, H),
-            (0.0, 0.0),
-            (H, 0.0),
-            (0.0, H),
-        ],
-        7 => &[
-            (1.0, 0.0),
-            (0.0, 1.0),
-            (H, H),
-            (0.0, 0.0),
-            (0.5, 0.5),
-            (H, 0.0),
-            (0.0, H),
-        ],
-        _ => &[
-            (1.0, 0.0),
-            (0.0, 1.0),
-            (H, H),
-            (0.0, 0.0),
-            (H, 0.0),
-            (0.0, H),
-            (H, 0.0),
-            (0.0, H),
-        ],
-    };
-    let ch = channels.max(1);
-    out.reserve(input.len() / ch * 2);
-    for frame in input.chunks_exact(ch) {
-        let (mut l, mut r) = (0.0f32, 0.0f32);
-        for (s, &(gl, gr)) in frame.iter().zip(matrix) {
-            l += s * gl;
-            r += s * gr;
-        }
-        out.push(l);
-        out.push(r);
-    }
 }

@@ -4,14 +4,16 @@
 //!
 //! ```text
 //!  loader thread                                        RT thread (one voice)
-//!  FileDecoder -> downmix -> StreamResampler -> ring ==> window of the ring
+//!  FileDecoder -> StreamResampler -> ring ==> window of the ring
 //!        ^ loop region, seek requests                     -> the mixer's kernels
 //! ```
 //!
 //! - **The ring** holds [`StreamOptions::read_ahead`] of interleaved `f32`
-//!   frames at the device rate (1 or 2 channels; files of 3 to 8 channels
-//!   are downmixed to stereo on the loader). After its end it repeats its
-//!   first 4096 frames, so the voice always sees up to that many
+//!   frames at the device rate, with the file's channels (1 to 8: a file of
+//!   3 to 8 channels reaches the output through the same documented matrix
+//!   as an in-memory sound, [`crate::mixer::OutputLayout::matrix`], so a
+//!   5.1 file on a 5.1 device feeds all six speakers). After its end it
+//!   repeats its first 4096 frames, so the voice always sees up to that many
 //!   frames as one contiguous slice and mixes them with the same kernels as
 //!   a [`crate::sound::Sound`]. One writer (the loader), one reader (the
 //!   voice); two counters (`written`, `consumed`) with release/acquire
@@ -38,7 +40,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::decode::{downmix_to_stereo, FileDecoder};
+use crate::decode::FileDecoder;
 use crate::mixer::Loop;
 use crate::resample::StreamResampler;
 use crate::sound_error::SoundError;
@@ -50,7 +52,8 @@ pub(crate) const GUARD_FRAMES: usize = 4096;
 /// How to stream a file.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StreamOptions {
-    /// Decoded audio kept ahead of the voice (default 1 s).
+    /// Decoded audio kept ahead of the voice (default 1 s; at most 2^25
+    /// samples, 128 MiB, whatever the channel count).
     pub read_ahead: Duration,
     /// Looping, in frames of the file (at its own rate): [`Loop::Off`],
     /// [`Loop::Whole`] or a [`Loop::Region`] (played from the start, then
@@ -276,9 +279,10 @@ impl Stream {
         if options.start > 0 {
             dec.seek(options.start)?;
         }
-        let channels = dec.channels().min(2);
+        let channels = dec.channels();
         let frames = (options.read_ahead.as_secs_f64() * device_rate as f64) as usize;
-        let capacity = frames.clamp(2 * GUARD_FRAMES, 1 << 24);
+        // At most 2^25 samples (128 MiB) whatever the channel count.
+        let capacity = frames.clamp(2 * GUARD_FRAMES, (1 << 25) / channels.max(1) as usize);
         let shared = Arc::new(StreamShared::new(capacity, channels, device_rate));
         let sh = shared.clone();
         let loader = std::thread::Builder::new()
@@ -302,7 +306,7 @@ impl Stream {
         })
     }
 
-    /// Channels of the decoded frames (1 or 2).
+    /// Channels of the decoded frames: the file's (1 to 8).
     pub fn channels(&self) -> u16 {
         self.shared.channels
     }
@@ -405,7 +409,6 @@ struct Loader {
     since_seek: u64,
     resampler: Option<StreamResampler>,
     raw: Vec<f32>,
-    mixed: Vec<f32>,
     rated: Vec<f32>,
     pending: Vec<f32>,
     pending_at: usize,
@@ -423,7 +426,6 @@ impl Loader {
             since_seek: 1,
             resampler,
             raw: Vec::new(),
-            mixed: Vec::new(),
             rated: Vec::new(),
             pending: Vec::new(),
             pending_at: 0,
@@ -464,17 +466,14 @@ impl Loader {
                 }
             }
         }
-        let ch = self.dec.channels() as usize;
-        self.mixed.clear();
-        downmix_to_stereo(&self.raw, ch, &mut self.mixed);
         let converted: &[f32] = match &mut self.resampler {
             Some(r) => {
-                r.push(&self.mixed);
+                r.push(&self.raw);
                 self.rated.clear();
                 r.produce(&mut self.rated, at_end);
                 &self.rated
             }
-            None => &self.mixed,
+            None => &self.raw,
         };
         if self.pending_at > 0 {
             self.pending.drain(..self.pending_at);

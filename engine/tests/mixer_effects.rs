@@ -240,3 +240,174 @@ fn a_send_feeds_a_later_bus_through_its_inserts() {
     assert!(m.set_send_level(music, echo, 0.0));
     assert!(!m.set_send_level(echo, music, 0.3));
 }
+
+/// 5.1 output planes in ALSA order (FL FR RL RR FC LFE) and the channel
+/// of a 6-channel sound (FL FR FC LFE BL BR) that reaches each at unity.
+const FILE_CHANNEL_OF_PLANE: [usize; 6] = [0, 1, 4, 5, 2, 3];
+
+/// Six channels of deterministic noise, different per channel.
+fn noise6(frames: usize) -> Vec<f32> {
+    let mut x = 0x9e37_79b9u32;
+    (0..6 * frames)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x as f32 / u32::MAX as f32 - 0.5) * 0.5
+        })
+        .collect()
+}
+
+/// Renders `frames` of 5.1 in blocks of `block`, calling `between(t)` before each block.
+fn render_51(
+    r: &mut pcmring::mixer::MixerRenderer,
+    frames: usize,
+    block: usize,
+    mut between: impl FnMut(usize),
+) -> Vec<f32> {
+    let mut out = vec![0.0f32; 6 * frames];
+    let mut done = 0;
+    while done < frames {
+        between(done);
+        let n = block.min(frames - done);
+        r.render(
+            &mut out[6 * done..6 * (done + n)],
+            &pcmring::mixer::BlockInfo {
+                frame_time: done as u64,
+                frames: n,
+                channels: 6,
+                rate: RATE,
+            },
+        );
+        done += n;
+    }
+    out
+}
+
+fn plane(x: &[f32], channels: usize, c: usize) -> Vec<f32> {
+    x.iter().skip(c).step_by(channels).copied().collect()
+}
+
+/// Plays six channels of noise on a 5.1 mixer whose main bus has `fx`;
+/// returns the input per output plane and the output.
+fn through_51(
+    fx: impl pcmring::mixer::Effect + 'static,
+    frames: usize,
+    between: impl FnMut(usize),
+) -> (Vec<Vec<f32>>, Vec<f32>) {
+    let (m, mut r) = MixerBuilder::new(RATE)
+        .clip(Clip::Off)
+        .insert("main", fx)
+        .build();
+    let src = noise6(frames);
+    m.play(
+        &Sound::from_samples(src.clone(), 6, RATE).unwrap(),
+        PlayParams::new(),
+    )
+    .unwrap();
+    let out = render_51(&mut r, frames, 256, between);
+    let inputs = FILE_CHANNEL_OF_PLANE
+        .iter()
+        .map(|&c| plane(&src, 6, c))
+        .collect();
+    (inputs, out)
+}
+
+#[test]
+fn a_filter_on_a_5_1_bus_filters_all_six_channels() {
+    let (f, _) = Biquad::new(FilterKind::HighPass, 2_000.0, 0.9, RATE);
+    let (inputs, out) = through_51(f, 4_000, |_| {});
+    for (p, x) in inputs.iter().enumerate() {
+        let want = reference_biquad(FilterKind::HighPass, 2_000.0, 0.9, x);
+        let got = plane(&out, 6, p);
+        let err = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(err < 2e-5, "plane {p}: max error {err}");
+        // Filtered, not passed dry.
+        let dry = got
+            .iter()
+            .zip(x)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(dry > 0.01, "plane {p} was not filtered");
+    }
+}
+
+#[test]
+fn a_delay_on_a_5_1_bus_delays_every_channel_with_ramped_parameters() {
+    const CHUNK: usize = pcmring::mixer::CHUNK;
+    let (d, params) = Delay::new(2_000, 700, 0.4, 0.6);
+    // Wet and feedback change before the block at frame 1024 (a chunk boundary).
+    let (inputs, out) = through_51(d, 3_000, |t| {
+        if t == 1_024 {
+            params.set_wet(0.1);
+            params.set_feedback(0.8);
+        }
+    });
+    for (p, x) in inputs.iter().enumerate() {
+        let mut line = vec![0.0f32; 4_000];
+        let (mut fb, mut wet) = (0.4f32, 0.6f32);
+        let (mut dfb, mut dwet) = (0.0f32, 0.0f32);
+        let (mut fb0, mut wet0) = (fb, wet);
+        for (i, &got) in plane(&out, 6, p).iter().enumerate() {
+            if i % CHUNK == 0 {
+                // The chunk ramps from the last chunk's values to the new ones.
+                let (tf, tw) = if i >= 1_024 { (0.8, 0.1) } else { (0.4, 0.6) };
+                (fb0, wet0) = (fb, wet);
+                (dfb, dwet) = ((tf - fb) / CHUNK as f32, (tw - wet) / CHUNK as f32);
+                (fb, wet) = (tf, tw);
+            }
+            let k = (i % CHUNK + 1) as f32;
+            let d = if i >= 700 { line[i - 700] } else { 0.0 };
+            line[i] = x[i] + (fb0 + dfb * k) * d;
+            assert_eq!(got, x[i] + (wet0 + dwet * k) * d, "plane {p} frame {i}");
+        }
+    }
+}
+
+#[test]
+fn a_reverb_on_a_5_1_bus_fills_every_channel_with_its_own_bank() {
+    let frames = 6_000;
+    let (v, _) = Reverb::new(RATE, 0.5, 0.5, 1.0);
+    let (inputs, out) = through_51(v, frames, |_| {});
+    let scale = |n: usize| n * RATE as usize / 44_100;
+    let (fb, damp) = (0.7 + 0.28 * 0.5f32, 0.4 * 0.5f32);
+    for p in 0..6 {
+        let extra = p * REVERB_SPREAD;
+        let mut combs: Vec<(Vec<f32>, usize, f32)> = REVERB_COMBS
+            .iter()
+            .map(|&n| (vec![0.0; scale(n + extra)], 0, 0.0))
+            .collect();
+        let mut aps: Vec<(Vec<f32>, usize)> = REVERB_ALLPASSES
+            .iter()
+            .map(|&n| (vec![0.0; scale(n + extra)], 0))
+            .collect();
+        let got = plane(&out, 6, p);
+        for i in 0..frames {
+            let mut sum = 0.0f32;
+            for x in &inputs {
+                sum += x[i];
+            }
+            let input = sum * REVERB_INPUT;
+            let mut acc = 0.0f32;
+            for (buf, at, store) in combs.iter_mut() {
+                let y = buf[*at];
+                *store = y * (1.0 - damp) + *store * damp;
+                buf[*at] = input + *store * fb;
+                *at = (*at + 1) % buf.len();
+                acc += y;
+            }
+            for (buf, at) in aps.iter_mut() {
+                let b = buf[*at];
+                buf[*at] = acc + b * 0.5;
+                acc = b - acc;
+                *at = (*at + 1) % buf.len();
+            }
+            assert_eq!(got[i], acc, "plane {p} frame {i}");
+        }
+        assert!(got.iter().any(|&x| x != 0.0), "plane {p} is silent");
+    }
+}

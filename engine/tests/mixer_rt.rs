@@ -2,7 +2,8 @@
 //! is this binary's global allocator, and a guard is armed around every
 //! `render` call while voices start, ramp, loop, resample, pause, stop, end
 //! and go to the garbage queue (mono, stereo and 5.1 sounds), on stereo, 5.1, 7.1, quad and mono outputs
-//! (voices panned over the speakers by azimuth).
+//! (voices panned over the speakers by azimuth; gain, pan and rate
+//! tweens; stereo and 5.1 streams; inserts on every channel).
 
 use pcmring::mixer::{
     Biquad, BlockInfo, Clip, Delay, FilterKind, Loop, MixerBuilder, PlayParams, Reverb, Tween,
@@ -77,6 +78,21 @@ fn render_never_touches_the_heap() {
         }
         w.finalize().unwrap();
     }
+    // A 5.1 file for the streamed one-shots: six channels through the matrix.
+    let wav6 = std::env::temp_dir().join(format!("pcmring-mixer-rt6-{}.wav", std::process::id()));
+    {
+        let spec = hound::WavSpec {
+            channels: 6,
+            sample_rate: 48_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(&wav6, spec).unwrap();
+        for i in 0..6 * 8_000i32 {
+            w.write_sample(((i * 13) % 20_000 - 10_000) as i16).unwrap();
+        }
+        w.finalize().unwrap();
+    }
     let opts = StreamOptions::new()
         .read_ahead(std::time::Duration::from_millis(100))
         .looping(Loop::Region {
@@ -133,6 +149,10 @@ fn render_never_touches_the_heap() {
         }
         for (i, h) in handles.iter().enumerate() {
             let _ = match (block + i as u64) % 11 {
+                1 if block % 4 == 1 => h.tween_pan_at(t + 40, -0.5, Tween::linear(200)),
+                2 if block % 3 == 0 => h.set_rate_tween(1.3, Tween::exponential_db(300)),
+                7 if block % 3 == 0 => h.tween_rate_at(t + 80, 0.8, Tween::s_curve(100)),
+                9 if block % 3 == 0 => h.set_pan_tween(0.7, Tween::s_curve(150)),
                 0 => h.set_gain(0.05),
                 1 if block % 2 == 0 => h.set_pan(0.3),
                 1 => h.set_azimuth(block as f32 * 7.0 - 180.0),
@@ -168,8 +188,8 @@ fn render_never_touches_the_heap() {
             }
             20 => song.hold_loader(false),
             30 => {
-                let s = Stream::open(&wav, 48_000, StreamOptions::new()).unwrap();
-                let _ = m.play_stream(&s, PlayParams::new().gain(0.1));
+                let s = Stream::open(&wav6, 48_000, StreamOptions::new()).unwrap();
+                let _ = m.play_stream(&s, PlayParams::new().gain(0.1).rate(0.9));
                 one_shots.push(s); // dropped after the loop, off the render thread
             }
             _ => {}

@@ -203,3 +203,102 @@ fn underrun_is_silence_counted_reported_and_resumes_where_it_stopped() {
     assert_eq!(&more[..], &src[2 * played..2 * (played + BLOCK)]);
     assert_eq!(v.position().unwrap(), (played + BLOCK) as u64);
 }
+
+/// Renders a voice to its end on a `channels`-channel device, waiting for
+/// the loader before each block (no underrun).
+fn play_to_end_on(
+    stream: &Stream,
+    r: &mut MixerRenderer,
+    channels: usize,
+    active: impl Fn() -> bool,
+) -> Vec<f32> {
+    let mut out = Vec::new();
+    let mut t = 0;
+    while active() {
+        while stream.buffered_frames() < 4 * BLOCK as u64 + 8 && !stream.is_finished() {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let mut b = vec![0.0f32; channels * BLOCK];
+        r.render(
+            &mut b,
+            &BlockInfo {
+                frame_time: t,
+                frames: BLOCK,
+                channels,
+                rate: RATE,
+            },
+        );
+        out.extend(b);
+        t += BLOCK as u64;
+        assert!(t < 10_000_000, "the stream never ended");
+    }
+    out
+}
+
+#[test]
+fn a_streamed_six_channel_flac_reaches_every_speaker_of_a_5_1_device() {
+    const FRAMES: usize = 30_000;
+    let wav = tmp("six.wav");
+    write_wav(&wav, &signal(FRAMES, 6, RATE), 6, RATE);
+    let flac = encode(&wav, "flac");
+    let want = decoded(&flac);
+    assert_eq!(want.len(), 6 * FRAMES);
+    let (m, mut r) = MixerBuilder::new(RATE).clip(Clip::Off).build();
+    let s = Stream::open(
+        &flac,
+        RATE,
+        StreamOptions::new().read_ahead(Duration::from_millis(50)),
+    )
+    .unwrap();
+    assert_eq!(s.channels(), 6, "a 5.1 file streams as 6 channels");
+    assert!(s.wait_ready(Duration::from_secs(10)));
+    let v = m.play_stream(&s, PlayParams::new()).unwrap();
+    let out = play_to_end_on(&s, &mut r, 6, || v.is_active());
+    // File order FL FR FC LFE BL BR; ALSA's 5.1 order FL FR RL RR FC LFE.
+    const FILE_CHANNEL_OF_OUTPUT: [usize; 6] = [0, 1, 4, 5, 2, 3];
+    for (o, &c) in FILE_CHANNEL_OF_OUTPUT.iter().enumerate() {
+        let got: Vec<f32> = out
+            .iter()
+            .skip(o)
+            .step_by(6)
+            .take(FRAMES)
+            .copied()
+            .collect();
+        let file: Vec<f32> = want.iter().skip(c).step_by(6).copied().collect();
+        assert_eq!(got, file, "output channel {o} (file channel {c})");
+        assert!(file.iter().any(|&x| x != 0.0));
+    }
+    assert!(out[6 * FRAMES..].iter().all(|&x| x == 0.0));
+    assert_eq!(s.underrun_frames(), 0);
+}
+
+#[test]
+fn a_streamed_six_channel_file_on_stereo_matches_the_in_memory_sound() {
+    const FRAMES: usize = 20_000;
+    let wav = tmp("six-stereo.wav");
+    write_wav(&wav, &signal(FRAMES, 6, RATE), 6, RATE);
+    let flac = encode(&wav, "flac");
+    let samples = decoded(&flac);
+    // The in-memory path: the same frames as a 6-channel Sound.
+    let sound = pcmring::sound::Sound::from_samples(samples, 6, RATE).unwrap();
+    let (m, mut r) = MixerBuilder::new(RATE).clip(Clip::Off).build();
+    let v = m.play(&sound, PlayParams::new().gain(0.7)).unwrap();
+    let mut want = Vec::new();
+    let mut t = 0;
+    while v.is_active() {
+        want.extend(block(&mut r, t));
+        t += BLOCK as u64;
+    }
+    let (m, mut r) = MixerBuilder::new(RATE).clip(Clip::Off).build();
+    let s = Stream::open(
+        &flac,
+        RATE,
+        StreamOptions::new().read_ahead(Duration::from_millis(50)),
+    )
+    .unwrap();
+    assert!(s.wait_ready(Duration::from_secs(10)));
+    let v = m.play_stream(&s, PlayParams::new().gain(0.7)).unwrap();
+    let got = play_to_end_on(&s, &mut r, 2, || v.is_active());
+    assert_eq!(&got[..2 * FRAMES], &want[..2 * FRAMES]);
+    assert!(got[..2 * FRAMES].iter().any(|&x| x != 0.0));
+}

@@ -158,10 +158,11 @@ pub(crate) enum Command {
         generation: u32,
         fade: u32,
     },
-    /// Tween the gain to `target`, starting on frame `at` (0 = now).
+    /// Tween a parameter to `target`, starting on frame `at` (0 = now).
     Tween {
         slot: u32,
         generation: u32,
+        param: super::tween::TweenParam,
         target: f32,
         tween: super::Tween,
         at: u64,

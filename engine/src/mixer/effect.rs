@@ -1,11 +1,20 @@
-//! Bus effects: inserts that process a bus's stereo signal in place, and
-//! the built-in biquad filter, delay and reverb.
+//! Bus effects: inserts that process a bus's signal in place, on every
+//! channel of the output layout, and the built-in biquad filter, delay and
+//! reverb.
 //!
 //! An [`Effect`] runs on the realtime thread: `process` must not allocate,
-//! lock or block (the built-ins allocate their buffers when they are made).
+//! lock or block (the built-ins allocate their buffers when they are made,
+//! with state for all [`MAX_OUTPUT_CHANNELS`] channels). The renderer
+//! calls [`Effect::process_channels`] with the layout's planes in ALSA
+//! order (FL FR, then RL RR, FC LFE, SL SR as the layout has them); the
+//! built-ins process each channel with its own state (filter memory, delay
+//! line, comb bank), so a filter on a 5.1 bus filters all six channels.
 //! Parameters change from any thread through a cloneable handle of atomics
 //! ([`BiquadParams`], [`DelayParams`], [`ReverbParams`]); the effect reads
-//! them once per chunk. Buses with inserts and sends are set up on the
+//! them once per chunk and ramps them: the biquad glides its cutoff and Q
+//! (coefficients once per chunk), the delay and reverb move their wet
+//! level and the delay its feedback linearly across the chunk (frame `i`
+//! of an `n`-frame chunk uses `old + (new - old) * (i + 1) / n`). Buses with inserts and sends are set up on the
 //! [`super::MixerBuilder`] ([`super::MixerBuilder::insert`],
 //! [`super::MixerBuilder::send`]).
 
@@ -13,11 +22,23 @@ use std::f32::consts::PI;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::Arc;
 
+use super::surround::MAX_OUTPUT_CHANNELS;
+
 /// An insert effect on a bus: processes `l` and `r` (equal lengths, at
 /// most 256 frames, the mixer's chunk) in place. Called on the realtime thread.
 pub trait Effect: Send {
-    /// Processes one chunk in place.
+    /// Processes one chunk of the front pair in place.
     fn process(&mut self, l: &mut [f32], r: &mut [f32]);
+    /// Processes one chunk of every channel of the output layout in place
+    /// (2 to [`MAX_OUTPUT_CHANNELS`] planes of equal length, ALSA order:
+    /// FL FR RL RR FC LFE SL SR as far as the layout goes). The renderer
+    /// calls this; the default processes the front pair with
+    /// [`Effect::process`] and leaves the other channels dry.
+    fn process_channels(&mut self, channels: &mut [&mut [f32]]) {
+        if let [l, r, ..] = channels {
+            self.process(l, r);
+        }
+    }
     /// Clears internal state (delay lines, filter memory) after the
     /// output went non-finite.
     fn reset(&mut self) {}
@@ -90,7 +111,8 @@ impl BiquadParams {
     }
 }
 
-/// A stereo biquad filter (transposed direct form II). Parameter changes
+/// A biquad filter (transposed direct form II) with its own state per
+/// channel. Parameter changes
 /// glide: each chunk the cutoff moves at most a factor of
 /// [`Biquad::GLIDE`] (and the Q by the same factor) toward its target, and
 /// the coefficients are recomputed, so a sweep never clicks.
@@ -102,7 +124,7 @@ pub struct Biquad {
     q: f32,
     c: [f32; 5],
     /// Per channel: the two state words.
-    z: [[f32; 2]; 2],
+    z: [[f32; 2]; MAX_OUTPUT_CHANNELS],
 }
 
 impl Biquad {
@@ -120,7 +142,7 @@ impl Biquad {
             cutoff,
             q,
             c: biquad_coefficients(kind, cutoff, q, rate),
-            z: [[0.0; 2]; 2],
+            z: [[0.0; 2]; MAX_OUTPUT_CHANNELS],
         };
         (f, params)
     }
@@ -132,6 +154,10 @@ impl Biquad {
 
 impl Effect for Biquad {
     fn process(&mut self, l: &mut [f32], r: &mut [f32]) {
+        self.process_channels(&mut [l, r]);
+    }
+
+    fn process_channels(&mut self, channels: &mut [&mut [f32]]) {
         let (tc, tq) = (self.params.0[0].get(), self.params.0[1].get());
         if tc != self.cutoff || tq != self.q {
             self.cutoff = Biquad::glide(self.cutoff, tc);
@@ -139,20 +165,20 @@ impl Effect for Biquad {
             self.c = biquad_coefficients(self.kind, self.cutoff, self.q, self.rate);
         }
         let [b0, b1, b2, a1, a2] = self.c;
-        for (ch, x) in [l, r].into_iter().enumerate() {
-            let [mut z1, mut z2] = self.z[ch];
+        for (x, z) in channels.iter_mut().zip(&mut self.z) {
+            let [mut z1, mut z2] = *z;
             for s in x.iter_mut() {
                 let y = b0 * *s + z1;
                 z1 = b1 * *s - a1 * y + z2;
                 z2 = b2 * *s - a2 * y;
                 *s = y;
             }
-            self.z[ch] = [z1, z2];
+            *z = [z1, z2];
         }
     }
 
     fn reset(&mut self) {
-        self.z = [[0.0; 2]; 2];
+        self.z = [[0.0; 2]; MAX_OUTPUT_CHANNELS];
     }
 }
 
@@ -180,12 +206,22 @@ impl DelayParams {
     }
 }
 
-/// A stereo feedback delay: `y = x + wet * d`, where the line holds
-/// `x + feedback * d` and `d` is the line's output `frames` frames ago.
+/// A feedback delay, one line per channel: `y = x + wet * d`, where the
+/// line holds `x + feedback * d` and `d` is the line's output `frames`
+/// frames ago (wet and feedback ramp across a chunk, see the module docs).
 pub struct Delay {
     params: DelayParams,
-    line: [Box<[f32]>; 2],
+    line: [Box<[f32]>; MAX_OUTPUT_CHANNELS],
     at: usize,
+    /// Feedback and wet as of the end of the last chunk.
+    fb: f32,
+    wet: f32,
+}
+
+/// `from + (to - from) * (i + 1) / n` for frame `i` of an `n`-frame chunk.
+#[inline(always)]
+fn ramp_at(from: f32, step: f32, i: usize) -> f32 {
+    from + step * (i + 1) as f32
 }
 
 impl Delay {
@@ -199,11 +235,10 @@ impl Delay {
         ]));
         let n = max_frames.max(1) + 1;
         let d = Delay {
+            fb: params.0[1].get(),
+            wet: params.0[2].get(),
             params: params.clone(),
-            line: [
-                vec![0.0; n].into_boxed_slice(),
-                vec![0.0; n].into_boxed_slice(),
-            ],
+            line: std::array::from_fn(|_| vec![0.0; n].into_boxed_slice()),
             at: 0,
         };
         (d, params)
@@ -212,21 +247,27 @@ impl Delay {
 
 impl Effect for Delay {
     fn process(&mut self, l: &mut [f32], r: &mut [f32]) {
+        self.process_channels(&mut [l, r]);
+    }
+
+    fn process_channels(&mut self, channels: &mut [&mut [f32]]) {
         let len = self.line[0].len();
         let frames = (self.params.0[0].get() as usize).clamp(1, len - 1);
         let (fb, wet) = (self.params.0[1].get(), self.params.0[2].get());
+        let n = channels.first().map_or(0, |x| x.len()).max(1) as f32;
+        let (dfb, dwet) = ((fb - self.fb) / n, (wet - self.wet) / n);
         let start = self.at;
-        for (ch, x) in [l, r].into_iter().enumerate() {
-            let line = &mut self.line[ch];
+        for (x, line) in channels.iter_mut().zip(&mut self.line) {
             let mut at = start;
-            for s in x.iter_mut() {
+            for (i, s) in x.iter_mut().enumerate() {
                 let d = line[(at + len - frames) % len];
-                line[at] = *s + fb * d;
-                *s += wet * d;
+                line[at] = *s + ramp_at(self.fb, dfb, i) * d;
+                *s += ramp_at(self.wet, dwet, i) * d;
                 at = (at + 1) % len;
             }
             self.at = at;
         }
+        (self.fb, self.wet) = (fb, wet);
     }
 
     fn reset(&mut self) {
@@ -263,11 +304,12 @@ impl ReverbParams {
 }
 
 /// Comb delays (frames at 44.1 kHz) of the Schroeder-Moorer reverb, as in
-/// Freeverb; the right channel's are longer by [`REVERB_SPREAD`].
+/// Freeverb; output channel `c`'s are longer by `c` × [`REVERB_SPREAD`].
 pub const REVERB_COMBS: [usize; 8] = [1116, 1188, 1277, 1356, 1422, 1491, 1557, 1617];
 /// All-pass delays (frames at 44.1 kHz).
 pub const REVERB_ALLPASSES: [usize; 4] = [556, 441, 341, 225];
-/// Extra delay of the right channel's lines (frames at 44.1 kHz).
+/// Extra delay of each further channel's lines (frames at 44.1 kHz): the
+/// right channel's are longer by this, the next one's by twice this, and so on.
 pub const REVERB_SPREAD: usize = 23;
 
 /// A comb filter's line, position and low-pass memory.
@@ -276,13 +318,17 @@ type Comb = (Box<[f32]>, usize, f32);
 type AllPass = (Box<[f32]>, usize);
 
 /// A Schroeder-Moorer reverb (eight low-pass-feedback combs in parallel,
-/// four all-passes in series, per channel, with the Freeverb tunings scaled
-/// to the device rate). Outputs the wet signal only: put it on a send bus.
+/// four all-passes in series, per output channel, with the Freeverb tunings
+/// scaled to the device rate). Every channel's bank is fed the sum of all
+/// the layout's channels times [`REVERB_INPUT`]. Outputs the wet signal
+/// only (its level ramped across a chunk): put it on a send bus.
 pub struct Reverb {
     params: ReverbParams,
     /// Per channel: comb lines, their positions and filter memories.
-    combs: [[Comb; 8]; 2],
-    allpasses: [[AllPass; 4]; 2],
+    combs: [[Comb; 8]; MAX_OUTPUT_CHANNELS],
+    allpasses: [[AllPass; 4]; MAX_OUTPUT_CHANNELS],
+    /// The wet level as of the end of the last chunk.
+    wet: f32,
 }
 
 impl Reverb {
@@ -295,12 +341,15 @@ impl Reverb {
         ]));
         let scale = |n: usize| ((n as u64 * rate as u64) / 44_100).max(1) as usize;
         let line = |n: usize| vec![0.0f32; n].into_boxed_slice();
-        let combs = [0, REVERB_SPREAD]
-            .map(|extra| REVERB_COMBS.map(|n| (line(scale(n + extra)), 0usize, 0.0f32)));
-        let allpasses = [0, REVERB_SPREAD]
-            .map(|extra| REVERB_ALLPASSES.map(|n| (line(scale(n + extra)), 0usize)));
+        let combs: [[Comb; 8]; MAX_OUTPUT_CHANNELS] = std::array::from_fn(|c| {
+            REVERB_COMBS.map(|n| (line(scale(n + c * REVERB_SPREAD)), 0usize, 0.0f32))
+        });
+        let allpasses: [[AllPass; 4]; MAX_OUTPUT_CHANNELS] = std::array::from_fn(|c| {
+            REVERB_ALLPASSES.map(|n| (line(scale(n + c * REVERB_SPREAD)), 0usize))
+        });
         (
             Reverb {
+                wet: params.0[2].get(),
                 params: params.clone(),
                 combs,
                 allpasses,
@@ -315,13 +364,24 @@ pub const REVERB_INPUT: f32 = 0.015;
 
 impl Effect for Reverb {
     fn process(&mut self, l: &mut [f32], r: &mut [f32]) {
+        self.process_channels(&mut [l, r]);
+    }
+
+    fn process_channels(&mut self, channels: &mut [&mut [f32]]) {
         let room = 0.7 + 0.28 * self.params.0[0].get();
         let damp = 0.4 * self.params.0[1].get();
         let wet = self.params.0[2].get();
-        let n = l.len().min(r.len());
+        let n = channels.iter().map(|x| x.len()).min().unwrap_or(0);
+        let used = channels.len().min(MAX_OUTPUT_CHANNELS);
+        let dwet = (wet - self.wet) / n.max(1) as f32;
         for i in 0..n {
-            let input = (l[i] + r[i]) * REVERB_INPUT;
-            for (ch, out) in [&mut l[i], &mut r[i]].into_iter().enumerate() {
+            let mut sum = 0.0f32;
+            for x in channels[..used].iter() {
+                sum += x[i];
+            }
+            let input = sum * REVERB_INPUT;
+            let w = ramp_at(self.wet, dwet, i);
+            for (ch, x) in channels[..used].iter_mut().enumerate() {
                 let mut acc = 0.0f32;
                 for (buf, at, store) in self.combs[ch].iter_mut() {
                     let y = buf[*at];
@@ -336,9 +396,10 @@ impl Effect for Reverb {
                     acc = b - acc;
                     *at = (*at + 1) % buf.len();
                 }
-                *out = acc * wet;
+                x[i] = acc * w;
             }
         }
+        self.wet = wet;
     }
 
     fn reset(&mut self) {

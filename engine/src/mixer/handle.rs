@@ -7,7 +7,7 @@ use super::command::Command;
 pub use super::id::VoiceId;
 use super::param;
 use super::shared::Shared;
-use super::tween::Tween;
+use super::tween::{Tween, TweenParam};
 
 /// Why an operation on a voice did nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,11 +183,73 @@ impl VoiceHandle {
         if !valid_gain(gain) {
             return Err(VoiceError::BadValue);
         }
+        self.tween_at(TweenParam::Gain, frame_time, gain, tween)
+    }
+
+    /// Tweens the stage pan (`-1..=1`, clamped) to `pan` now, over
+    /// `tween.frames` frames along `tween.curve` ([`super::Curve::ExponentialDb`]
+    /// is linear for a pan). A later [`VoiceHandle::set_pan`] or
+    /// [`VoiceHandle::set_azimuth`] replaces it. See [`super::Tween`].
+    pub fn set_pan_tween(&self, pan: f32, tween: Tween) -> Result<(), VoiceError> {
+        self.tween_pan_at(0, pan, tween)
+    }
+
+    /// Changes the stage pan to `pan` on exactly output frame `frame_time`,
+    /// ramping over the mixer's ramp length from that frame.
+    pub fn set_pan_at(&self, frame_time: u64, pan: f32) -> Result<(), VoiceError> {
+        let ramp = self.shared.ramp_frames;
+        self.tween_pan_at(frame_time, pan, Tween::linear(ramp))
+    }
+
+    /// A pan tween that starts on exactly output frame `frame_time` (0 = now).
+    pub fn tween_pan_at(&self, frame_time: u64, pan: f32, tween: Tween) -> Result<(), VoiceError> {
+        if !pan.is_finite() {
+            return Err(VoiceError::BadValue);
+        }
+        self.tween_at(TweenParam::Pan, frame_time, pan.clamp(-1.0, 1.0), tween)
+    }
+
+    /// Tweens the playback rate (`(0, 16]`) to `rate` now, over
+    /// `tween.frames` frames along `tween.curve`
+    /// ([`super::Curve::ExponentialDb`] is a constant ratio per frame). A
+    /// later [`VoiceHandle::set_rate`] replaces it. See [`super::Tween`].
+    pub fn set_rate_tween(&self, rate: f32, tween: Tween) -> Result<(), VoiceError> {
+        self.tween_rate_at(0, rate, tween)
+    }
+
+    /// Changes the rate to `rate` on exactly output frame `frame_time`,
+    /// ramping over the mixer's ramp length from that frame.
+    pub fn set_rate_at(&self, frame_time: u64, rate: f32) -> Result<(), VoiceError> {
+        let ramp = self.shared.ramp_frames;
+        self.tween_rate_at(frame_time, rate, Tween::linear(ramp))
+    }
+
+    /// A rate tween that starts on exactly output frame `frame_time` (0 = now).
+    pub fn tween_rate_at(
+        &self,
+        frame_time: u64,
+        rate: f32,
+        tween: Tween,
+    ) -> Result<(), VoiceError> {
+        if !valid_rate(rate) {
+            return Err(VoiceError::BadValue);
+        }
+        self.tween_at(TweenParam::Rate, frame_time, rate, tween)
+    }
+
+    fn tween_at(
+        &self,
+        param: TweenParam,
+        frame_time: u64,
+        target: f32,
+        tween: Tween,
+    ) -> Result<(), VoiceError> {
         let id = self.id;
         self.send(Command::Tween {
             slot: id.slot,
             generation: id.generation,
-            target: gain,
+            param,
+            target,
             tween,
             at: frame_time,
         })

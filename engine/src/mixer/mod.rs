@@ -32,11 +32,11 @@
 //!   constant power between the two speakers around their direction
 //!   ([`VoiceHandle::set_azimuth`], or the front stage by
 //!   [`VoiceHandle::set_pan`]); stereo voices play on the front pair;
-//!   sounds of 3 to 8 channels go through a fixed up/downmix matrix
+//!   sounds and streams of 3 to 8 channels go through a fixed up/downmix matrix
 //!   ([`OutputLayout::matrix`], ITU-R BS.775 coefficients). Each voice
 //!   mixes only the speaker pairs with signal, through the same kernels as
-//!   stereo or a matrix kernel (no per-frame path). Insert effects process the
-//!   front pair; bus gains, sends and the master gain cover every channel.
+//!   stereo or a matrix kernel (no per-frame path). Insert effects (per-channel
+//!   state), bus gains, sends and the master gain cover every channel.
 //! - **Rate**: playback rate (pitch) uses linear interpolation on a 32.32
 //!   fixed-point position; a voice at rate 1 on a whole frame takes a
 //!   copy-exact path.
@@ -58,8 +58,13 @@
 //!   [`crate::stream::Stream`] (a file decoded on a loader thread into a
 //!   lock-free ring) like any voice; underruns are silence, counted and
 //!   reported.
-//! - **Tweens and scheduled changes**: [`VoiceHandle::set_gain_tween`]
-//!   ([`Curve`]: linear, dB-linear, S-curve), [`VoiceHandle::set_gain_at`];
+//! - **Tweens and scheduled changes**: gain, pan and rate each take a
+//!   tween ([`VoiceHandle::set_gain_tween`], [`VoiceHandle::set_pan_tween`],
+//!   [`VoiceHandle::set_rate_tween`]; [`Curve`]: linear, dB-linear,
+//!   S-curve) and a change scheduled on a frame ([`VoiceHandle::set_gain_at`],
+//!   [`VoiceHandle::set_pan_at`], [`VoiceHandle::set_rate_at`], and
+//!   `tween_*_at` for both); the rate follows its curve through the
+//!   kernels' rate ramp, a segment at a time (no per-frame path);
 //!   [`BeatClock`] turns beats into frames; [`Mixer::stop_bus`] and friends.
 //! - **Effects**: per-bus inserts and sends ([`MixerBuilder::insert`],
 //!   [`MixerBuilder::send`]): [`Biquad`], [`Delay`], [`Reverb`], or any

@@ -260,12 +260,13 @@ impl MixerRenderer {
                 Command::Tween {
                     slot,
                     generation,
+                    param,
                     target,
                     tween,
                     at,
                 } => {
                     if let Some(v) = live(&mut self.voices, slot, generation) {
-                        v.start_tween(target, tween, at);
+                        v.start_tween(param, target, tween, at);
                     }
                 }
                 Command::Bus { bus, op } => {
@@ -357,19 +358,22 @@ impl MixerRenderer {
             let ramp = &mut self.bus_gain[b];
             let target = f32::from_bits(self.shared.bus_gains[b].load(Relaxed));
             ramp.set(target, self.ramp);
-            // Inserts, in order (pre-fader), on the front pair.
+            // Inserts, in order (pre-fader), on every plane of the layout.
             if !self.inserts[b].is_empty() {
-                let (bl, rest) = buf.split_at_mut(CHUNK);
-                let br = &mut rest[..CHUNK];
+                let mut it = buf.chunks_exact_mut(CHUNK);
+                let mut chans: [&mut [f32]; MAX_OUTPUT_CHANNELS] =
+                    std::array::from_fn(|_| it.next().map(|p| &mut p[..n]).unwrap_or_default());
+                let chans = &mut chans[..planes];
                 for fx in self.inserts[b].iter_mut() {
-                    fx.process(&mut bl[..n], &mut br[..n]);
+                    fx.process_channels(chans);
                 }
-                if !kernel::all_finite(&bl[..n]) || !kernel::all_finite(&br[..n]) {
+                if !chans.iter().all(|p| kernel::all_finite(p)) {
                     for fx in self.inserts[b].iter_mut() {
                         fx.reset();
                     }
-                    bl[..n].fill(0.0);
-                    br[..n].fill(0.0);
+                    for p in chans.iter_mut() {
+                        p.fill(0.0);
+                    }
                     stats.non_finite_chunks.fetch_add(1, Relaxed);
                     self.shared.event(MixerEvent::NonFiniteSilenced {
                         at: t0,

@@ -10,8 +10,8 @@ use super::kernel::{self, ONE};
 use super::param;
 use super::planes::Planes;
 use super::shared::SlotParams;
-use super::surround::{decode_position, Matrix, OutputLayout, MAX_OUTPUT_CHANNELS};
-use super::tween::{GainTween, Tween};
+use super::surround::{decode_position, Matrix, OutputLayout, Position, MAX_OUTPUT_CHANNELS};
+use super::tween::{ParamTween, Tween, TweenParam};
 use std::sync::Arc;
 
 use crate::sound::Sound;
@@ -85,14 +85,15 @@ pub(crate) struct Voice {
     pub starving: bool,
     /// Use the AVX2 gather kernels (set by the renderer's AVX2 copy only).
     pub gather: bool,
-    /// A gain tween, pending or running, and frames left in its segment.
-    pub tween: Option<GainTween>,
-    pub tween_seg_left: u32,
+    /// The running tween of each parameter (by [`TweenParam`]) and the
+    /// frames left in its segment.
+    pub tweens: [Option<ParamTween>; 3],
+    pub tween_seg_left: [u32; 3],
     /// Tweens waiting for their start frame.
-    pub pending: [Option<GainTween>; PENDING_TWEENS],
+    pub pending: [Option<ParamTween>; PENDING_TWEENS],
 }
 
-/// Gain tweens (scheduled changes) a voice holds waiting for their frame.
+/// Tweens (scheduled changes) a voice holds waiting for their frame.
 pub const PENDING_TWEENS: usize = 4;
 
 /// No pending stop.
@@ -138,8 +139,8 @@ impl Voice {
             jump_seen: 0,
             starving: false,
             gather: false,
-            tween: None,
-            tween_seg_left: 0,
+            tweens: [None; 3],
+            tween_seg_left: [0; 3],
             pending: [None; PENDING_TWEENS],
         }
     }
@@ -167,8 +168,8 @@ impl Voice {
         self.stream = stream;
         self.jump_seen = 0;
         self.starving = false;
-        self.tween = None;
-        self.tween_seg_left = 0;
+        self.tweens = [None; 3];
+        self.tween_seg_left = [0; 3];
         self.pending = [None; PENDING_TWEENS];
         self.pos = p.offset << 32;
         self.step = rate_step(p.rate);
@@ -243,19 +244,22 @@ impl Voice {
         let g = sp.gain.load(Ordering::Acquire);
         let p = sp.pan.load(Ordering::Acquire);
         if g != self.seen_gain || p != self.seen_pan {
+            // A plain change replaces its parameter's tweens, running or
+            // waiting; the other parameter keeps its (tweened) value.
             if g != self.seen_gain {
-                // A plain gain change replaces any tween, running or waiting.
-                self.tween = None;
-                self.pending = [None; PENDING_TWEENS];
+                self.cancel_tweens(TweenParam::Gain);
+                if let Some(v) = param::get(&sp.gain, self.generation) {
+                    self.gain = v;
+                }
+            }
+            if p != self.seen_pan {
+                self.cancel_tweens(TweenParam::Pan);
+                if let Some(v) = param::get(&sp.pan, self.generation) {
+                    self.pan = v;
+                }
             }
             self.seen_gain = g;
             self.seen_pan = p;
-            if let Some(v) = param::get(&sp.gain, self.generation) {
-                self.gain = v;
-            }
-            if let Some(v) = param::get(&sp.pan, self.generation) {
-                self.pan = v;
-            }
             if self.fade == FadeEnd::None && self.state != State::Paused {
                 let t = self.targets();
                 self.ramp_to(t, ramp);
@@ -266,6 +270,7 @@ impl Voice {
             self.seen_rate = r;
             let (g, v) = param::unpack(r);
             if g == self.generation {
+                self.cancel_tweens(TweenParam::Rate);
                 self.step_target = rate_step(v);
                 self.step_delta = (self.step_target as i64 - self.step as i64) / ramp as i64;
                 self.step_left = ramp;
@@ -282,17 +287,42 @@ impl Voice {
         self.state == State::Dead || self.fade == FadeEnd::End
     }
 
-    /// Schedules a gain tween to `target` starting on frame `at` (0 = now).
-    /// Up to [`PENDING_TWEENS`] may wait; beyond that the latest is dropped.
-    pub fn start_tween(&mut self, target: f32, tween: Tween, at: u64) {
-        let new = GainTween {
-            from: self.gain,
+    /// Drops the running and waiting tweens of `param` (cold: only on a
+    /// plain parameter change).
+    #[inline(never)]
+    fn cancel_tweens(&mut self, param: TweenParam) {
+        self.tweens[param as usize] = None;
+        self.tween_seg_left[param as usize] = 0;
+        for p in &mut self.pending {
+            if p.is_some_and(|p| p.param == param) {
+                *p = None;
+            }
+        }
+    }
+
+    /// The current value of `param` (where its tween starts from).
+    fn param_now(&self, param: TweenParam) -> f32 {
+        match param {
+            TweenParam::Gain => self.gain,
+            TweenParam::Pan => match decode_position(self.pan) {
+                Position::Pan(p) => p,
+                Position::Azimuth(a) => a.to_radians().sin(),
+            },
+            TweenParam::Rate => (self.step as f64 / ONE as f64) as f32,
+        }
+    }
+
+    /// Schedules a tween of `param` to `target` starting on frame `at` (0 =
+    /// now). Up to [`PENDING_TWEENS`] may wait; beyond that the latest is dropped.
+    pub fn start_tween(&mut self, param: TweenParam, target: f32, tween: Tween, at: u64) {
+        let new = ParamTween {
+            param,
+            from: 0.0,
             to: target,
             frames: tween.frames,
             done: 0,
             curve: tween.curve,
             at,
-            started: false,
         };
         let slot = match self.pending.iter().position(Option::is_none) {
             Some(i) => i,
@@ -317,7 +347,7 @@ impl Voice {
     /// Whether a tween runs or waits.
     #[inline(always)]
     fn has_tweens(&self) -> bool {
-        self.tween.is_some() || self.pending.iter().any(Option::is_some)
+        self.tweens.iter().any(Option::is_some) || self.pending.iter().any(Option::is_some)
     }
 
     /// The waiting tween that starts first: its index and frame.
@@ -329,55 +359,84 @@ impl Voice {
             .min_by_key(|&(_, at)| at)
     }
 
-    /// Starts the tween's next segment (or ends the tween).
-    fn tween_segment(&mut self, ramp_now: bool) {
-        let Some(tw) = self.tween else { return };
-        if tw.done >= tw.frames {
-            self.gain = tw.to;
-            if ramp_now {
-                let t = self.targets();
-                self.ramp_to(t, 0);
+    /// Sets `param` to `value`, reached over the next `len` frames (0 = at once).
+    fn apply_tween_value(&mut self, param: TweenParam, value: f32, len: u32, ramp_now: bool) {
+        match param {
+            TweenParam::Gain | TweenParam::Pan => {
+                if param == TweenParam::Gain {
+                    self.gain = value;
+                } else {
+                    self.pan = value;
+                }
+                if ramp_now {
+                    let t = self.targets();
+                    self.ramp_to(t, len);
+                }
             }
-            self.tween = None;
-            self.tween_seg_left = 0;
+            TweenParam::Rate => {
+                let target = rate_step(value);
+                self.step_target = target;
+                self.step_delta = if len == 0 {
+                    0
+                } else {
+                    (target as i64 - self.step as i64) / len as i64
+                };
+                if self.step_delta == 0 {
+                    self.step = target;
+                    self.step_left = 0;
+                } else {
+                    self.step_left = len;
+                }
+            }
+        }
+    }
+
+    /// Starts the next segment of `param`'s tween (or ends the tween).
+    fn tween_segment(&mut self, param: TweenParam, ramp_now: bool) {
+        let k = param as usize;
+        let Some(tw) = self.tweens[k] else { return };
+        if tw.done >= tw.frames {
+            self.apply_tween_value(param, tw.to, 0, ramp_now);
+            self.tweens[k] = None;
+            self.tween_seg_left[k] = 0;
             return;
         }
-        let (len, g) = tw.next_segment();
-        self.gain = g;
-        if ramp_now {
-            let t = self.targets();
-            self.ramp_to(t, len);
-        }
-        self.tween_seg_left = len;
+        let (len, v) = tw.next_segment();
+        self.apply_tween_value(param, v, len, ramp_now);
+        self.tween_seg_left[k] = len;
     }
 
     /// Moves tweens on at output offset `off` of a block starting at `t0`:
-    /// starts those due (a new one replaces a running one), advances segments.
+    /// starts those due (a new one replaces its parameter's running one),
+    /// advances segments.
     #[inline(always)]
     fn tween_step(&mut self, t0: u64, off: usize) {
         let ramp_now = self.fade == FadeEnd::None && self.state == State::Playing;
         let now = t0 + off as u64;
-        let mut started = false;
+        let mut started = [false; 3];
         while let Some((i, at)) = self.next_pending() {
             if at > now {
                 break;
             }
             if let Some(mut tw) = self.pending[i].take() {
-                tw.started = true;
-                tw.from = self.gain;
-                self.tween = Some(tw);
-                self.tween_segment(ramp_now);
-                started = true;
+                tw.from = self.param_now(tw.param);
+                let k = tw.param as usize;
+                self.tweens[k] = Some(tw);
+                self.tween_segment(tw.param, ramp_now);
+                started[k] = true;
             }
         }
-        if started {
-            return;
-        }
-        if let Some(mut tw) = self.tween {
-            if self.tween_seg_left == 0 {
-                tw.done += tw.next_segment().0;
-                self.tween = Some(tw);
-                self.tween_segment(ramp_now);
+        for param in [TweenParam::Gain, TweenParam::Pan, TweenParam::Rate] {
+            let k = param as usize;
+            if started[k] {
+                continue;
+            }
+            if let Some(mut tw) = self.tweens[k] {
+                if self.tween_seg_left[k] == 0 {
+                    tw.done += tw.next_segment().0;
+                    self.tweens[k] = Some(tw);
+                    self.tween_segment(param, ramp_now);
+                }
             }
         }
     }
@@ -386,8 +445,10 @@ impl Voice {
     #[inline(always)]
     fn tween_until(&self, t0: u64, off: usize, n: usize) -> usize {
         let mut until = n;
-        if self.tween.is_some() {
-            until = until.min(off + self.tween_seg_left as usize);
+        for (tw, &left) in self.tweens.iter().zip(&self.tween_seg_left) {
+            if tw.is_some() {
+                until = until.min(off + left as usize);
+            }
         }
         if let Some((_, at)) = self.next_pending() {
             if at < t0 + n as u64 {
@@ -490,8 +551,10 @@ impl Voice {
                 if !more {
                     break false;
                 }
-                if self.tween.is_some() {
-                    self.tween_seg_left = self.tween_seg_left.saturating_sub((until - off) as u32);
+                for (tw, left) in self.tweens.iter().zip(&mut self.tween_seg_left) {
+                    if tw.is_some() {
+                        *left = left.saturating_sub((until - off) as u32);
+                    }
                 }
             }
             off = until;
