@@ -30,7 +30,7 @@ pub trait Effect: Send {
     /// Processes one chunk of the front pair in place.
     fn process(&mut self, l: &mut [f32], r: &mut [f32]);
     /// Processes one chunk of every channel of the output layout in place
-    /// (2 to [`MAX_OUTPUT_CHANNELS`] planes of equal length, ALSA order:
+    /// (2 to 8 planes of equal length, ALSA order:
     /// FL FR RL RR FC LFE SL SR as far as the layout goes). The renderer
     /// calls this; the default processes the front pair with
     /// [`Effect::process`] and leaves the other channels dry.
@@ -320,7 +320,7 @@ type AllPass = (Box<[f32]>, usize);
 /// A Schroeder-Moorer reverb (eight low-pass-feedback combs in parallel,
 /// four all-passes in series, per output channel, with the Freeverb tunings
 /// scaled to the device rate). Every channel's bank is fed the sum of all
-/// the layout's channels times [`REVERB_INPUT`]. Outputs the wet signal
+/// the layout's channels times a fixed input gain of 0.015. Outputs the wet signal
 /// only (its level ramped across a chunk): put it on a send bus.
 pub struct Reverb {
     params: ReverbParams,
