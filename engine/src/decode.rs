@@ -7,9 +7,8 @@
 //! ([`crate::stream`]). It never panics on a corrupt file: every error is a
 //! [`SoundError`] naming the file and the problem, and a panic inside the
 //! decoding crate is caught and reported the same way. What a file claims
-//! is checked before anything is allocated for it: 1 to [`MAX_FILE_CHANNELS`]
-//! channels, a rate of 1 Hz to [`MAX_FILE_RATE`], and packets of at most
-//! [`MAX_PACKET_FRAMES`] frames.
+//! is checked before anything is allocated for it: 1 to 8 channels, a
+//! rate of 1 Hz to 768 kHz, and packets of at most 2^17 frames.
 //!
 //! Samples are converted to `f32` by symphonia: integer PCM becomes
 //! `code / 2^(bits - 1)`, so 16- and 24-bit files come out exact.
@@ -31,11 +30,11 @@ use symphonia::core::units::Time;
 use crate::sound_error::SoundError;
 
 /// Most channels a file may have (7.1).
-pub const MAX_FILE_CHANNELS: u16 = 8;
+pub(crate) const MAX_FILE_CHANNELS: u16 = 8;
 /// Highest sample rate accepted from a file.
-pub const MAX_FILE_RATE: u32 = 768_000;
+pub(crate) const MAX_FILE_RATE: u32 = 768_000;
 /// Largest decoded packet accepted, in frames (FLAC's largest block is 65,535).
-pub const MAX_PACKET_FRAMES: u64 = 1 << 17;
+pub(crate) const MAX_PACKET_FRAMES: u64 = 1 << 17;
 /// Corrupt packets skipped in a row before decoding gives up.
 const MAX_BAD_PACKETS: u32 = 16;
 
@@ -369,10 +368,11 @@ impl FileDecoder {
 
 /// The largest whole-file decode [`decode_all`] accepts, in samples (512 MiB
 /// of `f32`); longer files should be streamed.
-pub const MAX_DECODED_SAMPLES: usize = 1 << 27;
+pub(crate) const MAX_DECODED_SAMPLES: usize = 1 << 27;
 
-/// Decodes a whole file into interleaved samples (bounded by
-/// [`MAX_DECODED_SAMPLES`]).
+/// Decodes a whole file into interleaved samples, at the file's own rate
+/// (at most 2^27 samples, 512 MiB of `f32`: longer files should be
+/// streamed, see [`crate::stream::Stream`]).
 pub fn decode_all(dec: &mut FileDecoder) -> Result<Vec<f32>, SoundError> {
     let ch = dec.channels() as usize;
     let claimed = dec.frames_hint().unwrap_or(0) as usize;
