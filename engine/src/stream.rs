@@ -490,7 +490,7 @@ impl Loader {
             if self.sh.stop.load(Ordering::Acquire) {
                 return Ok(());
             }
-            let req = self.sh.seek_req.swap(0, Ordering::AcqRel);
+            let req = self.sh.seek_req.load(Ordering::Acquire);
             if req > 0 {
                 self.dec.seek(req - 1)?;
                 self.file_pos = req - 1;
@@ -503,6 +503,12 @@ impl Loader {
                 self.sh
                     .jump
                     .store(self.sh.written.load(Ordering::Relaxed), Ordering::Release);
+                // Taken up only now, so `seek_done` implies the jump is
+                // visible to the voice; a newer request stays pending.
+                let _ =
+                    self.sh
+                        .seek_req
+                        .compare_exchange(req, 0, Ordering::AcqRel, Ordering::Acquire);
             }
             if self.pending.len() - self.pending_at < ch * 1024 && more {
                 more = self.decode_more()?;
