@@ -392,3 +392,16 @@ fn garbage_never_panics_and_is_typed() {
         }
     }
 }
+
+#[test]
+fn the_documented_capture_hello_is_what_the_encoder_sends() {
+    // docs/wire-format.md, "Hello": a version-2 capture request named "rec".
+    let doc: [u8; 23] = [
+        0x50, 0x43, 0x4d, 0x52, 0x02, 0x00, 0x01, 0x00, 0x0b, 0x00, 0x00, 0x00, //
+        0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x02, 0x00, 0x72, 0x65, 0x63,
+    ];
+    assert_eq!(
+        Hello::request("rec", LeaseKind::Capture).encode().as_bytes(),
+        &doc
+    );
+}
