@@ -231,7 +231,8 @@ fn receive(
         }
     };
     let msg = wire::parse_server_message(&buf[..r.len]).map_err(LeaseError::Protocol)?;
-    if !matches!(msg, ServerMessage::Lease(_)) && !r.fds.is_empty() {
+    let carries_fds = matches!(msg, ServerMessage::Lease(_) | ServerMessage::Duplex { .. });
+    if !carries_fds && !r.fds.is_empty() {
         return Err(LeaseError::FdTransfer {
             reason: format!(
                 "{} fd(s) attached to a message that carries none",
