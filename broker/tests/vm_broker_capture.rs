@@ -121,6 +121,22 @@ fn checker() -> (impl FnMut(&[f32], &BlockInfo) + Send, Arc<Seen>) {
     (f, seen)
 }
 
+/// HWSYNC on a BUFFER fd: 0, or the errno (ENODEV once revoked).
+fn hwsync_errno(fd: &OwnedFd) -> i32 {
+    // SAFETY: HWSYNC takes no argument.
+    let r = unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            pcmring::sys::abi::SNDRV_PCM_IOCTL_HWSYNC as libc::c_ulong,
+        )
+    };
+    if r == 0 {
+        0
+    } else {
+        std::io::Error::last_os_error().raw_os_error().unwrap_or(-1)
+    }
+}
+
 /// A broker on a thread; stopped and joined on drop.
 struct Running {
     stop: StopHandle,
@@ -397,6 +413,15 @@ fn a_duplex_lease_passes_the_counter_through_bit_exact() {
     assert!(linked, "the broker reports the linked start");
     assert_eq!(cap_info.direction, Direction::Capture);
     assert_eq!(cap_info.layout.rate, lease.info().layout.rate);
+    // Copies of both fds outlive the lease: the broker must revoke both.
+    let kept: Vec<OwnedFd> = lease
+        .fds()
+        .iter()
+        .map(|f| f.try_clone().expect("dup"))
+        .collect();
+    for fd in &kept {
+        assert_eq!(hwsync_errno(fd), 0, "HWSYNC works during the lease");
+    }
     let (input, output) = lease.into_duplex().expect("devices");
     let misaligned = Arc::new(AtomicU64::new(0));
     let m = misaligned.clone();
@@ -411,6 +436,19 @@ fn a_duplex_lease_passes_the_counter_through_bit_exact() {
     std::thread::sleep(Duration::from_secs(6));
     let (dtel, r) = duplex.stop_with_report();
     r.expect("duplex stop");
+    // The engine dropped both devices: the lease ended; both fds revoked.
+    let t0 = Instant::now();
+    while kept.iter().any(|fd| hwsync_errno(fd) != libc::ENODEV)
+        && t0.elapsed() < Duration::from_secs(10)
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let after: Vec<i32> = kept.iter().map(hwsync_errno).collect();
+    assert_eq!(
+        after,
+        [libc::ENODEV, libc::ENODEV],
+        "the playback and the capture fd are revoked at lease end"
+    );
     let stel = source.telemetry().snapshot();
     source.stop().expect("source stop");
     let (ctel, r) = checker_engine.stop_with_report();
