@@ -96,7 +96,7 @@ pub fn parse_server_message(bytes: &[u8]) -> Result<ServerMessage, WireError> {
         }
         Kind::Lease => parse_lease_v2(payload),
         Kind::Queued => parse_queued(payload).map(ServerMessage::Queued),
-        Kind::Refusal => parse_refusal(payload).map(ServerMessage::Refusal),
+        Kind::Refusal => parse_refusal(payload, version).map(ServerMessage::Refusal),
         other => Err(WireError::UnexpectedKind { got: other }),
     }
 }
@@ -171,7 +171,7 @@ fn parse_queued(p: &[u8]) -> Result<Queued, WireError> {
     Ok(Queued { position })
 }
 
-fn parse_refusal(p: &[u8]) -> Result<Refusal, WireError> {
+fn parse_refusal(p: &[u8], version: u16) -> Result<Refusal, WireError> {
     if p.len() < REFUSAL_FIXED_LEN || p.len() > REFUSAL_FIXED_LEN + MAX_DETAIL_LEN {
         return Err(WireError::BadPayloadLength {
             kind: Kind::Refusal,
@@ -180,11 +180,14 @@ fn parse_refusal(p: &[u8]) -> Result<Refusal, WireError> {
     }
     let mut r = Reader { bytes: p, pos: 0 };
     let code_raw = r.u16();
-    let code = RefusalCode::from_raw(code_raw).ok_or(field(
-        "refusal.code",
-        code_raw.into(),
-        "unknown refusal code",
-    ))?;
+    let code = RefusalCode::from_raw(code_raw)
+        // Codes added in a later version do not exist in an earlier one.
+        .filter(|c| c.for_version(version) == *c)
+        .ok_or(field(
+            "refusal.code",
+            code_raw.into(),
+            "unknown refusal code",
+        ))?;
     let len = r.u16() as usize;
     let detail = r.rest();
     if detail.len() != len {

@@ -353,7 +353,17 @@ fn refusals_added_in_version_2_reach_old_clients_as_device_errors() {
             "{old:?}"
         );
         let new = parse_server_message(r.encode_as(2).as_bytes());
-        assert_eq!(new, Ok(ServerMessage::Refusal(r)));
+        assert_eq!(new, Ok(ServerMessage::Refusal(r.clone())));
+        // A version-1 message cannot carry a version-2 code.
+        let mut b = r.encode_as(2).as_bytes().to_vec();
+        b[4] = 1;
+        assert!(matches!(
+            parse_server_message(&b),
+            Err(WireError::BadField {
+                field: "refusal.code",
+                ..
+            })
+        ));
     }
 }
 
