@@ -5,7 +5,7 @@
 //! `docs/wire-format.md` for the protocol.
 
 use clap::Parser;
-use pcmring::pcm::{BufferSize, Config};
+use pcmring::pcm::{BufferSize, Config, StartTogether};
 use pcmring::sim::{SimConfig, SimDac};
 use pcmring::{Format, StreamLayout};
 use pcmring_broker::{
@@ -29,6 +29,13 @@ struct Args {
     /// hw:Loopback,0) or `sim` for the simulated device.
     #[arg(long, short = 'd', value_name = "hw:X,Y|sim")]
     device: String,
+
+    /// Also lease this capture device (`hw:CARD,DEVICE[,SUB]`, of the same
+    /// card): clients may then ask for capture or for a duplex pair. Both
+    /// streams are opened with the same settings and started together,
+    /// linked when the kernel allows it.
+    #[arg(long, short = 'c', value_name = "hw:X,Y")]
+    capture: Option<String>,
 
     /// Where to listen: a path, or `@name` for an abstract socket. Ignored
     /// under systemd socket activation (LISTEN_FDS).
@@ -120,13 +127,23 @@ fn bind(args: &Args, addr: &SocketAddr) -> Result<Listener, String> {
     daemon::listen(addr, group, mode)
 }
 
-/// The lease source, and the card's reservation (device reservation,
-/// issue 17) to keep until the source is dropped.
-type Opened = (Box<dyn LeaseSource>, Option<pcmring::reserve::Reservation>);
+/// The lease source, the capture source (and whether it was started
+/// linked with the first), and the card's reservation (device
+/// reservation, issue 17) to keep until the sources are dropped.
+type Opened = (
+    Box<dyn LeaseSource>,
+    Option<(Box<dyn LeaseSource + Send>, bool)>,
+    Option<pcmring::reserve::Reservation>,
+);
 
 fn open_source(args: &Args) -> Result<Opened, String> {
     let format = args.format.as_deref().map(parse_format).transpose()?;
     if args.device == "sim" {
+        if args.capture.is_some() {
+            return Err(
+                "--capture needs a hardware --device (the simulated device only plays)".into(),
+            );
+        }
         let buffer = args.period * u64::from(args.periods);
         let layout = StreamLayout {
             format: format.unwrap_or(Format::S16Le),
@@ -139,6 +156,7 @@ fn open_source(args: &Args) -> Result<Opened, String> {
         let dac = SimDac::start(SimConfig::new(layout)).map_err(|e| e.to_string())?;
         return Ok((
             Box::new(SimSource::new(dac).map_err(|e| e.to_string())?),
+            None,
             None,
         ));
     }
@@ -162,12 +180,32 @@ fn open_source(args: &Args) -> Result<Opened, String> {
     if let Some(note) = reservation.note().filter(|_| !args.no_reserve) {
         eprintln!("pcmring-broker: {note}");
     }
-    let pcm =
-        PcmSource::open(&args.device, &config).map_err(|e| reservation.explain(e).to_string())?;
+    let explain = |e| reservation.explain(e).to_string();
+    let (mut pcm, capture) = match &args.capture {
+        None => (
+            PcmSource::open(&args.device, &config).map_err(explain)?,
+            None,
+        ),
+        Some(cap) => {
+            let (play, cap, started) =
+                PcmSource::open_duplex(&args.device, cap, &config).map_err(explain)?;
+            let linked = started == StartTogether::Linked;
+            if let StartTogether::Unlinked { reason } = started {
+                eprintln!("pcmring-broker: playback and capture not linked: {reason}");
+            }
+            (play, Some((cap, linked)))
+        }
+    };
     // Fail now, not at the first client, when restricted fds are unavailable.
-    let mut probe = pcm;
-    probe.lease_fds().map_err(|e| e.to_string())?;
-    Ok((Box::new(probe), Some(reservation)))
+    pcm.lease_fds().map_err(|e| e.to_string())?;
+    let capture = match capture {
+        Some((mut cap, linked)) => {
+            cap.lease_fds().map_err(|e| e.to_string())?;
+            Some((Box::new(cap) as Box<dyn LeaseSource + Send>, linked))
+        }
+        None => None,
+    };
+    Ok((Box::new(pcm), capture, Some(reservation)))
 }
 
 fn run(args: Args) -> Result<(), String> {
@@ -181,7 +219,7 @@ fn run(args: Args) -> Result<(), String> {
     let addr = SocketAddr::parse(&args.socket);
     // `_reservation` outlives `broker` (dropped in reverse order): the card
     // is closed before its reservation is released.
-    let (source, _reservation) = open_source(&args)?;
+    let (source, capture, _reservation) = open_source(&args)?;
     let listener = bind(&args, &addr)?;
     let config = BrokerConfig {
         policy,
@@ -197,7 +235,14 @@ fn run(args: Args) -> Result<(), String> {
         config.policy.uids,
         config.policy.gids
     );
+    if let Some((c, linked)) = &capture {
+        let how = if *linked { "linked" } else { "not linked" };
+        eprintln!("pcmring-broker: and capture {} ({how})", c.describe());
+    }
     let mut broker = Broker::new(listener, source, config).map_err(|e| e.to_string())?;
+    if let Some((c, linked)) = capture {
+        broker = broker.with_capture(c, linked);
+    }
     install_signal_handlers(&broker.stop_handle()).map_err(|e| e.to_string())?;
     broker.run().map_err(|e| format!("broker loop: {e}"))
 }

@@ -17,7 +17,9 @@
 
 use pcmring::broker::socket::{self, Listener, PeerCred, RecvError};
 use pcmring::broker::source::LeaseSource;
-use pcmring::broker::wire::{self, LeaseInfo, Queued, Refusal, RefusalCode, WireError};
+use pcmring::broker::wire::{
+    self, LeaseInfo, LeaseKind, Queued, Refusal, RefusalCode, ServerMessage, WireError,
+};
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -244,6 +246,10 @@ struct Conn {
     fd: OwnedFd,
     cred: PeerCred,
     name: String,
+    /// What the client asked for, and the wire version it speaks (1 until
+    /// its hello arrives).
+    kind: LeaseKind,
+    version: u16,
     state: State,
     /// Whether an unexpected message from this client was logged already.
     warned: bool,
@@ -267,6 +273,9 @@ impl Conn {
 pub struct Broker<S: LeaseSource> {
     listener: Option<Listener>,
     source: S,
+    /// The capture stream, for capture and duplex leases, and whether it
+    /// was started linked with `source`.
+    capture: Option<(Box<dyn LeaseSource + Send>, bool)>,
     config: BrokerConfig,
     conns: Vec<Option<Conn>>,
     queue: VecDeque<usize>,
@@ -292,6 +301,7 @@ impl<S: LeaseSource> Broker<S> {
         Ok(Broker {
             listener: Some(listener),
             source,
+            capture: None,
             conns: (0..cap).map(|_| None).collect(),
             queue: VecDeque::with_capacity(config.max_queue),
             lessee: None,
@@ -304,6 +314,17 @@ impl<S: LeaseSource> Broker<S> {
             accept_failing: false,
             config,
         })
+    }
+
+    /// Also serves `capture` (a capture stream of the same card as the
+    /// playback source): clients may then lease it alone
+    /// ([`LeaseKind::Capture`]) or with the playback stream as a duplex
+    /// pair ([`LeaseKind::Duplex`]). `linked`: both were started by one
+    /// linked START (`PcmSource::open_duplex`), which duplex leases
+    /// report. One client holds a lease at a time, whatever its kind.
+    pub fn with_capture(mut self, capture: Box<dyn LeaseSource + Send>, linked: bool) -> Self {
+        self.capture = Some((capture, linked));
+        self
     }
 
     /// A handle that makes [`Broker::run`] return.
@@ -496,7 +517,7 @@ impl<S: LeaseSource> Broker<S> {
             }
         };
         if let Err(why) = self.config.policy.check(&cred, fd.as_fd()) {
-            self.refuse_fd(&fd, &cred, RefusalCode::NotAllowed, &why);
+            self.refuse_fd(&fd, &cred, 1, RefusalCode::NotAllowed, &why);
             return;
         }
         let free = self.conns.iter().position(Option::is_none);
@@ -506,6 +527,7 @@ impl<S: LeaseSource> Broker<S> {
                 self.refuse_fd(
                     &fd,
                     &cred,
+                    1,
                     RefusalCode::TooManyConnections,
                     "too many connections being set up",
                 );
@@ -516,6 +538,8 @@ impl<S: LeaseSource> Broker<S> {
             fd,
             cred,
             name: String::new(),
+            kind: LeaseKind::Playback,
+            version: 1,
             warned: false,
             state: State::Pending {
                 deadline: Instant::now() + self.config.hello_timeout,
@@ -526,7 +550,8 @@ impl<S: LeaseSource> Broker<S> {
         self.stats.peak_open.fetch_max(open, Ordering::Relaxed);
     }
 
-    fn refuse_fd(&self, fd: &OwnedFd, cred: &PeerCred, code: RefusalCode, why: &str) {
+    /// Refuses in wire `version` (1 before a hello: every client reads it).
+    fn refuse_fd(&self, fd: &OwnedFd, cred: &PeerCred, version: u16, code: RefusalCode, why: &str) {
         BrokerStats::bump(&self.stats.refusals);
         self.log(
             LogLevel::Refusal,
@@ -538,7 +563,7 @@ impl<S: LeaseSource> Broker<S> {
                 code.describe()
             ),
         );
-        let msg = Refusal::new(code, why).encode();
+        let msg = Refusal::new(code, why).encode_as(version);
         // Best effort: a client that does not read just misses the reason.
         let _ = socket::send_with_fds(fd.as_fd(), msg.as_bytes(), &[]);
         // Closing with unread data would turn into ECONNRESET for the
@@ -549,7 +574,8 @@ impl<S: LeaseSource> Broker<S> {
     /// Refuses and closes the connection in `slot`.
     fn refuse(&mut self, slot: usize, code: RefusalCode, why: &str) {
         if let Some(c) = self.take(slot) {
-            self.refuse_fd(&c.fd, &c.cred, code, &format!("{}: {why}", c.who()));
+            let why = format!("{}: {why}", c.who());
+            self.refuse_fd(&c.fd, &c.cred, c.version, code, &why);
         }
     }
 
@@ -631,7 +657,14 @@ impl<S: LeaseSource> Broker<S> {
     fn end_lease(&mut self, slot: usize, lease_id: u64) {
         if let Some(c) = self.take(slot) {
             // A lessee that kept its fd must not reach the next one's ring.
-            if let Err(e) = self.source.revoke_leases() {
+            let revoked = self
+                .source
+                .revoke_leases()
+                .and_then(|_| match &mut self.capture {
+                    Some((capture, _)) => capture.revoke_leases(),
+                    None => Ok(0),
+                });
+            if let Err(e) = revoked {
                 self.log(
                     LogLevel::Error,
                     &format!("lease {lease_id}: revoke failed: {e}"),
@@ -682,6 +715,13 @@ impl<S: LeaseSource> Broker<S> {
         };
         if let Some(c) = self.conns[slot].as_mut() {
             c.name = hello.name;
+            c.kind = hello.kind;
+            c.version = hello.version;
+        }
+        // Refuse at once what can never be granted, rather than in line.
+        if let Err((code, why)) = self.can_serve(hello.kind) {
+            self.refuse(slot, code, &why);
+            return;
         }
         if self.lessee.is_none() && self.queue.is_empty() {
             self.grant(slot);
@@ -693,7 +733,7 @@ impl<S: LeaseSource> Broker<S> {
             };
             c.state = State::Queued;
             BrokerStats::bump(&self.stats.queued);
-            let msg = Queued { position }.encode();
+            let msg = Queued { position }.encode_as(c.version);
             if let Err(e) = socket::send_with_fds(c.fd.as_fd(), msg.as_bytes(), &[]) {
                 let who = c.who();
                 self.log(
@@ -720,33 +760,105 @@ impl<S: LeaseSource> Broker<S> {
         }
     }
 
+    /// Whether this broker can ever grant `kind`.
+    fn can_serve(&self, kind: LeaseKind) -> Result<(), (RefusalCode, String)> {
+        let capture = match (&self.capture, kind) {
+            (_, LeaseKind::Playback) => return Ok(()),
+            (None, _) => {
+                return Err((
+                    RefusalCode::Unavailable,
+                    format!(
+                        "no capture stream: this broker leases {}",
+                        self.source.describe()
+                    ),
+                ))
+            }
+            (Some((c, _)), _) => c,
+        };
+        let (out, inp) = (self.source.layout().rate, capture.layout().rate);
+        if kind == LeaseKind::Duplex && out != inp {
+            return Err((
+                RefusalCode::RatesDiffer,
+                format!("playback runs at {out} Hz, capture at {inp} Hz"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn lease_info(source: &dyn LeaseSource, lease_id: u64) -> LeaseInfo {
+        LeaseInfo {
+            direction: source.direction(),
+            layout: source.layout(),
+            device: source.device_kind(),
+            status_mappable: source.status_mappable(),
+            clock: source.clock(),
+            batch: source.batch(),
+            wake_fd: source.wake_fd(),
+            lease_id,
+        }
+    }
+
+    /// Fresh fds of one stream, checked against its info.
+    fn stream_fds(source: &mut dyn LeaseSource, info: &LeaseInfo) -> Result<Vec<OwnedFd>, String> {
+        match source.lease_fds() {
+            Ok(f) if f.len() == info.fd_count() => Ok(f),
+            Ok(f) => Err(format!(
+                "device gave {} fds, expected {}",
+                f.len(),
+                info.fd_count()
+            )),
+            Err(e) => Err(format!("cannot create a lease: {e}")),
+        }
+    }
+
+    /// The message and fds of a lease of `kind` (which `can_serve`).
+    fn build_lease(
+        &mut self,
+        kind: LeaseKind,
+        lease_id: u64,
+    ) -> Result<(ServerMessage, Vec<OwnedFd>), String> {
+        let playback = Self::lease_info(&self.source, lease_id);
+        let capture = self.capture.as_mut().map(|(c, linked)| {
+            let info = Self::lease_info(&**c, lease_id);
+            (c, info, *linked)
+        });
+        match (kind, capture) {
+            (LeaseKind::Playback, _) => {
+                let fds = Self::stream_fds(&mut self.source, &playback)?;
+                Ok((ServerMessage::Lease(playback), fds))
+            }
+            (LeaseKind::Capture, Some((c, info, _))) => {
+                let fds = Self::stream_fds(&mut **c, &info)?;
+                Ok((ServerMessage::Lease(info), fds))
+            }
+            (LeaseKind::Duplex, Some((c, info, linked))) => {
+                let mut fds = Self::stream_fds(&mut self.source, &playback)?;
+                fds.extend(Self::stream_fds(&mut **c, &info)?);
+                let msg = ServerMessage::Duplex {
+                    playback,
+                    capture: info,
+                    linked,
+                };
+                Ok((msg, fds))
+            }
+            (_, None) => Err("no capture stream".to_owned()),
+        }
+    }
+
     fn grant(&mut self, slot: usize) {
         let lease_id = self.next_lease;
-        let info = LeaseInfo {
-            layout: self.source.layout(),
-            device: self.source.device_kind(),
-            status_mappable: self.source.status_mappable(),
-            clock: self.source.clock(),
-            batch: self.source.batch(),
-            wake_fd: self.source.wake_fd(),
-            lease_id,
+        let Some((kind, version)) = self.conns[slot].as_ref().map(|c| (c.kind, c.version)) else {
+            return;
         };
-        let fds = match self.source.lease_fds() {
-            Ok(f) if f.len() == info.fd_count() => f,
-            Ok(f) => {
-                let why = format!("device gave {} fds, expected {}", f.len(), info.fd_count());
+        let (msg, fds) = match self.build_lease(kind, lease_id) {
+            Ok(l) => l,
+            Err(why) => {
                 self.log(LogLevel::Error, &why);
                 self.refuse(slot, RefusalCode::DeviceError, &why);
                 return;
             }
-            Err(e) => {
-                let why = e.to_string();
-                self.log(LogLevel::Error, &format!("cannot create a lease: {why}"));
-                self.refuse(slot, RefusalCode::DeviceError, &why);
-                return;
-            }
         };
-        let msg = info.encode();
+        let msg = msg.encode_as(version);
         let Some(c) = self.conns[slot].as_mut() else {
             return;
         };
@@ -760,7 +872,7 @@ impl<S: LeaseSource> Broker<S> {
                 BrokerStats::bump(&self.stats.leases);
                 self.log(
                     LogLevel::Info,
-                    &format!("lease {lease_id} granted to {who}"),
+                    &format!("lease {lease_id} ({}) granted to {who}", kind.name()),
                 );
             }
             Err(e) => {
@@ -779,13 +891,19 @@ impl<S: LeaseSource> Broker<S> {
         for slot in 0..self.conns.len() {
             let Some(c) = self.take(slot) else { continue };
             if !matches!(c.state, State::Lessee { .. }) {
-                let msg = Refusal::new(RefusalCode::ShuttingDown, "broker stopped").encode();
+                let msg =
+                    Refusal::new(RefusalCode::ShuttingDown, "broker stopped").encode_as(c.version);
                 let _ = socket::send_with_fds(c.fd.as_fd(), msg.as_bytes(), &[]);
             }
         }
         self.source.silence();
         if let Err(e) = self.source.stop() {
             self.log(LogLevel::Error, &format!("stopping the stream failed: {e}"));
+        }
+        if let Some((capture, _)) = &mut self.capture {
+            if let Err(e) = capture.stop() {
+                self.log(LogLevel::Error, &format!("stopping capture failed: {e}"));
+            }
         }
         // Dropping the listener removes its socket file.
         self.listener = None;

@@ -25,6 +25,7 @@ fn opts() -> ConnectOptions {
         name: "hostile-test".into(),
         io_timeout: Duration::from_millis(500),
         wait_in_line: None,
+        ..ConnectOptions::default()
     }
 }
 
@@ -70,9 +71,9 @@ fn broker_refuses_garbage_and_keeps_serving() {
     let hello = Hello::new("x").encode();
     let m = raw_exchange(&b.addr, &hello.as_bytes()[..7], &[]);
     assert_eq!(refusal_code(&m), RefusalCode::BadRequest);
-    let mut v2 = hello.as_bytes().to_vec();
-    v2[4] = 2;
-    let m = raw_exchange(&b.addr, &v2, &[]);
+    let mut v3 = hello.as_bytes().to_vec();
+    v3[4] = 3;
+    let m = raw_exchange(&b.addr, &v3, &[]);
     assert_eq!(refusal_code(&m), RefusalCode::VersionMismatch);
     let m = raw_exchange(&b.addr, &[0xAB; 4000], &[]);
     assert_eq!(refusal_code(&m), RefusalCode::BadRequest);
@@ -457,6 +458,7 @@ fn fake_broker(
 
 fn lease_info(device: DeviceKind) -> LeaseInfo {
     LeaseInfo {
+        direction: pcmring::pcm::Direction::Playback,
         layout: test_layout(),
         device,
         status_mappable: true,
@@ -559,10 +561,10 @@ fn client_rejects_wrong_fd_counts() {
     let e = client_error("few", sim_lease_bytes(), || vec![memfd("r", 4096)]);
     assert!(matches!(e, LeaseError::FdCount { .. }), "{e}");
     let e = client_error("many", sim_lease_bytes(), || {
-        (0..5).map(|_| memfd("m", 4096)).collect()
+        (0..7).map(|_| memfd("m", 4096)).collect()
     });
     assert!(matches!(e, LeaseError::FdTransfer { .. }), "{e}");
-    assert!(e.to_string().contains("5 fds"), "{e}");
+    assert!(e.to_string().contains("7 fds"), "{e}");
     // More than the control buffer holds: MSG_CTRUNC, all closed.
     let before = fd_count();
     let (addr, t) = fake_broker("ctrunc", |s| {

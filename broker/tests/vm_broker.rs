@@ -165,6 +165,7 @@ fn client_child(report: RawFd, addr: &SocketAddr, pattern: &[i16]) -> ! {
             name: "vm-client".into(),
             io_timeout: Duration::from_secs(10),
             wait_in_line: Some(Duration::from_secs(30)),
+            ..ConnectOptions::default()
         };
         let t0 = Instant::now();
         let lease = client::connect_with(addr, &opts).map_err(|e| format!("connect: {e}"))?;
@@ -369,6 +370,7 @@ fn client_error_for(fd: OwnedFd, layout: pcmring::StreamLayout, tag: &str) -> Le
         };
         std::thread::sleep(Duration::from_millis(50)); // the hello arrives
         let info = LeaseInfo {
+            direction: Direction::Playback,
             layout,
             device: DeviceKind::HwBuffer,
             status_mappable: true,

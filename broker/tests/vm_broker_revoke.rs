@@ -54,6 +54,7 @@ fn the_broker_revokes_a_lease_whose_client_hung_up_but_kept_writing() {
         name: "vm-anondup".into(),
         io_timeout: Duration::from_secs(10),
         wait_in_line: Some(Duration::from_secs(30)),
+        ..ConnectOptions::default()
     };
     let mut fds = [0; 2];
     // SAFETY: fds has room for two descriptors.

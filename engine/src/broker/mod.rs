@@ -26,7 +26,7 @@ server_mod!(
 );
 
 pub use socket::SocketAddr;
-pub use wire::{ClockId, DeviceKind, LeaseInfo, RefusalCode, WireError};
+pub use wire::{ClockId, DeviceKind, LeaseInfo, LeaseKind, RefusalCode, WireError};
 #[cfg(any(feature = "server", feature = "testing"))]
 #[cfg_attr(not(feature = "server"), doc(hidden))]
 pub use {socket::Listener, source::LeaseSource};

@@ -26,11 +26,11 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Most fds a single message may carry (a simulated lease carries up to
-/// three: ring, status page, wake-up pipe). The receive buffer has room for
-/// more, so a message with too many fds is seen (and all of them closed)
-/// rather than silently cut.
-pub const MAX_FDS: usize = 3;
+/// Most fds a single message may carry (a simulated stream carries up to
+/// three: ring, status page, wake-up pipe; a duplex lease two streams).
+/// The receive buffer has room for more, so a message with too many fds
+/// is seen (and all of them closed) rather than silently cut.
+pub const MAX_FDS: usize = 6;
 
 /// Longest socket name: `sun_path` less one byte (the path's trailing NUL,
 /// or the abstract name's leading one).

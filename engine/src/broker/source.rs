@@ -2,6 +2,7 @@
 
 use super::wire::{ClockId, DeviceKind};
 use crate::layout::StreamLayout;
+use crate::pcm::Direction;
 use std::os::fd::OwnedFd;
 
 /// A running stream a broker leases to one client at a time.
@@ -13,6 +14,10 @@ use std::os::fd::OwnedFd;
 pub trait LeaseSource {
     /// Geometry of the running stream.
     fn layout(&self) -> StreamLayout;
+    /// Playback or capture.
+    fn direction(&self) -> Direction {
+        Direction::Playback
+    }
     /// What kind of fds [`LeaseSource::lease_fds`] returns.
     fn device_kind(&self) -> DeviceKind;
     /// Whether a client can map the status page of the leased fd.
@@ -62,6 +67,9 @@ pub trait LeaseSource {
 impl<S: LeaseSource + ?Sized> LeaseSource for Box<S> {
     fn layout(&self) -> StreamLayout {
         (**self).layout()
+    }
+    fn direction(&self) -> Direction {
+        (**self).direction()
     }
     fn device_kind(&self) -> DeviceKind {
         (**self).device_kind()
@@ -199,11 +207,8 @@ impl PcmSource {
     /// silences the ring, prepares and starts the stream.
     pub fn open(name: &str, config: &crate::pcm::Config) -> crate::Result<PcmSource> {
         use crate::device::Device;
-        let mut config = *config;
-        config.sw.xrun = crate::pcm::XrunMode::FreeRunning;
-        config.sw.start_threshold = None;
-        config.sw.no_timestamps = false;
-        let mut pcm = crate::pcm::Pcm::open(name, crate::pcm::Direction::Playback, &config)?;
+        let config = free_running(config);
+        let mut pcm = crate::pcm::Pcm::open(name, Direction::Playback, &config)?;
         let ring = pcm.ring();
         // SAFETY: the ring mapping is page-aligned and `len` bytes long;
         // the stream is not running yet.
@@ -211,6 +216,54 @@ impl PcmSource {
         pcm.prepare()?;
         pcm.start()?;
         Ok(PcmSource { pcm })
+    }
+
+    /// Opens `capture` as free-running capture (overruns never stop it)
+    /// with `config`, prepares and starts it.
+    pub fn open_capture(name: &str, config: &crate::pcm::Config) -> crate::Result<PcmSource> {
+        let mut pcm = crate::pcm::Pcm::open(name, Direction::Capture, &free_running(config))?;
+        pcm.prepare()?;
+        pcm.start()?;
+        Ok(PcmSource { pcm })
+    }
+
+    /// Opens `playback` and `capture` (two PCMs of one card) with
+    /// `config`, both free-running, and starts them together: linked when
+    /// the kernel allows it (one START, so their positions count frames of
+    /// one clock), else back to back (the `StartTogether` says why). The
+    /// streams keep running for the broker's life, so every duplex lease
+    /// sees the same fixed relation. When the hardware gives the two
+    /// streams different rates they are started apart and not linked: a
+    /// broker then refuses duplex leases with `RatesDiffer`.
+    pub fn open_duplex(
+        playback: &str,
+        capture: &str,
+        config: &crate::pcm::Config,
+    ) -> crate::Result<(PcmSource, PcmSource, crate::pcm::StartTogether)> {
+        use crate::device::Device;
+        let config = free_running(config);
+        let mut out = crate::pcm::Pcm::open(playback, Direction::Playback, &config)?;
+        let mut inp = crate::pcm::Pcm::open(capture, Direction::Capture, &config)?;
+        let ring = out.ring();
+        // SAFETY: the ring mapping is page-aligned and `len` bytes long;
+        // the stream is not running yet.
+        unsafe { zero_shared(ring.as_ptr(), ring.len()) };
+        let started = if out.layout().rate == inp.layout().rate {
+            crate::pcm::start_together(&mut out, &mut inp)?
+        } else {
+            for pcm in [&mut out, &mut inp] {
+                pcm.prepare()?;
+                pcm.start()?;
+            }
+            crate::pcm::StartTogether::Unlinked {
+                reason: format!(
+                    "the rates differ: playback {} Hz, capture {} Hz",
+                    out.layout().rate,
+                    inp.layout().rate
+                ),
+            }
+        };
+        Ok((PcmSource { pcm: out }, PcmSource { pcm: inp }, started))
     }
 
     /// Wraps a PCM the caller configured and started itself.
@@ -229,10 +282,23 @@ impl PcmSource {
     }
 }
 
+/// `config` forced to what a leased stream needs: free-running (stop
+/// threshold = boundary), started by the broker, MONOTONIC timestamps.
+fn free_running(config: &crate::pcm::Config) -> crate::pcm::Config {
+    let mut config = *config;
+    config.sw.xrun = crate::pcm::XrunMode::FreeRunning;
+    config.sw.start_threshold = None;
+    config.sw.no_timestamps = false;
+    config
+}
+
 impl LeaseSource for PcmSource {
     fn layout(&self) -> StreamLayout {
         use crate::device::Device;
         self.pcm.layout()
+    }
+    fn direction(&self) -> Direction {
+        self.pcm.direction()
     }
     fn device_kind(&self) -> DeviceKind {
         DeviceKind::HwBuffer
@@ -255,6 +321,10 @@ impl LeaseSource for PcmSource {
     }
     fn silence(&mut self) {
         use crate::device::Device;
+        // A capture ring is the hardware's to write (and mapped read-only).
+        if self.pcm.direction() == Direction::Capture {
+            return;
+        }
         let ring = self.pcm.ring();
         // SAFETY: the ring mapping is page-aligned and `len` bytes long.
         unsafe { zero_shared(ring.as_ptr(), ring.len()) };

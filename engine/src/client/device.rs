@@ -3,53 +3,107 @@
 
 use super::error::LeaseError;
 use super::lease::{BrokerLink, Lease};
-use crate::broker::wire::{DeviceKind, LeaseInfo};
+use crate::broker::wire::{DeviceKind, LeaseInfo, LeaseKind};
 use crate::device::{Device, HwPosition, PositionSource};
 use crate::error::DeviceError;
 use crate::layout::StreamLayout;
 use crate::ring::RingView;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 impl Lease {
-    /// Builds the device on the lease: a [`crate::restricted::RestrictedPcm`]
-    /// for hardware, a [`crate::sim::SimDevice`] for the simulated device,
-    /// wrapped so that it notices a broker that went away. A lease that is
-    /// fine but whose device cannot be built fails with the device's error.
+    /// Builds the device on a playback or capture lease: a
+    /// [`crate::restricted::RestrictedPcm`] for hardware (its ring mapped
+    /// read-only for capture), a [`crate::sim::SimDevice`] for the
+    /// simulated device, wrapped so that it notices a broker that went
+    /// away. A lease that is fine but whose device cannot be built fails
+    /// with the device's error; a duplex lease fails with
+    /// [`LeaseError::WrongKind`] (use [`Lease::into_duplex`]).
     pub fn into_device(self) -> crate::Result<LeasedDevice> {
+        if self.capture.is_some() {
+            return Err(LeaseError::WrongKind {
+                asked: self.info.direction_kind(),
+                got: LeaseKind::Duplex,
+            }
+            .into());
+        }
         let (info, fds, link) = self.into_parts();
         let mut fds = fds.into_iter();
-        let mut next = || {
-            fds.next().ok_or(LeaseError::FdCount {
-                expected: info.fd_count(),
-                got: 0,
-            })
-        };
-        let inner: Box<dyn Device> = match info.device {
-            DeviceKind::HwBuffer => Box::new(crate::restricted::RestrictedPcm::from_fd(
-                next()?,
-                info.layout,
-            )?),
-            DeviceKind::Simulated => {
-                let data = next()?;
-                let status = next()?;
-                let wake = if info.wake_fd { Some(next()?) } else { None };
-                Box::new(crate::sim::SimDevice::attach(
-                    crate::sim::SimFds { data, status, wake },
-                    crate::sim::SimLayout {
-                        stream: info.layout,
-                        batch: info.batch,
-                    },
-                )?)
-            }
-        };
-        Ok(LeasedDevice {
-            inner,
-            info,
-            link,
-            next_check_ns: 0,
-            lost: false,
-        })
+        build(info, &mut fds, link)
     }
+
+    /// Builds both devices of a duplex lease, `(capture, playback)` in the
+    /// order [`crate::DuplexEngine::start`] takes them. The lease ends when
+    /// both are dropped. Another kind of lease fails with
+    /// [`LeaseError::WrongKind`].
+    pub fn into_duplex(self) -> crate::Result<(LeasedDevice, LeasedDevice)> {
+        let Some((capture, _linked)) = self.capture else {
+            return Err(LeaseError::WrongKind {
+                asked: LeaseKind::Duplex,
+                got: self.kind(),
+            }
+            .into());
+        };
+        let (playback, fds, link) = (self.info, self.fds, self.link);
+        let second = BrokerLink {
+            socket: link.socket.try_clone().map_err(|source| LeaseError::Io {
+                during: "sharing the broker connection between the two devices",
+                source,
+            })?,
+        };
+        let mut fds = fds.into_iter();
+        let output = build(playback, &mut fds, link)?;
+        let input = build(capture, &mut fds, second)?;
+        Ok((input, output))
+    }
+}
+
+impl LeaseInfo {
+    /// The single-stream lease kind of this stream's direction.
+    fn direction_kind(&self) -> LeaseKind {
+        match self.direction {
+            crate::pcm::Direction::Playback => LeaseKind::Playback,
+            crate::pcm::Direction::Capture => LeaseKind::Capture,
+        }
+    }
+}
+
+/// The device of one leased stream, taking its fds from `fds`.
+fn build(
+    info: LeaseInfo,
+    fds: &mut impl Iterator<Item = OwnedFd>,
+    link: BrokerLink,
+) -> crate::Result<LeasedDevice> {
+    let mut next = || {
+        fds.next().ok_or(LeaseError::FdCount {
+            expected: info.fd_count(),
+            got: 0,
+        })
+    };
+    let inner: Box<dyn Device> = match info.device {
+        DeviceKind::HwBuffer => Box::new(crate::restricted::RestrictedPcm::from_fd(
+            next()?,
+            info.layout,
+        )?),
+        DeviceKind::Simulated => {
+            let data = next()?;
+            let status = next()?;
+            let wake = if info.wake_fd { Some(next()?) } else { None };
+            Box::new(crate::sim::SimDevice::attach(
+                crate::sim::SimFds { data, status, wake },
+                crate::sim::SimLayout {
+                    stream: info.layout,
+                    batch: info.batch,
+                },
+            )?)
+        }
+    };
+    Ok(LeasedDevice {
+        inner,
+        info,
+        link,
+        next_check_ns: 0,
+        lost: false,
+    })
 }
 
 /// How often [`LeasedDevice`] checks that the broker is still there.

@@ -1,7 +1,7 @@
 //! [`LeaseError`]: everything that can go wrong getting or keeping a lease.
 //! It never contains the engine's [`crate::Error`] (that one wraps it).
 
-use crate::broker::wire::{ClockId, RefusalCode, WireError};
+use crate::broker::wire::{ClockId, LeaseKind, RefusalCode, WireError};
 use std::io;
 
 /// Everything that can go wrong getting or keeping a lease.
@@ -91,6 +91,14 @@ pub enum LeaseError {
         /// The clock the broker uses.
         got: ClockId,
     },
+    /// The broker granted another kind of lease than the one asked for,
+    /// or the lease does not fit what the caller builds on it.
+    WrongKind {
+        /// What was asked for (or needed).
+        asked: LeaseKind,
+        /// What the lease is.
+        got: LeaseKind,
+    },
 }
 
 impl std::fmt::Display for LeaseError {
@@ -175,6 +183,13 @@ impl std::fmt::Display for LeaseError {
             LeaseError::Clock { got } => write!(
                 f,
                 "the broker's clock is {}, the engine needs CLOCK_MONOTONIC",
+                got.name()
+            ),
+            LeaseError::WrongKind { asked, got } => write!(
+                f,
+                "needed a {} lease but the lease is {}: ask for the right kind \
+                 (ConnectOptions::kind)",
+                asked.name(),
                 got.name()
             ),
         }

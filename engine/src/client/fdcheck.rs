@@ -95,8 +95,9 @@ fn check_wake_pipe(fd: BorrowedFd<'_>, index: usize) -> Result<(), LeaseError> {
     socket::set_nonblocking(fd).map_err(|_| wrong(found))
 }
 
-/// Validates the fds of a lease against its layout. On success the ring
-/// is known to map with the advertised size.
+/// Validates the fds of one leased stream against its layout. On success
+/// the ring is known to map with the advertised size (read-write for
+/// playback, read-only for capture).
 pub(crate) fn validate(info: &LeaseInfo, fds: &[OwnedFd]) -> Result<(), LeaseError> {
     let expected = info.fd_count();
     if fds.len() != expected {
@@ -124,12 +125,15 @@ pub(crate) fn validate(info: &LeaseInfo, fds: &[OwnedFd]) -> Result<(), LeaseErr
             }
         }
     }
-    Mapping::new(fds[0].as_fd(), 0, ring_bytes, Protection::ReadWrite).map_err(|source| {
-        LeaseError::Map {
-            what: "ring",
-            bytes: ring_bytes,
-            source,
-        }
+    // A capture ring is read-only through a restricted fd.
+    let protection = match info.direction {
+        crate::pcm::Direction::Playback => Protection::ReadWrite,
+        crate::pcm::Direction::Capture => Protection::ReadOnly,
+    };
+    Mapping::new(fds[0].as_fd(), 0, ring_bytes, protection).map_err(|source| LeaseError::Map {
+        what: "ring",
+        bytes: ring_bytes,
+        source,
     })?;
     Ok(())
 }

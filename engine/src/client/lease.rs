@@ -2,8 +2,9 @@
 //! keeps it alive.
 
 use super::error::LeaseError;
-use crate::broker::wire::LeaseInfo;
+use crate::broker::wire::{LeaseInfo, LeaseKind};
 use crate::layout::StreamLayout;
+use crate::pcm::Direction;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 /// The connection that keeps a lease alive. Dropping it ends the lease.
@@ -41,12 +42,32 @@ pub struct Lease {
     pub(super) info: LeaseInfo,
     pub(super) fds: Vec<OwnedFd>,
     pub(super) link: BrokerLink,
+    /// Duplex leases: the capture stream (its fds follow `info`'s) and
+    /// whether one linked START started both.
+    pub(super) capture: Option<(LeaseInfo, bool)>,
 }
 
 impl Lease {
-    /// The layout and kind the broker advertised (validated).
+    /// The layout and kind the broker advertised (validated); for a duplex
+    /// lease, the playback stream's (see [`Lease::capture_info`]).
     pub fn info(&self) -> &LeaseInfo {
         &self.info
+    }
+
+    /// What was leased: playback, capture, or a duplex pair.
+    pub fn kind(&self) -> LeaseKind {
+        match (self.capture.is_some(), self.info.direction) {
+            (true, _) => LeaseKind::Duplex,
+            (false, Direction::Playback) => LeaseKind::Playback,
+            (false, Direction::Capture) => LeaseKind::Capture,
+        }
+    }
+
+    /// A duplex lease's capture stream and whether the broker started both
+    /// streams with one linked START (then playback frame `n` and capture
+    /// frame `n` are one instant: their positions count one clock).
+    pub fn capture_info(&self) -> Option<(&LeaseInfo, bool)> {
+        self.capture.as_ref().map(|(i, linked)| (i, *linked))
     }
 
     /// Geometry of the leased stream.
@@ -55,7 +76,8 @@ impl Lease {
     }
 
     /// The leased fds, in wire order (hardware: the BUFFER fd; simulated:
-    /// ring memfd, status memfd).
+    /// ring memfd, status memfd; duplex: the playback stream's, then the
+    /// capture stream's).
     pub fn fds(&self) -> &[OwnedFd] {
         &self.fds
     }
@@ -65,7 +87,8 @@ impl Lease {
         &self.link
     }
 
-    /// Splits the lease to build a device on the fds.
+    /// Splits the lease to build a device on the fds (of a duplex lease,
+    /// the playback stream's info and every fd; see [`Lease::capture_info`]).
     pub fn into_parts(self) -> (LeaseInfo, Vec<OwnedFd>, BrokerLink) {
         (self.info, self.fds, self.link)
     }

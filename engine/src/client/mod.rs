@@ -33,7 +33,7 @@ use fdcheck::validate;
 pub use lease::{BrokerLink, Lease};
 
 use crate::broker::socket::{self, RecvError, SocketAddr};
-use crate::broker::wire::{self, Hello, ServerMessage};
+use crate::broker::wire::{self, Hello, LeaseKind, ServerMessage};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -48,6 +48,11 @@ pub struct ConnectOptions {
     /// How long to wait in line when the stream is leased to someone else;
     /// `None` fails at once with [`LeaseError::Busy`].
     pub wait_in_line: Option<Duration>,
+    /// What to lease. Playback (the default) is asked for in wire version
+    /// 1, which every broker understands; capture and duplex need a broker
+    /// that speaks version 2 (an older one refuses with a version
+    /// mismatch, reported as such).
+    pub kind: LeaseKind,
 }
 
 impl Default for ConnectOptions {
@@ -56,6 +61,7 @@ impl Default for ConnectOptions {
             name: default_name(),
             io_timeout: Duration::from_secs(5),
             wait_in_line: Some(Duration::from_secs(30)),
+            kind: LeaseKind::Playback,
         }
     }
 }
@@ -79,12 +85,12 @@ pub fn connect_with(addr: &SocketAddr, opts: &ConnectOptions) -> Result<Lease, L
         addr: addr.to_string(),
         source,
     })?;
-    let hello = Hello::new(&opts.name).encode();
+    let hello = Hello::request(&opts.name, opts.kind).encode();
     if let Err(source) = socket::send_blocking(sock.as_fd(), hello.as_bytes()) {
         // A broker that refused us at once may have closed already; its
         // refusal is still waiting in our queue.
         if let Some(refusal) = pending_refusal(sock.as_fd()) {
-            return Err(refusal);
+            return Err(explain_refusal(refusal, opts.kind));
         }
         return Err(match source.raw_os_error() {
             Some(libc::EPIPE) | Some(libc::ECONNRESET) => LeaseError::BrokerGone {
@@ -109,15 +115,34 @@ pub fn connect_with(addr: &SocketAddr, opts: &ConnectOptions) -> Result<Lease, L
             }
             left
         };
-        let (msg, fds) = receive(sock.as_fd(), timeout, position)?;
+        let (msg, fds) =
+            receive(sock.as_fd(), timeout, position).map_err(|e| explain_refusal(e, opts.kind))?;
         match msg {
             ServerMessage::Lease(info) => {
                 validate(&info, &fds)?;
-                return Ok(Lease {
+                let lease = Lease {
                     info,
                     fds,
                     link: BrokerLink { socket: sock },
-                });
+                    capture: None,
+                };
+                return check_kind(lease, opts.kind);
+            }
+            ServerMessage::Duplex {
+                playback,
+                capture,
+                linked,
+            } => {
+                let split = playback.fd_count().min(fds.len());
+                validate(&playback, &fds[..split])?;
+                validate(&capture, &fds[split..])?;
+                let lease = Lease {
+                    info: playback,
+                    fds,
+                    link: BrokerLink { socket: sock },
+                    capture: Some((capture, linked)),
+                };
+                return check_kind(lease, opts.kind);
             }
             ServerMessage::Queued(q) => {
                 drop(fds);
@@ -129,12 +154,44 @@ pub fn connect_with(addr: &SocketAddr, opts: &ConnectOptions) -> Result<Lease, L
                 position = q.position;
             }
             ServerMessage::Refusal(r) => {
-                return Err(LeaseError::Refused {
-                    code: r.code,
-                    detail: r.detail,
-                })
+                return Err(explain_refusal(
+                    LeaseError::Refused {
+                        code: r.code,
+                        detail: r.detail,
+                    },
+                    opts.kind,
+                ))
             }
         }
+    }
+}
+
+/// A lease of another kind than asked for is refused (and ends).
+fn check_kind(lease: Lease, asked: LeaseKind) -> Result<Lease, LeaseError> {
+    let got = lease.kind();
+    if got != asked {
+        return Err(LeaseError::WrongKind { asked, got });
+    }
+    Ok(lease)
+}
+
+/// A version-1 broker refuses a version-2 hello with a version mismatch:
+/// say what that means for the lease asked for.
+fn explain_refusal(e: LeaseError, asked: LeaseKind) -> LeaseError {
+    match e {
+        LeaseError::Refused {
+            code: wire::RefusalCode::VersionMismatch,
+            detail,
+        } if asked.min_version() > 1 => LeaseError::Refused {
+            code: wire::RefusalCode::VersionMismatch,
+            detail: format!(
+                "{detail}; a {} lease needs a broker that speaks wire version {} \
+                 (upgrade pcmring-broker), playback works with any",
+                asked.name(),
+                asked.min_version()
+            ),
+        },
+        other => other,
     }
 }
 
@@ -174,7 +231,8 @@ fn receive(
         }
     };
     let msg = wire::parse_server_message(&buf[..r.len]).map_err(LeaseError::Protocol)?;
-    if !matches!(msg, ServerMessage::Lease(_)) && !r.fds.is_empty() {
+    let carries_fds = matches!(msg, ServerMessage::Lease(_) | ServerMessage::Duplex { .. });
+    if !carries_fds && !r.fds.is_empty() {
         return Err(LeaseError::FdTransfer {
             reason: format!(
                 "{} fd(s) attached to a message that carries none",

@@ -133,6 +133,28 @@ impl DuplexEngine {
         Ok(DuplexEngine { handle })
     }
 
+    /// Leases the playback and capture streams of the pcmring broker at
+    /// `addr` (a socket path, or `@name`) as one duplex pair (the broker
+    /// started them with one linked START, so the hardware skew is 0) and
+    /// starts duplex processing on them. `make_renderer` sees the capture
+    /// and the playback layout first. The broker must speak wire version 2
+    /// and have a capture stream at the playback rate; otherwise the
+    /// refusal comes back as [`crate::Error::Lease`].
+    pub fn connect<R: DuplexRenderer>(
+        addr: &str,
+        config: EngineConfig,
+        make_renderer: impl FnOnce(&StreamLayout, &StreamLayout) -> R,
+    ) -> Result<DuplexEngine> {
+        let opts = crate::client::ConnectOptions {
+            kind: crate::broker::LeaseKind::Duplex,
+            ..Default::default()
+        };
+        let addr = crate::broker::SocketAddr::parse(addr);
+        let (input, output) = crate::client::connect_with(&addr, &opts)?.into_duplex()?;
+        let renderer = make_renderer(&input.layout(), &output.layout());
+        DuplexEngine::start(input, output, renderer, config)
+    }
+
     /// What start-up found (margin, offset, skew).
     pub fn start_info(&self) -> &DuplexStart {
         &self.handle.info

@@ -78,6 +78,26 @@ impl InputEngine {
         Ok(InputEngine { handle })
     }
 
+    /// Leases the capture stream of the pcmring broker at `addr` (a socket
+    /// path, or `@name` for an abstract socket), validates the read-only
+    /// BUFFER fd it sends and starts reading it. `make_capturer` sees the
+    /// layout first. The broker must speak wire version 2; an older one
+    /// refuses with a version mismatch ([`crate::Error::Lease`]).
+    pub fn connect<C: Capturer>(
+        addr: &str,
+        config: EngineConfig,
+        make_capturer: impl FnOnce(&StreamLayout) -> C,
+    ) -> Result<InputEngine> {
+        let opts = crate::client::ConnectOptions {
+            kind: crate::broker::LeaseKind::Capture,
+            ..Default::default()
+        };
+        let addr = crate::broker::SocketAddr::parse(addr);
+        let device = crate::client::connect_with(&addr, &opts)?.into_device()?;
+        let capturer = make_capturer(&device.layout());
+        InputEngine::start(device, capturer, config)
+    }
+
     /// What start-up found.
     pub fn info(&self) -> &InputInfo {
         &self.handle.info

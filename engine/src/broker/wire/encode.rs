@@ -2,6 +2,7 @@
 
 use super::limits::*;
 use super::message::*;
+use crate::pcm::Direction;
 use std::fmt;
 
 /// An encoded message in a fixed buffer (no allocation).
@@ -12,13 +13,13 @@ pub struct Encoded {
 }
 
 impl Encoded {
-    fn new(kind: Kind) -> Self {
+    fn new(kind: Kind, version: u16) -> Self {
         let mut e = Encoded {
             buf: [0; MAX_MESSAGE_LEN],
             len: HEADER_LEN,
         };
         e.buf[0..4].copy_from_slice(&MAGIC);
-        e.buf[4..6].copy_from_slice(&VERSION.to_le_bytes());
+        e.buf[4..6].copy_from_slice(&version.to_le_bytes());
         e.buf[6..8].copy_from_slice(&(kind as u16).to_le_bytes());
         e
     }
@@ -63,20 +64,30 @@ fn sanitize(s: &str, max: usize) -> String {
 }
 
 impl Hello {
-    /// A hello with a (sanitized) name.
+    /// A version-1 hello (a playback request) with a (sanitized) name.
     pub fn new(name: &str) -> Self {
+        Hello::request(name, LeaseKind::Playback)
+    }
+
+    /// A hello asking for `kind`, in the lowest version that can say it
+    /// (so a playback request still works with a version-1 broker).
+    pub fn request(name: &str, kind: LeaseKind) -> Self {
         Hello {
+            kind,
+            version: kind.min_version(),
             name: sanitize(name, MAX_NAME_LEN),
         }
     }
 
-    /// Encodes: `flags u32 (0) | name_len u16 | reserved u16 (0) | name`.
+    /// Encodes in `self.version`: `flags u32 (0) | name_len u16 | kind u16
+    /// | name`. In version 1 the kind field is reserved and 0 (playback).
     pub fn encode(&self) -> Encoded {
         let name = sanitize(&self.name, MAX_NAME_LEN);
-        let mut e = Encoded::new(Kind::Hello);
+        let mut e = Encoded::new(Kind::Hello, self.version);
         e.put(&0u32.to_le_bytes());
         e.put(&(name.len() as u16).to_le_bytes());
-        e.put(&0u16.to_le_bytes());
+        let kind = if self.version < 2 { 0 } else { self.kind as u16 };
+        e.put(&kind.to_le_bytes());
         e.put(name.as_bytes());
         e.finish()
     }
@@ -99,9 +110,16 @@ impl LeaseInfo {
     /// | 40 | u64 | boundary (frames) |
     /// | 48 | u64 | lease id |
     /// | 56 | u64 | reserved (0) |
+    /// This is the whole payload of a version-1 lease (playback only) and
+    /// one stream block of a version-2 lease.
     pub fn encode(&self) -> Encoded {
+        let mut e = Encoded::new(Kind::Lease, 1);
+        self.put_block(&mut e);
+        e.finish()
+    }
+
+    fn put_block(&self, e: &mut Encoded) {
         let l = &self.layout;
-        let mut e = Encoded::new(Kind::Lease);
         e.put(&l.format.alsa().to_le_bytes());
         e.put(&l.channels.to_le_bytes());
         e.put(&l.rate.to_le_bytes());
@@ -124,14 +142,34 @@ impl LeaseInfo {
         e.put(&l.boundary.to_le_bytes());
         e.put(&self.lease_id.to_le_bytes());
         e.put(&0u64.to_le_bytes());
-        e.finish()
     }
 }
 
+/// Encodes a version-2 lease: `lease kind u16 | stream count u16 | flags
+/// u32 | reserved u64 (0)`, then one 64-byte block per stream (playback
+/// first).
+fn encode_lease_v2(kind: LeaseKind, streams: &[&LeaseInfo], linked: bool) -> Encoded {
+    let mut e = Encoded::new(Kind::Lease, 2);
+    e.put(&(kind as u16).to_le_bytes());
+    e.put(&(streams.len() as u16).to_le_bytes());
+    let flags = if linked { LEASE_FLAG_LINKED } else { 0 };
+    e.put(&flags.to_le_bytes());
+    e.put(&0u64.to_le_bytes());
+    for s in streams {
+        s.put_block(&mut e);
+    }
+    e.finish()
+}
+
 impl Queued {
-    /// Encodes: `position u32 | reserved u32 (0)`.
+    /// Encodes in version 1: `position u32 | reserved u32 (0)`.
     pub fn encode(&self) -> Encoded {
-        let mut e = Encoded::new(Kind::Queued);
+        self.encode_as(1)
+    }
+
+    /// Encodes in `version` (the same payload in every version).
+    pub fn encode_as(&self, version: u16) -> Encoded {
+        let mut e = Encoded::new(Kind::Queued, version);
         e.put(&self.position.to_le_bytes());
         e.put(&0u32.to_le_bytes());
         e.finish()
@@ -147,11 +185,18 @@ impl Refusal {
         }
     }
 
-    /// Encodes: `code u16 | detail_len u16 | detail`.
+    /// Encodes in version 1, which every client reads:
+    /// `code u16 | detail_len u16 | detail`.
     pub fn encode(&self) -> Encoded {
+        self.encode_as(1)
+    }
+
+    /// Encodes in `version`; a code that version does not know travels as
+    /// [`RefusalCode::for_version`] says.
+    pub fn encode_as(&self, version: u16) -> Encoded {
         let detail = sanitize(&self.detail, MAX_DETAIL_LEN);
-        let mut e = Encoded::new(Kind::Refusal);
-        e.put(&(self.code as u16).to_le_bytes());
+        let mut e = Encoded::new(Kind::Refusal, version);
+        e.put(&(self.code.for_version(version) as u16).to_le_bytes());
         e.put(&(detail.len() as u16).to_le_bytes());
         e.put(detail.as_bytes());
         e.finish()
@@ -159,12 +204,31 @@ impl Refusal {
 }
 
 impl ServerMessage {
-    /// Encodes any broker message.
+    /// Encodes any broker message in version 1 (a [`ServerMessage::Duplex`]
+    /// only exists in version 2 and is encoded so).
     pub fn encode(&self) -> Encoded {
+        self.encode_as(1)
+    }
+
+    /// Encodes in the peer's `version`. A version-1 lease can only say
+    /// playback: the broker never sends other kinds to a version-1 client.
+    pub fn encode_as(&self, version: u16) -> Encoded {
         match self {
-            ServerMessage::Lease(m) => m.encode(),
-            ServerMessage::Queued(m) => m.encode(),
-            ServerMessage::Refusal(m) => m.encode(),
+            ServerMessage::Lease(m) if version < 2 => m.encode(),
+            ServerMessage::Lease(m) => {
+                let kind = match m.direction {
+                    Direction::Playback => LeaseKind::Playback,
+                    Direction::Capture => LeaseKind::Capture,
+                };
+                encode_lease_v2(kind, &[m], false)
+            }
+            ServerMessage::Duplex {
+                playback,
+                capture,
+                linked,
+            } => encode_lease_v2(LeaseKind::Duplex, &[playback, capture], *linked),
+            ServerMessage::Queued(m) => m.encode_as(version),
+            ServerMessage::Refusal(m) => m.encode_as(version),
         }
     }
 }

@@ -2,8 +2,12 @@
 
 /// The four bytes every message starts with.
 pub const MAGIC: [u8; 4] = *b"PCMR";
-/// The wire version this build speaks.
-pub const VERSION: u16 = 1;
+/// The newest wire version this build speaks. It also understands every
+/// version from [`MIN_VERSION`] on and answers a peer in the peer's version.
+pub const VERSION: u16 = 2;
+/// The oldest wire version this build still understands (version 1:
+/// playback leases only).
+pub const MIN_VERSION: u16 = 1;
 /// Bytes in the header.
 pub const HEADER_LEN: usize = 12;
 /// Upper bound on any message in this version, header included. Receive
@@ -13,8 +17,14 @@ pub const MAX_MESSAGE_LEN: usize = 256;
 pub const MAX_NAME_LEN: usize = 64;
 /// Longest detail text in a [`Refusal`](crate::broker::wire::Refusal), in bytes.
 pub const MAX_DETAIL_LEN: usize = 192;
-/// Bytes in a lease payload.
+/// Bytes in a version-1 lease payload, and in each stream block of a
+/// version-2 lease.
 pub const LEASE_PAYLOAD_LEN: usize = 64;
+/// Bytes before the stream blocks of a version-2 lease payload.
+pub const LEASE_V2_FIXED_LEN: usize = 16;
+/// Version-2 lease flag: the two streams of a duplex lease were started
+/// by one linked START.
+pub const LEASE_FLAG_LINKED: u32 = 1;
 /// Bytes in a queued payload.
 pub const QUEUED_PAYLOAD_LEN: usize = 8;
 /// Fixed part of a hello payload (before the name).

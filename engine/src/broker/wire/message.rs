@@ -1,6 +1,7 @@
 //! The messages and the fields they carry.
 
 use crate::layout::StreamLayout;
+use crate::pcm::Direction;
 
 /// Message kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +36,50 @@ impl Kind {
             Kind::Lease => "lease",
             Kind::Queued => "queued",
             Kind::Refusal => "refusal",
+        }
+    }
+}
+
+/// What a client asks the broker for (wire version 2; a version-1 hello
+/// always asks for [`LeaseKind::Playback`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(u16)]
+pub enum LeaseKind {
+    /// The playback stream (what every version-1 client gets).
+    #[default]
+    Playback = 1,
+    /// The capture stream (its ring is read-only for the client).
+    Capture = 2,
+    /// The playback and the capture stream of one card, started together
+    /// by one linked START: both positions count frames of one clock.
+    Duplex = 3,
+}
+
+impl LeaseKind {
+    /// The kind for a wire number.
+    pub const fn from_raw(n: u16) -> Option<LeaseKind> {
+        match n {
+            1 => Some(LeaseKind::Playback),
+            2 => Some(LeaseKind::Capture),
+            3 => Some(LeaseKind::Duplex),
+            _ => None,
+        }
+    }
+
+    /// Lower-case name for messages.
+    pub const fn name(self) -> &'static str {
+        match self {
+            LeaseKind::Playback => "playback",
+            LeaseKind::Capture => "capture",
+            LeaseKind::Duplex => "duplex (playback + capture)",
+        }
+    }
+
+    /// The lowest wire version that can ask for this kind.
+    pub const fn min_version(self) -> u16 {
+        match self {
+            LeaseKind::Playback => 1,
+            LeaseKind::Capture | LeaseKind::Duplex => 2,
         }
     }
 }
@@ -113,6 +158,13 @@ impl ClockId {
 /// Client to broker: the first message on a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hello {
+    /// What the client asks for.
+    pub kind: LeaseKind,
+    /// The wire version the hello travels in (the broker answers in the
+    /// same one): [`LeaseKind::min_version`] from [`Hello::request`], so a
+    /// playback request is byte for byte a version-1 hello that every
+    /// broker understands.
+    pub version: u16,
     /// A label for the broker's log (at most [`MAX_NAME_LEN`](crate::broker::wire::MAX_NAME_LEN) bytes of
     /// printable UTF-8; the encoder truncates and replaces control chars).
     pub name: String,
@@ -122,6 +174,8 @@ pub struct Hello {
 /// [`LeaseInfo::fd_count`] fds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LeaseInfo {
+    /// Playback or capture (a version-1 lease is always playback).
+    pub direction: Direction,
     /// Geometry of the stream.
     pub layout: StreamLayout,
     /// What the fds are.
@@ -174,6 +228,12 @@ pub enum RefusalCode {
     Timeout = 7,
     /// Too many connections are being set up at once.
     TooManyConnections = 8,
+    /// The broker does not serve the lease kind asked for (e.g. capture
+    /// from a broker started without a capture device). Version 2 only.
+    Unavailable = 9,
+    /// A duplex lease was asked for but the broker's playback and capture
+    /// streams run at different rates. Version 2 only.
+    RatesDiffer = 10,
 }
 
 impl RefusalCode {
@@ -188,6 +248,8 @@ impl RefusalCode {
             6 => RefusalCode::ShuttingDown,
             7 => RefusalCode::Timeout,
             8 => RefusalCode::TooManyConnections,
+            9 => RefusalCode::Unavailable,
+            10 => RefusalCode::RatesDiffer,
             _ => return None,
         })
     }
@@ -214,6 +276,26 @@ impl RefusalCode {
             RefusalCode::TooManyConnections => {
                 "too many clients are connecting at once; try again later"
             }
+            RefusalCode::Unavailable => {
+                "the broker does not serve this kind of lease (no capture stream?); \
+                 start it with --capture or ask for another kind"
+            }
+            RefusalCode::RatesDiffer => {
+                "the broker's playback and capture streams run at different rates, \
+                 so they cannot be leased as one duplex pair; lease them one by one \
+                 or restart the broker with one --rate both devices support"
+            }
+        }
+    }
+
+    /// The code a version-1 peer understands: the codes added in version
+    /// 2 travel as `DeviceError` (the detail text keeps the reason).
+    pub const fn for_version(self, version: u16) -> RefusalCode {
+        match self {
+            RefusalCode::Unavailable | RefusalCode::RatesDiffer if version < 2 => {
+                RefusalCode::DeviceError
+            }
+            other => other,
         }
     }
 }
@@ -238,8 +320,20 @@ pub enum ClientMessage {
 /// Messages a client accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerMessage {
-    /// See [`LeaseInfo`].
+    /// One stream (playback, or capture in version 2). See [`LeaseInfo`].
     Lease(LeaseInfo),
+    /// Version 2: a duplex lease, the fds of `playback` then of `capture`.
+    Duplex {
+        /// The playback stream.
+        playback: LeaseInfo,
+        /// The capture stream.
+        capture: LeaseInfo,
+        /// Whether one linked START started both, so that playback frame
+        /// `n` and capture frame `n` are the same instant of one clock
+        /// (otherwise they were started back to back and differ by a few
+        /// frames the client has to measure).
+        linked: bool,
+    },
     /// See [`Queued`].
     Queued(Queued),
     /// See [`Refusal`].

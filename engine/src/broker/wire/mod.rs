@@ -29,7 +29,7 @@ pub use encode::Encoded;
 pub use error::WireError;
 pub use limits::*;
 pub use message::{
-    ClientMessage, ClockId, DeviceKind, Hello, Kind, LeaseInfo, Queued, Refusal, RefusalCode,
+    ClientMessage, ClockId, DeviceKind, Hello, Kind, LeaseInfo, LeaseKind, Queued, Refusal, RefusalCode,
     ServerMessage,
 };
 pub use parse::{parse_client_message, parse_server_message};

@@ -4,6 +4,7 @@ use super::error::WireError;
 use super::limits::*;
 use super::message::*;
 use crate::layout::{Format, StreamLayout};
+use crate::pcm::Direction;
 
 struct Reader<'a> {
     bytes: &'a [u8],
@@ -38,8 +39,8 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Checks the header and returns the kind and the payload.
-fn parse_header(bytes: &[u8]) -> Result<(Kind, &[u8]), WireError> {
+/// Checks the header and returns the version, the kind and the payload.
+fn parse_header(bytes: &[u8]) -> Result<(u16, Kind, &[u8]), WireError> {
     if bytes.len() < HEADER_LEN {
         return Err(WireError::ShortHeader { got: bytes.len() });
     }
@@ -49,7 +50,7 @@ fn parse_header(bytes: &[u8]) -> Result<(Kind, &[u8]), WireError> {
         return Err(WireError::BadMagic { got: magic });
     }
     let version = r.u16();
-    if version != VERSION {
+    if !(MIN_VERSION..=VERSION).contains(&version) {
         return Err(WireError::UnsupportedVersion { got: version });
     }
     let kind_raw = r.u16();
@@ -62,7 +63,7 @@ fn parse_header(bytes: &[u8]) -> Result<(Kind, &[u8]), WireError> {
         });
     }
     let kind = Kind::from_raw(kind_raw).ok_or(WireError::UnknownKind { got: kind_raw })?;
-    Ok((kind, payload))
+    Ok((version, kind, payload))
 }
 
 fn text(bytes: &[u8], field: &'static str) -> Result<String, WireError> {
@@ -77,27 +78,30 @@ fn field(field: &'static str, value: u64, rule: &'static str) -> WireError {
     WireError::BadField { field, value, rule }
 }
 
-/// Parses a message a broker receives (a [`Hello`]).
+/// Parses a message a broker receives (a [`Hello`], in version 1 or 2).
 pub fn parse_client_message(bytes: &[u8]) -> Result<ClientMessage, WireError> {
-    let (kind, payload) = parse_header(bytes)?;
+    let (version, kind, payload) = parse_header(bytes)?;
     match kind {
-        Kind::Hello => parse_hello(payload).map(ClientMessage::Hello),
+        Kind::Hello => parse_hello(payload, version).map(ClientMessage::Hello),
         other => Err(WireError::UnexpectedKind { got: other }),
     }
 }
 
-/// Parses a message a client receives.
+/// Parses a message a client receives (version 1 or 2).
 pub fn parse_server_message(bytes: &[u8]) -> Result<ServerMessage, WireError> {
-    let (kind, payload) = parse_header(bytes)?;
+    let (version, kind, payload) = parse_header(bytes)?;
     match kind {
-        Kind::Lease => parse_lease(payload).map(ServerMessage::Lease),
+        Kind::Lease if version < 2 => {
+            parse_lease(payload, Direction::Playback).map(ServerMessage::Lease)
+        }
+        Kind::Lease => parse_lease_v2(payload),
         Kind::Queued => parse_queued(payload).map(ServerMessage::Queued),
-        Kind::Refusal => parse_refusal(payload).map(ServerMessage::Refusal),
+        Kind::Refusal => parse_refusal(payload, version).map(ServerMessage::Refusal),
         other => Err(WireError::UnexpectedKind { got: other }),
     }
 }
 
-fn parse_hello(p: &[u8]) -> Result<Hello, WireError> {
+fn parse_hello(p: &[u8], version: u16) -> Result<Hello, WireError> {
     if p.len() < HELLO_FIXED_LEN || p.len() > HELLO_FIXED_LEN + MAX_NAME_LEN {
         return Err(WireError::BadPayloadLength {
             kind: Kind::Hello,
@@ -113,13 +117,23 @@ fn parse_hello(p: &[u8]) -> Result<Hello, WireError> {
         });
     }
     let name_len = r.u16() as usize;
-    let reserved = r.u16();
-    if reserved != 0 {
-        return Err(WireError::Reserved {
-            field: "hello.reserved",
-            value: reserved.into(),
-        });
-    }
+    let kind_raw = r.u16();
+    // Version 1: a reserved 0 that means playback. Version 2: the kind.
+    let kind = if version < 2 {
+        if kind_raw != 0 {
+            return Err(WireError::Reserved {
+                field: "hello.reserved",
+                value: kind_raw.into(),
+            });
+        }
+        LeaseKind::Playback
+    } else {
+        LeaseKind::from_raw(kind_raw).ok_or(field(
+            "hello.kind",
+            kind_raw.into(),
+            "must be 1 (playback), 2 (capture) or 3 (duplex)",
+        ))?
+    };
     let name = r.rest();
     if name.len() != name_len {
         return Err(field(
@@ -129,6 +143,8 @@ fn parse_hello(p: &[u8]) -> Result<Hello, WireError> {
         ));
     }
     Ok(Hello {
+        kind,
+        version,
         name: text(name, "hello.name")?,
     })
 }
@@ -155,7 +171,7 @@ fn parse_queued(p: &[u8]) -> Result<Queued, WireError> {
     Ok(Queued { position })
 }
 
-fn parse_refusal(p: &[u8]) -> Result<Refusal, WireError> {
+fn parse_refusal(p: &[u8], version: u16) -> Result<Refusal, WireError> {
     if p.len() < REFUSAL_FIXED_LEN || p.len() > REFUSAL_FIXED_LEN + MAX_DETAIL_LEN {
         return Err(WireError::BadPayloadLength {
             kind: Kind::Refusal,
@@ -164,11 +180,14 @@ fn parse_refusal(p: &[u8]) -> Result<Refusal, WireError> {
     }
     let mut r = Reader { bytes: p, pos: 0 };
     let code_raw = r.u16();
-    let code = RefusalCode::from_raw(code_raw).ok_or(field(
-        "refusal.code",
-        code_raw.into(),
-        "unknown refusal code",
-    ))?;
+    let code = RefusalCode::from_raw(code_raw)
+        // Codes added in a later version do not exist in an earlier one.
+        .filter(|c| c.for_version(version) == *c)
+        .ok_or(field(
+            "refusal.code",
+            code_raw.into(),
+            "unknown refusal code",
+        ))?;
     let len = r.u16() as usize;
     let detail = r.rest();
     if detail.len() != len {
@@ -184,7 +203,90 @@ fn parse_refusal(p: &[u8]) -> Result<Refusal, WireError> {
     })
 }
 
-fn parse_lease(p: &[u8]) -> Result<LeaseInfo, WireError> {
+/// A version-2 lease: a 16-byte head, then one 64-byte block per stream.
+fn parse_lease_v2(p: &[u8]) -> Result<ServerMessage, WireError> {
+    if p.len() < LEASE_V2_FIXED_LEN {
+        return Err(WireError::BadPayloadLength {
+            kind: Kind::Lease,
+            len: p.len(),
+        });
+    }
+    let mut r = Reader { bytes: p, pos: 0 };
+    let kind_raw = r.u16();
+    let streams = r.u16();
+    let flags = r.u32();
+    let reserved = r.u64();
+    let kind = LeaseKind::from_raw(kind_raw).ok_or(field(
+        "lease.kind",
+        kind_raw.into(),
+        "must be 1 (playback), 2 (capture) or 3 (duplex)",
+    ))?;
+    let want = if kind == LeaseKind::Duplex { 2 } else { 1 };
+    if streams != want {
+        return Err(field(
+            "lease.streams",
+            streams.into(),
+            "must be 1 for a playback or capture lease, 2 for duplex",
+        ));
+    }
+    if p.len() != LEASE_V2_FIXED_LEN + usize::from(streams) * LEASE_PAYLOAD_LEN {
+        return Err(WireError::BadPayloadLength {
+            kind: Kind::Lease,
+            len: p.len(),
+        });
+    }
+    let known = if kind == LeaseKind::Duplex {
+        LEASE_FLAG_LINKED
+    } else {
+        0
+    };
+    if flags & !known != 0 {
+        return Err(WireError::Reserved {
+            field: "lease.flags",
+            value: flags.into(),
+        });
+    }
+    if reserved != 0 {
+        return Err(WireError::Reserved {
+            field: "lease.reserved_v2",
+            value: reserved,
+        });
+    }
+    let block = |i: usize, direction| {
+        let start = LEASE_V2_FIXED_LEN + i * LEASE_PAYLOAD_LEN;
+        parse_lease(&p[start..start + LEASE_PAYLOAD_LEN], direction)
+    };
+    match kind {
+        LeaseKind::Playback => block(0, Direction::Playback).map(ServerMessage::Lease),
+        LeaseKind::Capture => block(0, Direction::Capture).map(ServerMessage::Lease),
+        LeaseKind::Duplex => {
+            let playback = block(0, Direction::Playback)?;
+            let capture = block(1, Direction::Capture)?;
+            if playback.layout.rate != capture.layout.rate {
+                return Err(field(
+                    "lease.capture.rate",
+                    capture.layout.rate.into(),
+                    "a duplex pair must run at the playback stream's rate",
+                ));
+            }
+            if playback.fd_count() + capture.fd_count() > crate::broker::socket::MAX_FDS {
+                return Err(field(
+                    "lease.fd_count",
+                    (playback.fd_count() + capture.fd_count()) as u64,
+                    "a lease carries at most 6 fds",
+                ));
+            }
+            Ok(ServerMessage::Duplex {
+                playback,
+                capture,
+                linked: flags & LEASE_FLAG_LINKED != 0,
+            })
+        }
+    }
+}
+
+/// One stream block (the whole version-1 lease payload).
+fn parse_lease(p: &[u8], direction: Direction) -> Result<LeaseInfo, WireError> {
     if p.len() != LEASE_PAYLOAD_LEN {
         return Err(WireError::BadPayloadLength {
             kind: Kind::Lease,
@@ -289,6 +391,7 @@ fn parse_lease(p: &[u8]) -> Result<LeaseInfo, WireError> {
         });
     }
     Ok(LeaseInfo {
+        direction,
         layout: StreamLayout {
             format,
             channels,
