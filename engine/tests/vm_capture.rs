@@ -21,7 +21,7 @@ use pcmring::sim::FrameCounter;
 use pcmring::{Device, DupMode, Format};
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -425,9 +425,14 @@ fn round_trip_matches_the_reported_offset() {
             sum: AtomicU64,
             min: AtomicU64,
             max: AtomicU64,
+            // measured minus the offset in force when the click left
+            diff_min: AtomicI64,
+            diff_max: AtomicI64,
         }
         let clicks = Arc::new(Clicks {
             min: AtomicU64::new(u64::MAX),
+            diff_min: AtomicI64::new(i64::MAX),
+            diff_max: AtomicI64::new(i64::MIN),
             ..Clicks::default()
         });
         let c = clicks.clone();
@@ -451,6 +456,8 @@ fn round_trip_matches_the_reported_offset() {
                     c.sum.fetch_add(m, Ordering::Relaxed);
                     c.min.fetch_min(m, Ordering::Relaxed);
                     c.max.fetch_max(m, Ordering::Relaxed);
+                    c.diff_min.fetch_min(diff, Ordering::Relaxed);
+                    c.diff_max.fetch_max(diff, Ordering::Relaxed);
                     if diff.unsigned_abs() > info.frames as u64 {
                         c.bad.fetch_add(1, Ordering::Relaxed);
                     }
@@ -479,8 +486,10 @@ fn round_trip_matches_the_reported_offset() {
         let min = clicks.min.load(Ordering::Relaxed);
         let max = clicks.max.load(Ordering::Relaxed);
         let mean = clicks.sum.load(Ordering::Relaxed) / n.max(1);
+        let diff_min = clicks.diff_min.load(Ordering::Relaxed);
+        let diff_max = clicks.diff_max.load(Ordering::Relaxed);
         out(&format!(
-            "vm_capture | round trip: block {block} margin {} reported {} skew {} measured mean {mean} min {min} max {max} clicks {n} realigns {} | {:.2} ms reported, {:.2} ms measured",
+            "vm_capture | round trip: block {block} margin {} reported {} skew {} measured mean {mean} min {min} max {max} clicks {n} realigns {} diff {diff_min}..{diff_max} | {:.2} ms reported, {:.2} ms measured",
             s.margin_frames,
             tel.offset_frames,
             tel.hw_skew_frames,
