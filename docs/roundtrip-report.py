@@ -44,6 +44,17 @@ def agrees(b, r):
     return abs(r["min"] - r["reported"]) <= b and abs(r["max"] - r["reported"]) <= b
 
 
+def reported_in_force(r):
+    """The reported round trip the clicks saw, averaged like the measured
+    mean: after a realign the final reported value is not the one every
+    click saw, but each click's distance from the offset in force is known
+    (exact when diff is lo..lo, as on snd-aloop)."""
+    if r.get("diff"):
+        lo, hi = r["diff"]
+        return r["mean"] - (lo + hi) / 2
+    return r["reported"]
+
+
 def ms(frames):
     return frames * 1000.0 / RATE
 
@@ -163,8 +174,9 @@ def write_csv(path, pcmring, alsabat):
 def write_md(path, info, pcmring, alsabat, verdict):
     rules = sorted({rule for rule, _ in alsabat})
     blocks = sorted(set(pcmring) | {p for _, p in alsabat})
-    head = ["block", "pcmring reported, frames (ms)", "pcmring measured mean (min..max), frames",
-            "measured - reported, per click", "within a block", "realigns"]
+    head = ["block", "pcmring realigns", "pcmring reported at the end, frames (ms)",
+            "pcmring measured mean (min..max), frames (ms)",
+            "measured - reported in force, per click", "within a block"]
     for rule in rules:
         head += [f"alsabat {rule}: period/buffer", f"alsabat {rule}: ms (each test)"]
     lines = ["| " + " | ".join(head) + " |",
@@ -174,11 +186,10 @@ def write_md(path, info, pcmring, alsabat, verdict):
         r = pcmring.get(b)
         if r:
             agree = agrees(b, r)
-            row += [f"{r['reported']} ({ms(r['reported']):.2f})",
-                    f"{r['mean']} ({r['min']}..{r['max']})",
+            row += [str(r["realigns"]), f"{r['reported']} ({ms(r['reported']):.2f})",
+                    f"{r['mean']} ({r['min']}..{r['max']}) ({ms(r['mean']):.2f})",
                     f"{r['diff'][0]}..{r['diff'][1]}" if r.get("diff") else "",
-                    {True: "yes", False: "**no**", None: "per click"}[agree],
-                    str(r["realigns"])]
+                    {True: "yes", False: "**no**", None: "per click"}[agree]]
         else:
             row += ["", "", "", "", ""]
         for rule in rules:
@@ -188,7 +199,7 @@ def write_md(path, info, pcmring, alsabat, verdict):
                 continue
             pb = f"{run['period']}/{run['buffer']}" if run["period"] else "?"
             if run["attempts"] > 1:
-                pb += f" (start {run['attempts']})"
+                pb += f" ({run['attempts']} starts in {run['tries']} runs)"
             if run["final"] is not None:
                 each = ", ".join(str(t) for t in run["tests"])
                 row += [pb, f"**{run['final']}** ({each})"]
@@ -209,8 +220,8 @@ def write_svg(path, info, pcmring, alsabat):
     series = []  # (name, colour, dash, marker, [(block, ms)])
     series.append(("pcmring measured", "#1f77b4", "", "circle",
                    [(b, ms(r["mean"])) for b, r in sorted(pcmring.items())]))
-    series.append(("pcmring reported (offset - skew)", "#ff7f0e", "5,4", "none",
-                   [(b, ms(r["reported"])) for b, r in sorted(pcmring.items())]))
+    series.append(("pcmring reported (in force per click)", "#ff7f0e", "5,4", "none",
+                   [(b, ms(reported_in_force(r))) for b, r in sorted(pcmring.items())]))
     colours = ["#d62728", "#2ca02c", "#9467bd"]
     for i, rule in enumerate(sorted({rule for rule, _ in alsabat})):
         # At the period alsabat ended up using (it grows it after an xrun).
