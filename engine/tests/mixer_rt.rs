@@ -175,7 +175,20 @@ fn render_never_touches_the_heap() {
         while m.poll_event().is_some() {}
         match block % 40 {
             5 => song.seek(block * 10),
-            12 => song.hold_loader(true),
+            12 => {
+                // Held, then seeked: the loader takes up the seek but writes
+                // nothing, so the voice surely starves until block 20.
+                song.hold_loader(true);
+                song.seek(block * 10);
+                let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                while !song.seek_done() {
+                    assert!(
+                        std::time::Instant::now() < end,
+                        "the loader never took the seek"
+                    );
+                    std::thread::sleep(std::time::Duration::from_micros(100));
+                }
+            }
             15 => m.pause_bus(music).unwrap(),
             17 => m.resume_bus(music).unwrap(),
             35 => m.stop_bus(music).unwrap(),
