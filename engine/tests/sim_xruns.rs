@@ -80,6 +80,18 @@ fn engine_and_sim_agree_on_starvation_period_wakeups() {
     check(DacMode::Periods, WakeStrategy::Period);
 }
 
+/// Waits until the DAC thread has played `periods` more periods: then it
+/// has been through its loop, and seen what was asked of it before, at
+/// least once (a fixed sleep is not enough on a loaded host).
+fn dac_steps(dac: &SimDac, periods: u64) {
+    let start = dac.stats().consumed_frames;
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    while dac.stats().consumed_frames < start + periods * 256 {
+        assert!(std::time::Instant::now() < end, "the DAC stopped playing");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 #[test]
 fn no_underruns_counted_after_the_writer_leaves() {
     let sc = SimConfig::new(layout(Format::S16Le, 256, 1024, 1024 << 10));
@@ -97,7 +109,7 @@ fn no_underruns_counted_after_the_writer_leaves() {
     );
     // The lease ends: the broker releases the writer.
     dac.release_writer();
-    std::thread::sleep(Duration::from_millis(30));
+    dac_steps(&dac, 2);
     let at_release = dac.stats().underrun_frames;
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(
@@ -111,7 +123,7 @@ fn no_underruns_counted_after_the_writer_leaves() {
     let hw = dev.position().expect("pos").hw_ptr;
     dev.commit(hw + 512).expect("commit");
     drop(dev);
-    std::thread::sleep(Duration::from_millis(30));
+    dac_steps(&dac, 2);
     let at_drop = dac.stats().underrun_frames;
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(dac.stats().underrun_frames, at_drop);
