@@ -723,27 +723,6 @@ impl Voice {
         }
     }
 
-    /// Touches the first source line the next block will read, so its page
-    /// translation is cached by the time [`Voice::prefetch`] asks for the rest.
-    #[inline(always)]
-    pub fn prefetch_page(&self) {
-        #[cfg(target_arch = "x86_64")]
-        if let Some(sound) = &self.sound {
-            let s = sound.samples();
-            let i = (self.pos >> 32) as usize * self.channels as usize;
-            if i < s.len() {
-                // SAFETY: `i < s.len()`: the address is inside the sample buffer;
-                // a prefetch has no architectural effect besides caching.
-                unsafe {
-                    std::arch::x86_64::_mm_prefetch(
-                        s.as_ptr().add(i) as *const i8,
-                        std::arch::x86_64::_MM_HINT_T2,
-                    )
-                };
-            }
-        }
-    }
-
     /// Wraps a position past the loop end back into the loop; `false` if a
     /// one-shot voice ran off its end.
     #[inline(always)]
