@@ -16,7 +16,8 @@
 //!   for baseline x86_64, SSE2), fixed gains, unit rate, no features.
 //! - `avx2`: the strongest baseline: the same multiply-add written with AVX2
 //!   intrinsics (8 frames per instruction, no FMA, like the mixer), the next
-//!   voices' sources prefetched; `-` without AVX2 (detected at run time).
+//!   voices' sources prefetched, with and without an early page-walk hint
+//!   (the faster of the two); `-` without AVX2 (detected at run time).
 //! - `static`: the mixer, fixed gain and pan, unit rate.
 //! - `gp`: gain and pan changed on every voice every block (each change a
 //!   ramp over the next 240 frames), unit rate.
@@ -43,7 +44,8 @@
 //! measurement, default 0.6), `MIXER_BENCH_NS` (comma-separated voice counts,
 //! default `100,1000,5000,15000`), `MIXER_BENCH_PEERS_MAX` (default 5000),
 //! `MIXER_BENCH_PROFILE=static|gp|dyn` (instead, run only that column, for a
-//! profiler), `MIXER_BENCH_STREAMS` (default 64; 0 skips the streaming run)
+//! profiler; with `MIXER_BENCH_AHEADS=0,8,16` alternating those prefetch
+//! distances and `MIXER_BENCH_REPS` repetitions), `MIXER_BENCH_STREAMS` (default 64; 0 skips the streaming run)
 //! and `MIXER_BENCH_STREAM_VOICES` (default 5000),
 //! `MIXER_BENCH_STREAM_VOICES_ONLY` (default 64; 0 skips the streaming
 //! voices column: that many streams alone, render-thread ns per
@@ -205,12 +207,27 @@ enum Changes {
 }
 
 fn pcmring_mixer(w: &Workload, rate: f32, packed: bool, changes: Changes, secs: f64) -> (f64, f64) {
+    pcmring_mixer_ahead(w, rate, packed, changes, secs, None)
+}
+
+/// [`pcmring_mixer`] with a prefetch distance other than the default.
+fn pcmring_mixer_ahead(
+    w: &Workload,
+    rate: f32,
+    packed: bool,
+    changes: Changes,
+    secs: f64,
+    ahead: Option<usize>,
+) -> (f64, f64) {
     let n = w.sources.len();
     let (mixer, mut r) = MixerBuilder::new(RATE)
         .voices(n)
         .command_capacity(n)
         .clip(Clip::Off)
         .build();
+    if let Some(a) = ahead {
+        r.set_prefetch_ahead(a);
+    }
     let mut handles: Vec<VoiceHandle> = Vec::with_capacity(n);
     for i in 0..n {
         let s = if packed {
@@ -433,8 +450,8 @@ fn bare_loop(w: &Workload, secs: f64) -> (f64, f64) {
 }
 
 /// The strongest bare loop: AVX2 intrinsics, sources of the voices
-/// `AHEAD` places on prefetched (their first line with a page-walk hint
-/// further ahead still).
+/// `AHEAD` places on prefetched; measured with and without a page-walk hint
+/// (the first line of the voice `4 * AHEAD` places on), the faster counts.
 #[cfg(target_arch = "x86_64")]
 mod avx2_bare {
     use super::*;
@@ -445,7 +462,7 @@ mod avx2_bare {
     /// # Safety
     /// The CPU must support AVX2; every `pos[v] + BLOCK <= src[v].len()`.
     #[target_feature(enable = "avx2")]
-    unsafe fn block(
+    unsafe fn block<const PAGE: bool>(
         src: &[Arc<[f32]>],
         pos: &[usize],
         gl: &[f32],
@@ -467,7 +484,7 @@ mod avx2_bare {
                         k += 16;
                     }
                 }
-                if v + 4 * AHEAD < n {
+                if PAGE && v + 4 * AHEAD < n {
                     let s = src[v + 4 * AHEAD].as_ptr().add(pos[v + 4 * AHEAD]);
                     _mm_prefetch(s as *const i8, _MM_HINT_T2);
                 }
@@ -488,6 +505,12 @@ mod avx2_bare {
     }
 
     pub fn run(w: &Workload, secs: f64) -> Option<(f64, f64)> {
+        let a = run_variant::<true>(w, secs)?;
+        let b = run_variant::<false>(w, secs)?;
+        Some(if a.0 <= b.0 { a } else { b })
+    }
+
+    fn run_variant<const PAGE: bool>(w: &Workload, secs: f64) -> Option<(f64, f64)> {
         if !std::is_x86_feature_detected!("avx2") {
             return None;
         }
@@ -510,7 +533,7 @@ mod avx2_bare {
                 r.fill(0.0);
                 // SAFETY: AVX2 was detected above; every position leaves a
                 // whole block inside its 1-second source.
-                unsafe { block(&w.sources, &pos, &gl, &gr, &mut l, &mut r) };
+                unsafe { block::<PAGE>(&w.sources, &pos, &gl, &gr, &mut l, &mut r) };
                 for p in pos.iter_mut() {
                     *p = if *p + 2 * BLOCK > SOUND_FRAMES {
                         0
@@ -758,10 +781,21 @@ fn main() {
             "dyn" => Changes::All,
             _ => Changes::None,
         };
+        // Optionally alternate prefetch distances (`MIXER_BENCH_AHEADS`,
+        // comma-separated) and repeat (`MIXER_BENCH_REPS`), side by side.
+        let aheads: Vec<Option<usize>> = std::env::var("MIXER_BENCH_AHEADS")
+            .ok()
+            .map(|v| v.split(',').map(|x| x.trim().parse().ok()).collect())
+            .unwrap_or_else(|| vec![None]);
+        let reps = env_f64("MIXER_BENCH_REPS", 1.0) as usize;
         for &n in &ns {
             let w = workload(n);
-            let (t, _) = pcmring_mixer(&w, 1.0, false, changes, secs);
-            println!("{which} N {n}: {t:.3} ns per voice-frame");
+            for _ in 0..reps {
+                for &a in &aheads {
+                    let (t, _) = pcmring_mixer_ahead(&w, 1.0, false, changes, secs, a);
+                    println!("{which} N {n} ahead {a:?}: {t:.3} ns per voice-frame");
+                }
+            }
         }
         return;
     }

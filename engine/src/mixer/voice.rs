@@ -243,17 +243,23 @@ impl Voice {
     pub fn poll_params(&mut self, sp: &SlotParams, ramp: u32) {
         let g = sp.gain.load(Ordering::Acquire);
         let p = sp.pan.load(Ordering::Acquire);
+        // (Cancelling tweens is a call that rewrites the tween slots: skipped
+        // when none runs or waits, the usual case on every block of `dyn`.)
         if g != self.seen_gain || p != self.seen_pan {
             // A plain change replaces its parameter's tweens, running or
             // waiting; the other parameter keeps its (tweened) value.
             if g != self.seen_gain {
-                self.cancel_tweens(TweenParam::Gain);
+                if self.has_tweens() {
+                    self.cancel_tweens(TweenParam::Gain);
+                }
                 if let Some(v) = param::get(&sp.gain, self.generation) {
                     self.gain = v;
                 }
             }
             if p != self.seen_pan {
-                self.cancel_tweens(TweenParam::Pan);
+                if self.has_tweens() {
+                    self.cancel_tweens(TweenParam::Pan);
+                }
                 if let Some(v) = param::get(&sp.pan, self.generation) {
                     self.pan = v;
                 }
@@ -270,7 +276,9 @@ impl Voice {
             self.seen_rate = r;
             let (g, v) = param::unpack(r);
             if g == self.generation {
-                self.cancel_tweens(TweenParam::Rate);
+                if self.has_tweens() {
+                    self.cancel_tweens(TweenParam::Rate);
+                }
                 self.step_target = rate_step(v);
                 self.step_delta = (self.step_target as i64 - self.step as i64) / ramp as i64;
                 self.step_left = ramp;
@@ -719,27 +727,6 @@ impl Voice {
                     )
                 };
                 i += 16;
-            }
-        }
-    }
-
-    /// Touches the first source line the next block will read, so its page
-    /// translation is cached by the time [`Voice::prefetch`] asks for the rest.
-    #[inline(always)]
-    pub fn prefetch_page(&self) {
-        #[cfg(target_arch = "x86_64")]
-        if let Some(sound) = &self.sound {
-            let s = sound.samples();
-            let i = (self.pos >> 32) as usize * self.channels as usize;
-            if i < s.len() {
-                // SAFETY: `i < s.len()`: the address is inside the sample buffer;
-                // a prefetch has no architectural effect besides caching.
-                unsafe {
-                    std::arch::x86_64::_mm_prefetch(
-                        s.as_ptr().add(i) as *const i8,
-                        std::arch::x86_64::_MM_HINT_T2,
-                    )
-                };
             }
         }
     }
