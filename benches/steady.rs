@@ -1,11 +1,18 @@
 //! Steady-state cost of the RT thread on the simulated device (a
-//! benchmark, not a test): system calls and CPU per second of audio, with
-//! the position from the status page and the model (the engine's default)
-//! side by side with a refresh on every wake-up (`refresh_every_wake`, the
-//! engine's behaviour before), at blocks 64, 128 and 256 frames.
+//! benchmark, not a test): wake-ups, system calls and CPU per second of
+//! audio for three ways of running the same engine, at blocks 64, 128 and
+//! 256 frames and a 1024-frame margin:
+//!
+//! * `every`: a refresh (the sim's HWSYNC) on every wake-up
+//!   (`refresh_every_wake`) and one block per wake-up (`margin_wakes` 0),
+//!   the engine's behaviour before issue 16;
+//! * `page`: the position from the status page and the model, still one
+//!   block per wake-up;
+//! * `wake`: the page and the model, with the deadline and several blocks
+//!   per wake-up (`margin_wakes` 4, the default: 256 frames a wake-up).
 //!
 //! `cargo bench --bench steady` (env `PCMRING_BENCH_SECS`, default 5 s per
-//! row; `PCMRING_STEADY_ONLY=page|every` runs one variant, e.g. under
+//! row; `PCMRING_STEADY_ONLY=every|page|wake` runs one variant, e.g. under
 //! `strace -f -c` to cross-check the engine's own syscall count).
 //!
 //! The DAC moves in 16-frame steps and publishes its status page once a
@@ -52,12 +59,16 @@ fn main() {
         cpu_model()
     );
     println!(
-        "| block | position | wake-ups/s | syscalls/s | refreshes/s | refreshes by reason (start/stale/low lead/refresh/state) | CPU per audio s | xruns | bound overshoot |"
+        "| block | position, wake-ups | wake interval | wake-ups/s | syscalls/s | refreshes/s | refreshes by reason (start/stale/low lead/refresh/state) | CPU per audio s | xruns | bound overshoot |"
     );
-    println!("| ---: | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |");
+    println!("| ---: | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |");
     for block in [64usize, 128, 256] {
-        for every in [true, false] {
-            let name = if every { "every" } else { "page" };
+        for (name, what) in [
+            ("every", "refresh every wake-up, 1 block"),
+            ("page", "page + model, 1 block"),
+            ("wake", "page + model, deadline, blocks per margin/4"),
+        ] {
+            let every = name == "every";
             if !only.is_empty() && only != name {
                 continue;
             }
@@ -92,6 +103,7 @@ fn main() {
                 wake: WakeStrategy::Auto,
                 margin: Margin::Frames(1024),
                 refresh_every_wake: every,
+                margin_wakes: if name == "wake" { 4 } else { 0 },
                 ..EngineConfig::default()
             };
             let engine = match Engine::start(dev, render, cfg) {
@@ -108,12 +120,8 @@ fn main() {
             let a = t.audio_seconds().max(1e-9);
             let r = t.sync_reasons;
             println!(
-                "| {block} | {} | {:.0} | {:.0} | {:.1} | {}/{}/{}/{}/{} | {:.3}% | {} | {} |",
-                if every {
-                    "refresh every wake-up"
-                } else {
-                    "page + model"
-                },
+                "| {block} | {what} | {} | {:.0} | {:.0} | {:.1} | {}/{}/{}/{}/{} | {:.3}% | {} | {} |",
+                t.wake_interval_frames,
                 t.cycles as f64 / a,
                 t.syscalls_per_audio_second(),
                 t.position_syncs as f64 / a,

@@ -36,17 +36,23 @@
 //! [`EngineConfig::start_headroom_ns`] beyond the margin (the frames in
 //! between are silence) and renders its first blocks right away, so the
 //! first, cold cycles (code run for the first time, first touches of the
-//! ring, the starting thread) cannot eat into the margin; the headroom
-//! drains in that much play time, as the engine waits for the lead to come
-//! down to the margin before it renders again. The ring's pages are touched
-//! at set-up, before the position is read.
+//! ring, the starting thread, a model without a rate fit) cannot eat into
+//! the margin; that extra lead then shrinks linearly to zero over 0.5 s
+//! (never faster than the play time, so the shrinking cannot underrun),
+//! and the steady state keeps the margin alone. The ring's pages are
+//! touched at set-up, before the position is read.
 //!
-//! **Fill.** Each fill renders whole blocks until the cursor reaches its
-//! target (the last block may end past it): the lead after a fill is
-//! never below `margin + wake interval`, whatever the block size. In timer
-//! mode the wake interval is the block, or several blocks when the block is
-//! shorter than [`EngineConfig::min_wake_ns`] (fewer wake-ups, position
-//! reads and system calls for tiny blocks).
+//! **Fill and wake-ups** (`engine/src/engine/wake.rs`). Each fill renders
+//! whole blocks until the cursor reaches its target (the last block may
+//! end past it): the lead after a fill is never below `margin + wake
+//! interval`, whatever the block size. The thread then sleeps until an
+//! absolute deadline (`clock_nanosleep(TIMER_ABSTIME)`): the moment the
+//! upper bound of the hardware position reaches `cursor - margin`, so the
+//! lead at a wake-up is the margin. In timer mode the wake interval is the
+//! block, or several blocks rendered back to back: enough to span
+//! [`EngineConfig::min_wake_ns`], and a quarter of the margin
+//! ([`EngineConfig::margin_wakes`]) when the margin is long (fewer
+//! wake-ups, position reads and system calls for the same margin).
 //!
 //! **Xruns, defined once.** An xrun is a cycle that finds the write
 //! cursor below `hw + granule` (the first frame the hardware cannot have
@@ -136,6 +142,7 @@ mod margin;
 mod rt;
 mod shared;
 mod telemetry;
+mod wake;
 
 pub use crate::render::{BlockInfo, Renderer};
 testing_use!(acquire::SyncReason);

@@ -100,6 +100,8 @@ struct Setup {
     block: usize,
     wake: WakeStrategy,
     margin: u64,
+    /// [`EngineConfig::margin_wakes`] (0: one block per wake-up here).
+    margin_wakes: u32,
     ms: u64,
 }
 
@@ -138,6 +140,7 @@ fn play(s: &Setup) -> Result<Outcome, String> {
         block_frames: s.block,
         wake: s.wake,
         margin: Margin::Frames(s.margin),
+        margin_wakes: s.margin_wakes,
         ..EngineConfig::default()
     };
     let engine = Engine::start(dev, r, cfg).expect("engine");
@@ -195,6 +198,7 @@ fn steady_state_makes_no_position_syscall_per_block() {
                 block: 64,
                 wake: WakeStrategy::Timer,
                 margin: 1536,
+                margin_wakes: 0,
                 ms: 1500,
             })?;
             let ctx = format!(
@@ -238,6 +242,7 @@ fn stale_page_and_drift_fall_back_to_refresh_and_never_write_behind() {
             block: 64,
             wake: WakeStrategy::Timer,
             margin: 1536,
+            margin_wakes: 4,
             ms: 1000,
         })?;
         let ctx = format!("{} syncs, {} blocks, tel {:?}", o.syncs, o.blocks, o.tel);
@@ -255,6 +260,7 @@ fn stale_page_and_drift_fall_back_to_refresh_and_never_write_behind() {
             block: 256,
             wake: WakeStrategy::Period,
             margin: 1024,
+            margin_wakes: 4,
             ms: 1000,
         })?;
         let ctx = format!("{} syncs, {} blocks, tel {:?}", o.syncs, o.blocks, o.tel);
@@ -263,4 +269,102 @@ fn stale_page_and_drift_fall_back_to_refresh_and_never_write_behind() {
         assert!(o.watch.min_lead.load(Ordering::Relaxed) > 0, "{ctx}");
         Ok(())
     });
+}
+
+/// Item 3, several blocks per wake-up: with a 1536-frame margin spread
+/// over 4 wake-ups, 32-frame blocks are rendered 12 at a time (one
+/// 384-frame wake interval): fewer wake-ups than blocks, the recording
+/// bit-exact (checked by `play`), no refresh per block, and the absolute
+/// deadline never let the cursor fall behind the DAC, with a page fresh
+/// at every step or once a period, a drifting clock either way, and a page
+/// that only moves on refreshes.
+#[test]
+fn several_blocks_per_wake_up_stay_bit_exact_and_ahead_of_the_dac() {
+    for (page, drift_ppm) in [
+        (PageUpdates::EveryStep, 0.0),
+        (PageUpdates::PerPeriod, 3000.0),
+        (PageUpdates::PerPeriod, -3000.0),
+        (PageUpdates::OnSync, 2000.0),
+    ] {
+        with_retries(&format!("{page:?} {drift_ppm} ppm"), || {
+            let o = play(&Setup {
+                mode: DacMode::Continuous { step: 32 },
+                page,
+                drift_ppm,
+                block: 32,
+                wake: WakeStrategy::Timer,
+                margin: 1536,
+                margin_wakes: 4,
+                ms: 1000,
+            })?;
+            let ctx = format!(
+                "{page:?} {drift_ppm}: {} syncs, {} blocks, tel {:?}",
+                o.syncs, o.blocks, o.tel
+            );
+            assert_eq!(o.tel.wake_interval_frames, 384, "{ctx}");
+            assert!(o.blocks > 1000, "{ctx}");
+            // 12 blocks per planned wake-up; a late wake-up, the start and
+            // refreshes add a few: far fewer wake-ups than blocks.
+            assert!(o.tel.cycles * 4 < o.blocks, "{ctx}");
+            assert!(o.watch.min_lead.load(Ordering::Relaxed) > 0, "{ctx}");
+            if page != PageUpdates::OnSync {
+                assert!(o.syncs * 10 < o.blocks, "{ctx}");
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Item 3, the same with a batch device (the DAC takes whole periods,
+/// granule = period) on the timer: the deadline keeps the lead above the
+/// granule, and the wake-ups render several blocks.
+#[test]
+fn several_blocks_per_wake_up_on_a_batch_device() {
+    with_retries("batch, per period, +1000 ppm", || {
+        let o = play(&Setup {
+            mode: DacMode::Periods,
+            page: PageUpdates::PerPeriod,
+            drift_ppm: 1000.0,
+            block: 64,
+            wake: WakeStrategy::Timer,
+            margin: 2048,
+            margin_wakes: 4,
+            ms: 1000,
+        })?;
+        let ctx = format!("{} syncs, {} blocks, tel {:?}", o.syncs, o.blocks, o.tel);
+        assert_eq!(o.tel.wake_interval_frames, 512, "{ctx}");
+        assert!(o.tel.cycles * 3 < o.blocks, "{ctx}");
+        assert!(o.watch.min_lead.load(Ordering::Relaxed) > 0, "{ctx}");
+        Ok(())
+    });
+}
+
+/// Item 3, start-up: a small fixed margin (256 frames, 5.3 ms) started
+/// ten times with the default start-up lead: no start counts an xrun,
+/// every recording is bit-exact from its first frame, and the lead then
+/// comes down to the margin (the start-up lead is gone after 0.5 s).
+#[test]
+fn start_up_with_a_small_margin_has_no_xrun() {
+    for n in 0..10 {
+        with_retries(&format!("start {n}"), || {
+            let o = play(&Setup {
+                mode: DacMode::Continuous { step: 16 },
+                page: PageUpdates::PerPeriod,
+                drift_ppm: 0.0,
+                block: 64,
+                wake: WakeStrategy::Timer,
+                margin: 256,
+                margin_wakes: 4,
+                ms: 700,
+            })?;
+            let ctx = format!("{} syncs, {} blocks, tel {:?}", o.syncs, o.blocks, o.tel);
+            assert_eq!(o.tel.xruns, 0, "{ctx}");
+            // After the settle time the lead at a wake-up is back near the
+            // margin, not the start-up lead (480 frames) above it.
+            if o.tel.lead_frames > 256 + 480 {
+                return Err(format!("lead still high (a late wake-up?): {ctx}"));
+            }
+            Ok(())
+        });
+    }
 }

@@ -132,6 +132,23 @@ pub(crate) fn upper_bound(model: &PositionModel, now_ns: u64) -> Option<u64> {
     Some(a.frames + adv + ABS_SLACK)
 }
 
+/// The first CLOCK_MONOTONIC time, not before `now_ns`, at which
+/// [`upper_bound`] reaches `frame` for a running stream (rounded down:
+/// early rather than late); `now_ns` if it already has or there is no
+/// reading.
+pub(crate) fn bound_reaches(model: &PositionModel, frame: u64, now_ns: u64) -> u64 {
+    let Some(a) = model.anchor() else {
+        return now_ns;
+    };
+    let base = a.frames + ABS_SLACK;
+    let per_ns = model.rate_per_ns() * (1.0 + REL_SLACK);
+    if frame <= base || per_ns <= 0.0 {
+        return now_ns;
+    }
+    let dt = ((frame - base) as f64 / per_ns).floor() as u64;
+    a.tstamp_ns.saturating_add(dt).max(now_ns)
+}
+
 /// Decides, cycle by cycle, between the page and a refresh; see the
 /// module docs.
 #[derive(Debug, Clone)]

@@ -67,13 +67,20 @@ pub struct EngineConfig {
     pub margin_decay: Duration,
     /// Extra lead, nanoseconds, the first cycle writes beyond the margin
     /// (silence up to the anchor) so that the cold first cycles cannot
-    /// underrun; it drains in that much play time.
+    /// underrun; it shrinks linearly to zero over the first 0.5 s.
     pub start_headroom_ns: u64,
     /// Timer wake-ups: the shortest interval between wake-ups; a block
     /// shorter than this is rendered several at a time (the lead at a
     /// wake-up stays `margin`; after a fill it is up to a wake interval
     /// more). Zero: one block per wake-up.
     pub min_wake_ns: u64,
+    /// Timer wake-ups: spread the margin over at least this many
+    /// wake-ups. When the margin is longer than this many blocks, one
+    /// wake-up renders `margin / margin_wakes` frames of whole blocks back
+    /// to back (the lead at a wake-up stays the margin; a block's latency
+    /// grows by half that on average). Zero: only
+    /// [`EngineConfig::min_wake_ns`] decides.
+    pub margin_wakes: u32,
     /// Refresh the position ([`crate::Device::position`]: HWSYNC, SYNC_PTR
     /// or POSITION, a system call) on every wake-up instead of reading the
     /// status page and the model and refreshing only when the model needs
@@ -108,6 +115,7 @@ impl Default for EngineConfig {
             margin_decay: Duration::from_secs(4),
             start_headroom_ns: 10_000_000,
             min_wake_ns: 1_000_000,
+            margin_wakes: 4,
             refresh_every_wake: false,
             repromote_after: Duration::from_secs(5),
             events: None,

@@ -6,6 +6,7 @@ use super::config::{EngineConfig, Margin, StartInfo, WakeStrategy};
 use super::margin::MarginPolicy;
 use super::shared::Shared;
 use super::telemetry::{EngineState, Telemetry, WakeMode};
+use super::wake::WakePlan;
 use crate::device::{Device, PcmState};
 use crate::error::{DeviceError, Error, Result, Step};
 use crate::events::{EngineEvent, InlineText, StopReason};
@@ -117,10 +118,11 @@ struct RtLoop<D, R> {
     period: u64,
     buffer: u64,
     mode: WakeMode,
-    /// Frames between timer wake-ups (whole blocks).
-    timer_interval: u64,
+    /// Blocks per wake-up, the start-up lead and the deadlines.
+    plan: WakePlan,
+    /// Frames between planned wake-ups now ([`WakePlan::interval`]).
+    interval: u64,
     policy: MarginPolicy,
-    headroom_frames: u64,
     monitor_blocking: bool,
     margin: u64,
     name: String,
@@ -217,9 +219,18 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
         };
         let ns_to_frames = |ns: u64| (ns as u128 * u128::from(rate)).div_ceil(1_000_000_000) as u64;
         let allowance_frames = ns_to_frames(jitter_ns + cfg.safety_ns);
-        let blocks_per_wake = ns_to_frames(cfg.min_wake_ns)
-            .div_ceil(block as u64)
-            .clamp(1, (layout.buffer_size / 4 / block as u64).max(1));
+        let plan = match mode {
+            WakeMode::Timer => WakePlan::timer(
+                block as u64,
+                ns_to_frames(cfg.min_wake_ns).div_ceil(block as u64),
+                u64::from(cfg.margin_wakes),
+                layout.buffer_size,
+            ),
+            WakeMode::Period => {
+                WakePlan::period(block as u64, layout.period_size, layout.buffer_size)
+            }
+        }
+        .with_start_lead(ns_to_frames(cfg.start_headroom_ns));
         let fixed_margin = match cfg.margin {
             Margin::Frames(f) => Some(f),
             Margin::Auto { .. } => None,
@@ -255,14 +266,14 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
             period: layout.period_size,
             buffer: layout.buffer_size,
             mode,
-            timer_interval: blocks_per_wake * block as u64,
+            plan,
+            interval: 0,
             policy: MarginPolicy::new(
                 fixed_margin,
                 allowance_frames,
                 cfg.margin_decay,
                 layout.buffer_size,
             ),
-            headroom_frames: ns_to_frames(cfg.start_headroom_ns),
             monitor_blocking: cfg.alloc_guard.is_some(),
             margin: 0,
             name,
@@ -301,16 +312,16 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
 
     /// Frames between planned wake-ups.
     fn interval(&self) -> u64 {
-        match self.mode {
-            WakeMode::Timer => self.timer_interval,
-            WakeMode::Period => self.period.max(self.block as u64),
-        }
+        self.interval
     }
 
-    /// Recomputes the margin ([`MarginPolicy::frames`]) and publishes it.
+    /// Recomputes the margin ([`MarginPolicy::frames`], fitted beside the
+    /// plan's shortest interval) and the wake interval for it
+    /// ([`WakePlan::interval`]), and publishes both.
     fn update_margin(&mut self) {
         let granule = self.model.granule();
-        let m = self.policy.frames(granule, self.interval());
+        let m = self.policy.frames(granule, self.plan.min_interval());
+        self.interval = self.plan.interval(m.margin, granule);
         if m.margin != self.margin && self.margin != 0 {
             self.shared
                 .tx
@@ -321,6 +332,7 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
         tel.margin.store(m.margin, Ordering::Relaxed);
         tel.margin_floor.store(m.floor, Ordering::Relaxed);
         tel.granule.store(granule, Ordering::Relaxed);
+        tel.wake_interval.store(self.interval, Ordering::Relaxed);
     }
 
     /// After an underrun: grows the margin ([`MarginPolicy::grow`]).
@@ -493,16 +505,9 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
             if !paused {
                 let at = located.window;
                 let (pos, granule) = (at.now, at.granule);
-                // The first cycle anchors (and fills) beyond the margin by
-                // the start-up headroom, within what the ring holds.
-                let headroom = if self.writer.is_anchored() {
-                    0
-                } else {
-                    let room = self
-                        .buffer
-                        .saturating_sub(self.margin + self.interval() + granule);
-                    self.headroom_frames.min(room)
-                };
+                // The first cycles keep the start-up lead beyond the
+                // margin (shrinking to zero), within what the ring holds.
+                let headroom = self.start_lead(woke, granule);
                 let before = self.writer.cursor();
                 let c = self.writer.begin(at, self.margin + headroom);
                 if c.xrun {
@@ -519,6 +524,7 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
                 }
                 let target = pos + self.margin + headroom + self.interval();
                 written = self.fill(target).map_err(Failure::Fill)?;
+                self.plan.started(woke);
                 tel.frames_written.fetch_add(written, Ordering::Relaxed);
             }
             self.shared.clock.publish(&self.model, self.writer.cursor());
@@ -533,11 +539,11 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
                 publish_allocs(tel, g);
             }
 
-            // 4. Plan the next wake: when the lead drops to the margin.
+            // 4. Plan the next wake: when the lead (against the bound of
+            // the position) drops to the margin plus the start-up lead.
             let now = now_ns();
-            let due = self
-                .model
-                .time_of(self.writer.cursor().saturating_sub(self.margin), now);
+            let keep = self.margin + self.start_lead(now, self.model.granule());
+            let due = WakePlan::due(&self.model, self.writer.cursor(), keep, now);
             // A cycle that wrote nothing waits on the timer next: a poll fd
             // that is always ready (a playback PCM whose avail_min is below
             // what the engine keeps free) must not make the thread spin.
@@ -553,6 +559,15 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
         }
         sample_cpu(tel);
         Ok(())
+    }
+
+    /// The start-up lead at `now` ([`WakePlan::start_lead`]), within what
+    /// the ring holds beside the margin, a wake interval and `granule`.
+    fn start_lead(&self, now: u64, granule: u64) -> u64 {
+        let room = self
+            .buffer
+            .saturating_sub(self.margin + self.interval() + granule);
+        self.plan.start_lead(now).min(room)
     }
 
     /// This cycle's position ([`super::acquire`]): the status page fed to

@@ -56,6 +56,7 @@ pub struct Telemetry {
     pub(crate) lead: AtomicI64,
     pub(crate) min_lead: AtomicI64,
     pub(crate) granule: AtomicU64,
+    pub(crate) wake_interval: AtomicU64,
     pub(crate) jitter_ns: AtomicU64,
     pub(crate) frames_written: AtomicU64,
     pub(crate) cycles: AtomicU64,
@@ -94,6 +95,7 @@ impl Telemetry {
             lead: AtomicI64::new(0),
             min_lead: AtomicI64::new(i64::MAX),
             granule: AtomicU64::new(0),
+            wake_interval: AtomicU64::new(0),
             jitter_ns: AtomicU64::new(0),
             frames_written: AtomicU64::new(0),
             cycles: AtomicU64::new(0),
@@ -173,6 +175,7 @@ impl Telemetry {
             lead_frames: self.lead.load(Ordering::Relaxed),
             min_lead_frames: (min_lead != i64::MAX).then_some(min_lead),
             granule_frames: self.granule.load(Ordering::Relaxed),
+            wake_interval_frames: self.wake_interval.load(Ordering::Relaxed),
             jitter_allowance_ns: self.jitter_ns.load(Ordering::Relaxed),
             frames_written: self.frames_written(),
             cycles: self.cycles.load(Ordering::Relaxed),
@@ -242,6 +245,10 @@ pub struct TelemetrySnapshot {
     pub min_lead_frames: Option<i64>,
     /// The device granularity the position model uses.
     pub granule_frames: u64,
+    /// Frames between planned wake-ups: the period, or in timer mode the
+    /// whole blocks one wake-up renders back to back (see
+    /// [`EngineConfig::margin_wakes`](super::EngineConfig::margin_wakes)).
+    pub wake_interval_frames: u64,
     /// The wake-up jitter allowance in the margin (probe or default).
     pub jitter_allowance_ns: u64,
     /// Frames written into the ring.

@@ -129,7 +129,7 @@ pub fn run(a: &Args) -> Result<(), String> {
         emit(s);
     }
     emit(&format!(
-        "R {tag} sent={} xruns={} block={block} period={} buffer={} wake={:?} margin_start={} margin={} min_lead={} granule={} jitter_us={} fifo={} cycles={} wake_late_p99_us={} wake_late_max_us={} render_p99_us={} unexpected_blocks={} cpu_ms={} rt_syscalls_per_s={:.0} rt_cpu_percent={:.2} syncs={} page_reads={} sync_start={} sync_stale={} sync_low_lead={} sync_refresh={} bound_overshoot={} suspected_underruns={} sync_bound_failed={} error={}",
+        "R {tag} sent={} xruns={} block={block} period={} buffer={} wake={:?} margin_start={} margin={} min_lead={} granule={} wake_interval={} jitter_us={} fifo={} cycles={} wake_late_p99_us={} wake_late_max_us={} render_p99_us={} unexpected_blocks={} cpu_ms={} rt_syscalls_per_s={:.0} rt_cpu_percent={:.2} syncs={} page_reads={} sync_start={} sync_stale={} sync_low_lead={} sync_refresh={} bound_overshoot={} suspected_underruns={} sync_bound_failed={} error={}",
         shared.sent.load(Ordering::Acquire),
         snap.xruns,
         layout.period_size,
@@ -139,6 +139,7 @@ pub fn run(a: &Args) -> Result<(), String> {
         snap.margin_frames,
         snap.min_lead_frames.unwrap_or(-1),
         snap.granule_frames,
+        snap.wake_interval_frames,
         info.jitter_ns / 1000,
         info.realtime.is_ok(),
         snap.cycles,

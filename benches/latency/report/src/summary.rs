@@ -80,10 +80,15 @@ pub fn describe(run: &Run) -> (String, String) {
                 }
             }
         };
+        // Records from before the wake interval was reported lack it.
+        let every = match run.p("wake_interval") {
+            Some(i) if i != get("block") => format!(" every {i}"),
+            _ => String::new(),
+        };
         return (
             "pcmring".into(),
             format!(
-                "block {}, {margin}, {} wake",
+                "block {}, {margin}, {} wake{every}",
                 get("block"),
                 get("wake").to_lowercase()
             ),
