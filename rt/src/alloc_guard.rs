@@ -51,6 +51,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::marker::PhantomData;
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 /// What an armed [`AllocGuard`] does on a heap operation.
@@ -191,13 +192,13 @@ fn abort_on(op: Op, size: usize) -> ! {
         }
     }
     let tail: &[u8] = b" bytes on a thread with AllocGuard(Mode::Abort) armed; aborting\n";
+    // `Stderr::as_fd` neither locks nor allocates; a short or failed write
+    // only loses diagnostic text.
+    let stderr = std::io::stderr();
     for part in [what, &digits[i..], tail] {
-        // SAFETY: writes `part.len()` bytes from a valid slice to fd 2; a
-        // short or failed write only loses diagnostic text.
-        unsafe { libc::write(2, part.as_ptr().cast(), part.len()) };
+        let _ = nix::unistd::write(stderr.as_fd(), part);
     }
-    // SAFETY: abort has no preconditions; it raises SIGABRT and never returns.
-    unsafe { libc::abort() }
+    std::process::abort()
 }
 
 /// A [`GlobalAlloc`] that forwards to [`System`] and reports each heap

@@ -36,17 +36,23 @@
 //! fault). Reading the counters costs one `getrusage` system call (no
 //! allocation, no blocking) at `start`, `report` and twice per `wait`.
 
+use nix::sys::resource::{getrusage, UsageWho};
 use std::marker::PhantomData;
 
 /// The calling thread's (voluntary, involuntary) context switch counts.
 fn switches() -> (u64, u64) {
-    // SAFETY: rusage is plain data; all-zero is valid.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `ru` is a valid, writable rusage; RUSAGE_THREAD is supported
-    // since Linux 2.6.26, so the call cannot fail (checked in debug).
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
-    debug_assert_eq!(rc, 0, "getrusage(RUSAGE_THREAD) failed");
-    (ru.ru_nvcsw as u64, ru.ru_nivcsw as u64)
+    // RUSAGE_THREAD is supported since Linux 2.6.26 and the out-pointer
+    // is nix's own, so the call cannot fail (checked in debug).
+    match getrusage(UsageWho::RUSAGE_THREAD) {
+        Ok(ru) => (
+            ru.voluntary_context_switches() as u64,
+            ru.involuntary_context_switches() as u64,
+        ),
+        Err(e) => {
+            debug_assert!(false, "getrusage(RUSAGE_THREAD) failed: {e}");
+            (0, 0)
+        }
+    }
 }
 
 /// Counts the calling thread's voluntary context switches, separating the

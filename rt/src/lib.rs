@@ -55,4 +55,5 @@ pub mod blocking;
 pub mod histogram;
 pub mod jitter;
 pub mod sched;
+mod sys;
 pub mod timer;

@@ -16,8 +16,12 @@
 //! }
 //! ```
 
+use nix::errno::Errno;
+use nix::poll::{ppoll, PollFd, PollFlags};
+use nix::sys::time::TimeSpec;
+use nix::time::{clock_gettime, clock_nanosleep, ClockId, ClockNanosleepFlags};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 const NS_PER_SEC: u64 = 1_000_000_000;
@@ -27,44 +31,40 @@ const NS_PER_SEC: u64 = 1_000_000_000;
 /// This is the clock ALSA uses for `tstamp` when the stream's timestamp
 /// type is MONOTONIC, so positions and wake-ups can be compared directly.
 pub fn now_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always
-    // exists on Linux, so the call cannot fail (checked in debug builds).
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    debug_assert_eq!(rc, 0, "clock_gettime(CLOCK_MONOTONIC) failed");
-    timespec_to_ns(&ts)
+    // CLOCK_MONOTONIC always exists on Linux and the out-pointer is nix's
+    // own, so the call cannot fail (checked in debug builds).
+    match clock_gettime(ClockId::CLOCK_MONOTONIC) {
+        Ok(ts) => timespec_to_ns(&ts),
+        Err(e) => {
+            debug_assert!(false, "clock_gettime(CLOCK_MONOTONIC) failed: {e}");
+            0
+        }
+    }
 }
 
 /// CPU time the calling thread has used so far (`CLOCK_THREAD_CPUTIME_ID`),
 /// nanoseconds; `None` if the clock cannot be read. A system call (the
 /// vDSO only serves the wall clocks).
 pub fn thread_cpu_ns() -> Option<u64> {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    (rc == 0).then(|| timespec_to_ns(&ts))
+    clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .ok()
+        .map(|ts| timespec_to_ns(&ts))
 }
 
 /// Converts a (non-negative) timespec to nanoseconds, saturating.
-fn timespec_to_ns(ts: &libc::timespec) -> u64 {
-    let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
-    let nanos = u64::try_from(ts.tv_nsec).unwrap_or(0);
+fn timespec_to_ns(ts: &TimeSpec) -> u64 {
+    let secs = u64::try_from(ts.tv_sec()).unwrap_or(0);
+    let nanos = u64::try_from(ts.tv_nsec()).unwrap_or(0);
     secs.saturating_mul(NS_PER_SEC).saturating_add(nanos)
 }
 
 /// Converts nanoseconds to a timespec (always valid: `tv_nsec < 1e9`).
-fn ns_to_timespec(ns: u64) -> libc::timespec {
-    libc::timespec {
-        // u64::MAX / 1e9 is about 1.8e10, which fits in a 64-bit time_t.
-        tv_sec: (ns / NS_PER_SEC) as libc::time_t,
-        tv_nsec: (ns % NS_PER_SEC) as libc::c_long,
-    }
+fn ns_to_timespec(ns: u64) -> TimeSpec {
+    // u64::MAX / 1e9 is about 1.8e10, which fits in a 64-bit time_t.
+    TimeSpec::new(
+        (ns / NS_PER_SEC) as libc::time_t,
+        (ns % NS_PER_SEC) as libc::c_long,
+    )
 }
 
 /// Sleeps until `CLOCK_MONOTONIC` reaches `deadline_ns` (absolute).
@@ -77,23 +77,16 @@ fn ns_to_timespec(ns: u64) -> libc::timespec {
 pub fn sleep_until_ns(deadline_ns: u64) {
     let ts = ns_to_timespec(deadline_ns);
     loop {
-        // SAFETY: `ts` is a valid timespec with tv_nsec < 1e9; the
-        // remaining-time pointer may be null with TIMER_ABSTIME.
-        let rc = unsafe {
-            libc::clock_nanosleep(
-                libc::CLOCK_MONOTONIC,
-                libc::TIMER_ABSTIME,
-                &ts,
-                std::ptr::null_mut(),
-            )
-        };
-        // clock_nanosleep returns the error number instead of setting errno.
-        match rc {
-            0 => return,
-            libc::EINTR => continue,
+        match clock_nanosleep(
+            ClockId::CLOCK_MONOTONIC,
+            ClockNanosleepFlags::TIMER_ABSTIME,
+            &ts,
+        ) {
+            Ok(_) => return,
+            Err(Errno::EINTR) => continue,
             // Only EINVAL/EFAULT remain, which a valid timespec rules out;
             // never spin on them.
-            other => {
+            Err(other) => {
                 debug_assert!(false, "clock_nanosleep failed: {other}");
                 return;
             }
@@ -262,39 +255,27 @@ pub fn poll_fd(
     events: PollEvents,
     timeout: Option<Duration>,
 ) -> io::Result<PollOutcome> {
-    let fd = fd.as_fd();
-    let mut pfd = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: events.bits(),
-        revents: 0,
-    };
+    // Bits nix does not name (POLLRDHUP, POLLMSG) are not requested: the
+    // kernel then never reports them, so `revents` below is always known.
+    let mut pfd = [PollFd::new(
+        fd.as_fd(),
+        PollFlags::from_bits_truncate(events.bits()),
+    )];
+    // Saturate absurdly long timeouts instead of overflowing time_t.
     let ts = timeout.map(|d| {
-        // Saturate absurdly long timeouts instead of overflowing time_t.
         let secs = d.as_secs().min(i64::MAX as u64 / 2);
-        libc::timespec {
-            tv_sec: secs as libc::time_t,
-            tv_nsec: d.subsec_nanos() as libc::c_long,
-        }
+        TimeSpec::new(secs as libc::time_t, d.subsec_nanos() as libc::c_long)
     });
-    let ts_ptr = ts
-        .as_ref()
-        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
-    // SAFETY: `pfd` is one valid pollfd (nfds = 1) whose fd is borrowed and
-    // thus open for the duration of the call; `ts_ptr` is null or points to
-    // a valid timespec that outlives the call; a null sigmask keeps the
-    // thread's signal mask unchanged.
-    let rc = unsafe { libc::ppoll(&mut pfd, 1, ts_ptr, std::ptr::null()) };
-    if rc < 0 {
-        let err = io::Error::last_os_error();
-        if err.raw_os_error() == Some(libc::EINTR) {
-            return Ok(PollOutcome::Interrupted);
+    // No signal mask: the thread's mask stays as it is.
+    match ppoll(&mut pfd, ts, None) {
+        Err(Errno::EINTR) => Ok(PollOutcome::Interrupted),
+        Err(e) => Err(e.into()),
+        Ok(0) => Ok(PollOutcome::Timeout),
+        Ok(_) => {
+            let revents = pfd[0].revents().unwrap_or(PollFlags::empty());
+            Ok(PollOutcome::Ready(PollEvents::from_bits(revents.bits())))
         }
-        return Err(err);
     }
-    if rc == 0 {
-        return Ok(PollOutcome::Timeout);
-    }
-    Ok(PollOutcome::Ready(PollEvents::from_bits(pfd.revents)))
 }
 
 /// Like [`poll_fd`], but waits at most until the absolute `CLOCK_MONOTONIC`
@@ -335,7 +316,7 @@ mod tests {
     fn timespec_round_trip() {
         for ns in [0, 1, 999_999_999, 1_000_000_000, 123_456_789_012_345] {
             let ts = ns_to_timespec(ns);
-            assert!(ts.tv_nsec < 1_000_000_000);
+            assert!(ts.tv_nsec() < 1_000_000_000);
             assert_eq!(timespec_to_ns(&ts), ns);
         }
     }
@@ -365,22 +346,23 @@ mod tests {
         extern "C" fn on_signal(_: libc::c_int) {
             HITS.fetch_add(1, Ordering::Relaxed);
         }
-        // SAFETY: installs a handler that only touches an atomic; SA_RESTART
-        // is not set, so the sleep sees EINTR. SIGUSR2 is unused elsewhere
-        // in this test binary.
-        unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_signal as *const () as usize;
-            libc::sigemptyset(&mut sa.sa_mask);
-            assert_eq!(libc::sigaction(libc::SIGUSR2, &sa, std::ptr::null_mut()), 0);
-        }
-        // SAFETY: pthread_self has no preconditions.
-        let me = unsafe { libc::pthread_self() } as usize;
+        use nix::sys::pthread::{pthread_kill, pthread_self};
+        use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+        let act = SigAction::new(
+            SigHandler::Handler(on_signal),
+            SaFlags::empty(),
+            SigSet::empty(),
+        );
+        // SAFETY: the handler only touches an atomic; SA_RESTART is not
+        // set, so the sleep sees EINTR. SIGUSR2 is unused elsewhere in this
+        // test binary.
+        unsafe { sigaction(Signal::SIGUSR2, &act) }.unwrap();
+        let me = pthread_self();
         let deadline = now_ns() + 80_000_000;
         let killer = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(20));
-            // SAFETY: the target thread is alive: it joins us below.
-            unsafe { libc::pthread_kill(me as libc::pthread_t, libc::SIGUSR2) };
+            // The target thread is alive: it joins us below.
+            pthread_kill(me, Signal::SIGUSR2).unwrap();
         });
         sleep_until_ns(deadline);
         let woke = now_ns();

@@ -1,10 +1,12 @@
 //! CPU affinity of the calling thread.
 
 use super::RtError;
-use std::io;
+use nix::errno::Errno;
+use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
+use nix::unistd::Pid;
 
 /// Number of CPUs a `cpu_set_t` can name.
-const SETSIZE: usize = libc::CPU_SETSIZE as usize;
+const SETSIZE: usize = CpuSet::count();
 
 /// Pins the calling thread to the given CPUs (indices as in
 /// `/proc/cpuinfo`), with `sched_setaffinity`.
@@ -35,47 +37,34 @@ pub fn set_affinity(cpus: &[usize]) -> Result<(), RtError> {
     if cpus.iter().any(|&c| c >= SETSIZE) {
         return Err(invalid("CPU index beyond CPU_SETSIZE (1024)"));
     }
-    // SAFETY: cpu_set_t is a plain bit array; all-zero is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let mut set = CpuSet::new();
     for &c in cpus {
-        // SAFETY: `c < CPU_SETSIZE`, checked above, so the bit is in range.
-        unsafe { libc::CPU_SET(c, &mut set) };
+        // `c < CPU_SETSIZE`, checked above, so the bit is in range.
+        set.set(c)
+            .map_err(|_| invalid("CPU index beyond CPU_SETSIZE (1024)"))?;
     }
-    // SAFETY: pid 0 is the calling thread; `set` is a valid cpu_set_t of
-    // the size passed.
-    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
-    if rc != 0 {
-        let err = io::Error::last_os_error();
-        if err.raw_os_error() == Some(libc::EINVAL) {
-            return Err(invalid(
-                "no CPU in the set is online and allowed for this thread",
-            ));
-        }
-        return Err(RtError::Os {
+    // Pid 0 is the calling thread.
+    match sched_setaffinity(Pid::from_raw(0), &set) {
+        Ok(()) => Ok(()),
+        Err(Errno::EINVAL) => Err(invalid(
+            "no CPU in the set is online and allowed for this thread",
+        )),
+        Err(e) => Err(RtError::Os {
             op: "sched_setaffinity",
-            source: err,
-        });
+            source: e.into(),
+        }),
     }
-    Ok(())
 }
 
 /// The CPUs the calling thread may run on, in increasing order.
 pub fn affinity() -> Result<Vec<usize>, RtError> {
-    // SAFETY: cpu_set_t is a plain bit array; all-zero is valid.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: pid 0 is the calling thread; `set` is writable and of the
-    // size passed.
-    let rc =
-        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
-    if rc != 0 {
-        return Err(RtError::Os {
-            op: "sched_getaffinity",
-            source: io::Error::last_os_error(),
-        });
-    }
-    // SAFETY: every index is below CPU_SETSIZE.
+    // Pid 0 is the calling thread.
+    let set = sched_getaffinity(Pid::from_raw(0)).map_err(|e| RtError::Os {
+        op: "sched_getaffinity",
+        source: e.into(),
+    })?;
     Ok((0..SETSIZE)
-        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+        .filter(|&c| set.is_set(c).unwrap_or(false))
         .collect())
 }
 
@@ -96,9 +85,8 @@ mod tests {
                 set_affinity(&[cpu]).unwrap();
                 assert_eq!(affinity().unwrap(), vec![cpu]);
                 std::thread::yield_now();
-                // SAFETY: sched_getcpu has no preconditions.
-                let now_on = unsafe { libc::sched_getcpu() };
-                assert_eq!(now_on, cpu as i32);
+                let now_on = nix::sched::sched_getcpu().unwrap();
+                assert_eq!(now_on, cpu);
             }
             set_affinity(&allowed).unwrap();
             assert_eq!(affinity().unwrap(), allowed);

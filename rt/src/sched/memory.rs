@@ -2,7 +2,8 @@
 //! prefaulting.
 
 use super::RtError;
-use std::io;
+use nix::sys::mman::{mlockall, munlockall, MlockAllFlags};
+use nix::sys::resource::Resource;
 
 /// Locks all current and future pages of the process in RAM
 /// (`mlockall(MCL_CURRENT | MCL_FUTURE)`), so the realtime thread never
@@ -17,27 +18,21 @@ use std::io;
 /// locked too, and fails if it would exceed the limit; call
 /// [`unlock_memory`] to undo.
 pub fn lock_memory() -> Result<(), RtError> {
-    // SAFETY: mlockall takes flags only.
-    if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) } != 0 {
-        let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
-        let limit = super::get_rlimit(libc::RLIMIT_MEMLOCK)
+    if let Err(errno) = mlockall(MlockAllFlags::MCL_CURRENT | MlockAllFlags::MCL_FUTURE) {
+        let limit = super::get_rlimit(Resource::RLIMIT_MEMLOCK)
             .ok()
             .and_then(|l| l.soft);
-        return Err(RtError::from_mlock_errno(errno, limit));
+        return Err(RtError::from_mlock_errno(errno as i32, limit));
     }
     Ok(())
 }
 
 /// Undoes [`lock_memory`] (`munlockall`).
 pub fn unlock_memory() -> Result<(), RtError> {
-    // SAFETY: munlockall takes no arguments.
-    if unsafe { libc::munlockall() } != 0 {
-        return Err(RtError::Os {
-            op: "munlockall",
-            source: io::Error::last_os_error(),
-        });
-    }
-    Ok(())
+    munlockall().map_err(|e| RtError::Os {
+        op: "munlockall",
+        source: e.into(),
+    })
 }
 
 /// Bytes each recursion step of [`prefault_stack`] claims (one page).
@@ -112,27 +107,13 @@ fn touch_down_to(limit: usize) -> usize {
 
 /// Lowest usable address of the calling thread's stack, if known.
 fn stack_low() -> Option<usize> {
-    // SAFETY: pthread_attr_t is plain data, initialised by
-    // pthread_getattr_np before use and destroyed after.
-    unsafe {
-        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
-        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
-            return None;
-        }
-        let mut addr: *mut libc::c_void = std::ptr::null_mut();
-        let mut size: libc::size_t = 0;
-        let rc = libc::pthread_attr_getstack(&attr, &mut addr, &mut size);
-        libc::pthread_attr_destroy(&mut attr);
-        if rc != 0 || addr.is_null() {
-            return None;
-        }
-        Some(addr as usize)
-    }
+    crate::sys::thread_stack_low()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io;
 
     /// Resident pages among the page-aligned range [lo, hi).
     fn resident_pages(lo: usize, hi: usize) -> (usize, usize) {

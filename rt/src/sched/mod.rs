@@ -37,6 +37,9 @@ pub use xcpu::{
     MAX_WATCHED_THREADS,
 };
 
+use crate::sys;
+use nix::errno::Errno;
+use nix::sys::resource::{getrlimit, setrlimit, Resource, RLIM_INFINITY};
 use std::io;
 use std::time::Duration;
 
@@ -122,19 +125,11 @@ pub struct Scheduling {
 
 /// Reads the calling thread's scheduling policy and priority.
 pub fn current_scheduling() -> Result<Scheduling, RtError> {
-    // SAFETY: pid 0 means the calling thread; no pointers involved.
-    let raw = unsafe { libc::sched_getscheduler(0) };
-    if raw < 0 {
-        return Err(os_error("sched_getscheduler"));
-    }
-    let mut param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: `param` is a valid, writable sched_param.
-    if unsafe { libc::sched_getparam(0, &mut param) } != 0 {
-        return Err(os_error("sched_getparam"));
-    }
+    let raw = sys::sched_getscheduler(0).map_err(|e| os_error("sched_getscheduler", e))?;
+    let priority = sys::sched_priority(0).map_err(|e| os_error("sched_getparam", e))?;
     Ok(Scheduling {
         policy: Policy::from_raw(raw & !libc::SCHED_RESET_ON_FORK),
-        priority: param.sched_priority,
+        priority,
         reset_on_fork: raw & libc::SCHED_RESET_ON_FORK != 0,
     })
 }
@@ -149,7 +144,7 @@ pub struct Rlimit {
 }
 
 fn from_rlim(v: libc::rlim_t) -> Option<u64> {
-    if v == libc::RLIM_INFINITY {
+    if v == RLIM_INFINITY {
         None
     } else {
         Some(v)
@@ -157,7 +152,7 @@ fn from_rlim(v: libc::rlim_t) -> Option<u64> {
 }
 
 fn to_rlim(v: Option<u64>) -> libc::rlim_t {
-    v.unwrap_or(libc::RLIM_INFINITY)
+    v.unwrap_or(RLIM_INFINITY)
 }
 
 fn min_limit(a: Option<u64>, b: Option<u64>) -> Option<u64> {
@@ -168,37 +163,22 @@ fn min_limit(a: Option<u64>, b: Option<u64>) -> Option<u64> {
     }
 }
 
-pub(crate) fn get_rlimit(resource: libc::__rlimit_resource_t) -> io::Result<Rlimit> {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `r` is a valid, writable rlimit.
-    if unsafe { libc::getrlimit(resource, &mut r) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+pub(crate) fn get_rlimit(resource: Resource) -> io::Result<Rlimit> {
+    let (soft, hard) = getrlimit(resource)?;
     Ok(Rlimit {
-        soft: from_rlim(r.rlim_cur),
-        hard: from_rlim(r.rlim_max),
+        soft: from_rlim(soft),
+        hard: from_rlim(hard),
     })
 }
 
-fn set_rlimit(resource: libc::__rlimit_resource_t, lim: Rlimit) -> io::Result<()> {
-    let r = libc::rlimit {
-        rlim_cur: to_rlim(lim.soft),
-        rlim_max: to_rlim(lim.hard),
-    };
-    // SAFETY: `r` is a valid rlimit.
-    if unsafe { libc::setrlimit(resource, &r) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+fn set_rlimit(resource: Resource, lim: Rlimit) -> io::Result<()> {
+    Ok(setrlimit(resource, to_rlim(lim.soft), to_rlim(lim.hard))?)
 }
 
 /// The process's `RLIMIT_RTPRIO` (highest `SCHED_FIFO` priority allowed
 /// without `CAP_SYS_NICE`).
 pub fn rtprio_limit() -> Result<Rlimit, RtError> {
-    get_rlimit(libc::RLIMIT_RTPRIO).map_err(|e| RtError::Os {
+    get_rlimit(Resource::RLIMIT_RTPRIO).map_err(|e| RtError::Os {
         op: "getrlimit(RLIMIT_RTPRIO)",
         source: e,
     })
@@ -207,7 +187,7 @@ pub fn rtprio_limit() -> Result<Rlimit, RtError> {
 /// The process's `RLIMIT_RTTIME`, in microseconds of CPU time a realtime
 /// thread may use without blocking.
 pub fn rttime_limit() -> Result<Rlimit, RtError> {
-    get_rlimit(libc::RLIMIT_RTTIME).map_err(|e| RtError::Os {
+    get_rlimit(Resource::RLIMIT_RTTIME).map_err(|e| RtError::Os {
         op: "getrlimit(RLIMIT_RTTIME)",
         source: e,
     })
@@ -223,7 +203,7 @@ fn tighten_rttime(soft: Duration, hard: Duration) -> Result<Rlimit, RtError> {
     let soft = min_limit(min_limit(cur.soft, Some(as_us(soft).max(1))), hard);
     let new = Rlimit { soft, hard };
     if new != cur {
-        set_rlimit(libc::RLIMIT_RTTIME, new).map_err(|e| RtError::Os {
+        set_rlimit(Resource::RLIMIT_RTTIME, new).map_err(|e| RtError::Os {
             op: "setrlimit(RLIMIT_RTTIME)",
             source: e,
         })?;
@@ -280,13 +260,7 @@ pub fn promote_fifo(priority: i32) -> Result<RtPromotion, RtError> {
 /// limit stays tightened if the promotion is refused, which is harmless
 /// for threads that are not realtime.
 pub fn promote_fifo_with(cfg: &RtConfig) -> Result<RtPromotion, RtError> {
-    // SAFETY: plain queries with no pointers.
-    let (min, max) = unsafe {
-        (
-            libc::sched_get_priority_min(libc::SCHED_FIFO),
-            libc::sched_get_priority_max(libc::SCHED_FIFO),
-        )
-    };
+    let (min, max) = sys::fifo_priority_range();
     if cfg.priority < min || cfg.priority > max {
         return Err(RtError::InvalidPriority {
             priority: cfg.priority,
@@ -301,14 +275,9 @@ pub fn promote_fifo_with(cfg: &RtConfig) -> Result<RtPromotion, RtError> {
     if cfg.reset_on_fork || previous.reset_on_fork {
         policy |= libc::SCHED_RESET_ON_FORK;
     }
-    let param = libc::sched_param {
-        sched_priority: cfg.priority,
-    };
-    // SAFETY: pid 0 is the calling thread; `param` is a valid sched_param.
-    if unsafe { libc::sched_setscheduler(0, policy, &param) } != 0 {
-        let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
+    if let Err(errno) = sys::sched_setscheduler(0, policy, cfg.priority) {
         let limit = rtprio_limit().ok().and_then(|l| l.soft);
-        return Err(RtError::from_fifo_errno(errno, cfg.priority, limit));
+        return Err(RtError::from_fifo_errno(errno as i32, cfg.priority, limit));
     }
     Ok(RtPromotion {
         priority: cfg.priority,
@@ -326,18 +295,14 @@ pub fn demote() -> Result<(), RtError> {
     if cur.reset_on_fork {
         policy |= libc::SCHED_RESET_ON_FORK;
     }
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: pid 0 is the calling thread; `param` is a valid sched_param.
-    if unsafe { libc::sched_setscheduler(0, policy, &param) } != 0 {
-        return Err(os_error("sched_setscheduler(SCHED_OTHER)"));
-    }
-    Ok(())
+    sys::sched_setscheduler(0, policy, 0)
+        .map_err(|e| os_error("sched_setscheduler(SCHED_OTHER)", e))
 }
 
-fn os_error(op: &'static str) -> RtError {
+fn os_error(op: &'static str, errno: Errno) -> RtError {
     RtError::Os {
         op,
-        source: io::Error::last_os_error(),
+        source: errno.into(),
     }
 }
 

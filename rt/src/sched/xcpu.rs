@@ -25,6 +25,9 @@
 //! The handler is only installed when `SIGXCPU` still has its default
 //! disposition: an application that installed its own keeps it.
 
+use crate::sys;
+use nix::errno::Errno;
+use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 
@@ -50,31 +53,26 @@ static SIGNALS: AtomicU64 = AtomicU64::new(0);
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// The calling thread's id (the `gettid` system call: async-signal-safe).
 fn gettid() -> i32 {
-    // SAFETY: gettid takes no arguments and cannot fail.
-    unsafe { libc::syscall(libc::SYS_gettid) as i32 }
+    nix::unistd::gettid().as_raw()
 }
 
+/// Whether `tid` (0: the caller) runs `SCHED_FIFO` or `SCHED_RR`.
+/// Async-signal-safe.
 fn is_realtime(tid: i32) -> bool {
-    // SAFETY: plain system call on a thread id; no pointers.
-    let p = unsafe { libc::sched_getscheduler(tid) };
-    p >= 0
-        && matches!(
+    sys::sched_getscheduler(tid).is_ok_and(|p| {
+        matches!(
             p & !libc::SCHED_RESET_ON_FORK,
             libc::SCHED_FIFO | libc::SCHED_RR
         )
+    })
 }
 
 /// Puts `tid` (0: the caller) on `SCHED_OTHER`, keeping reset-on-fork.
 /// Async-signal-safe.
 fn demote_tid(tid: i32) -> bool {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: `param` is a valid sched_param on the stack; the call is a
-    // plain system call, async-signal-safe.
-    let r = unsafe {
-        libc::sched_setscheduler(tid, libc::SCHED_OTHER | libc::SCHED_RESET_ON_FORK, &param)
-    };
-    r == 0
+    sys::sched_setscheduler(tid, libc::SCHED_OTHER | libc::SCHED_RESET_ON_FORK, 0).is_ok()
 }
 
 fn count_for(tid: i32) {
@@ -90,8 +88,7 @@ fn count_for(tid: i32) {
 extern "C" fn on_sigxcpu(_sig: libc::c_int) {
     // Only atomics and async-signal-safe system calls in here; errno is
     // saved and restored so the interrupted code sees its own.
-    // SAFETY: __errno_location returns this thread's errno slot.
-    let errno = unsafe { *libc::__errno_location() };
+    let errno = Errno::last_raw();
     SIGNALS.fetch_add(1, Ordering::Relaxed);
     let me = gettid();
     if is_realtime(0) {
@@ -113,8 +110,7 @@ extern "C" fn on_sigxcpu(_sig: libc::c_int) {
             UNWATCHED.fetch_add(1, Ordering::Relaxed);
         }
     }
-    // SAFETY: as above.
-    unsafe { *libc::__errno_location() = errno };
+    Errno::set_raw(errno);
 }
 
 /// Installs the `SIGXCPU` handler if `SIGXCPU` has its default action.
@@ -128,26 +124,18 @@ pub fn install_sigxcpu_handler() -> io::Result<bool> {
     if INSTALLED.load(Ordering::Acquire) {
         return Ok(true);
     }
-    // SAFETY: an all-zero sigaction is a valid value to be overwritten.
-    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
-    // SAFETY: querying the current action into a valid, writable struct.
-    if unsafe { libc::sigaction(libc::SIGXCPU, std::ptr::null(), &mut old) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if old.sa_sigaction != libc::SIG_DFL {
+    if !sys::has_default_action(Signal::SIGXCPU)? {
         return Ok(false);
     }
-    // SAFETY: as above.
-    let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
-    act.sa_sigaction = on_sigxcpu as extern "C" fn(libc::c_int) as usize;
-    act.sa_flags = libc::SA_RESTART;
-    // SAFETY: `act.sa_mask` is a valid sigset_t to initialise.
-    unsafe { libc::sigemptyset(&mut act.sa_mask) };
-    // SAFETY: `act` is fully initialised; the handler only uses atomics
-    // and async-signal-safe system calls.
-    if unsafe { libc::sigaction(libc::SIGXCPU, &act, std::ptr::null_mut()) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let act = SigAction::new(
+        SigHandler::Handler(on_sigxcpu),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    // SAFETY: the handler only uses atomics, errno save/restore and
+    // async-signal-safe system calls (gettid, sched_getscheduler,
+    // sched_setscheduler); it allocates nothing and takes no lock.
+    unsafe { sigaction(Signal::SIGXCPU, &act) }?;
     INSTALLED.store(true, Ordering::Release);
     Ok(true)
 }
