@@ -7,7 +7,9 @@
 
 use crate::error::{Error, Result, Step};
 use crate::sys::abi::{ior, iow, iowr};
-use crate::sys::ioctl::ioctl_arg;
+use crate::sys::ioctl::{ioctl_arg, ioctl_none};
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -124,12 +126,8 @@ pub fn native_dup(pcm: BorrowedFd<'_>, mode: DupMode) -> io::Result<OwnedFd> {
 /// Opens the module's device node (close-on-exec).
 pub fn open_device() -> io::Result<OwnedFd> {
     const PATH: &CStr = c"/dev/snd/anondup";
-    // SAFETY: PATH is a NUL-terminated string; open has no other inputs.
-    let fd = unsafe { libc::open(PATH.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    owned(fd)
+    let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC;
+    Ok(nix::fcntl::open(PATH, flags, Mode::empty())?)
 }
 
 /// `ANONDUP_IOCTL_DUP` on an open device node.
@@ -170,17 +168,7 @@ pub fn device_revoke(device: BorrowedFd<'_>, source: BorrowedFd<'_>) -> io::Resu
 
 /// The native `SNDRV_PCM_IOCTL_ANONYMOUS_REVOKE` (patched kernels only).
 pub fn native_revoke(pcm: BorrowedFd<'_>) -> io::Result<u32> {
-    // SAFETY: the request takes no argument.
-    let n = unsafe {
-        libc::ioctl(
-            pcm.as_raw_fd(),
-            SNDRV_PCM_IOCTL_ANONYMOUS_REVOKE as libc::Ioctl,
-            0,
-        )
-    };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let n = ioctl_none(pcm, SNDRV_PCM_IOCTL_ANONYMOUS_REVOKE)?;
     u32::try_from(n).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
 }
 
@@ -356,10 +344,7 @@ mod tests {
         // A pipe is no PCM: the native ioctl fails with ENOTTY, then either
         // the device is missing (the error names the module) or it refuses
         // the fd with EINVAL.
-        let mut fds = [0; 2];
-        // SAFETY: fds has room for the two descriptors pipe2 writes.
-        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-        let (r, w) = (owned(fds[0]).unwrap(), owned(fds[1]).unwrap());
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
         let e = anonymous_dup_fd(r.as_fd(), DupMode::Buffer, "pipe").unwrap_err();
         let text = e.to_string();
         assert!(

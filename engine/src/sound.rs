@@ -32,19 +32,6 @@ pub struct Sound {
     rate: u32,
 }
 
-/// Asks for huge pages over the 2 MiB-aligned interior of `[addr, addr + len)`.
-fn advise_huge_pages(addr: usize, len: usize) {
-    const HUGE: usize = 2 << 20;
-    let start = (addr + HUGE - 1) & !(HUGE - 1);
-    let end = (addr + len) & !(HUGE - 1);
-    if end > start {
-        // SAFETY: the range lies inside an allocation we own; MADV_HUGEPAGE
-        // only changes how the kernel backs it, never its contents. Failure
-        // (no THP support) is harmless and ignored.
-        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
-    }
-}
-
 impl fmt::Debug for Sound {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sound")
@@ -237,10 +224,7 @@ impl Sound {
         let Some(raw) = Arc::get_mut(&mut buf) else {
             unreachable!("a new Arc is unique")
         };
-        advise_huge_pages(
-            raw.as_mut_ptr() as usize,
-            total * std::mem::size_of::<f32>(),
-        );
+        crate::sys::mmap::advise_huge_pages(raw);
         for x in raw.iter_mut() {
             x.write(0.0);
         }

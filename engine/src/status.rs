@@ -240,17 +240,13 @@ impl<'a> StatusView<'a> {
 pub(crate) mod tests {
     use super::*;
     use crate::sys::mmap::Protection;
-    use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+    use std::os::fd::{AsFd, OwnedFd};
 
     /// A memfd of `len` bytes standing in for a kernel page.
     pub(crate) fn memfd(len: u64) -> OwnedFd {
-        // SAFETY: the name is NUL-terminated; memfd_create has no other inputs.
-        let raw = unsafe { libc::memfd_create(c"status".as_ptr(), libc::MFD_CLOEXEC) };
-        assert!(raw >= 0);
-        // SAFETY: memfd_create returned a new fd we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        // SAFETY: fd is a valid memfd; ftruncate only resizes it.
-        assert_eq!(unsafe { libc::ftruncate(raw, len as libc::off_t) }, 0);
+        use nix::sys::memfd::{memfd_create, MFdFlags};
+        let fd = memfd_create(c"status", MFdFlags::MFD_CLOEXEC).unwrap();
+        nix::unistd::ftruncate(&fd, len as libc::off_t).unwrap();
         fd
     }
 

@@ -227,19 +227,11 @@ mod tests {
 
     /// A copy of a test memfd made with sealing allowed, then sealed.
     fn sealed(src: OwnedFd) -> OwnedFd {
-        // SAFETY: a valid C string and plain flags.
-        let raw = unsafe {
-            libc::memfd_create(
-                c"sealed".as_ptr(),
-                libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
-            )
-        };
-        assert!(raw >= 0);
-        // SAFETY: memfd_create returned a new fd we own.
-        let fd = unsafe { std::os::fd::FromRawFd::from_raw_fd(raw) };
+        use nix::sys::memfd::{memfd_create, MFdFlags};
+        let flags = MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING;
+        let fd = memfd_create(c"sealed", flags).unwrap();
         let len = fd_size(src.as_fd()).unwrap();
-        // SAFETY: fd is a valid memfd; ftruncate only resizes it.
-        assert_eq!(unsafe { libc::ftruncate(raw, len as libc::off_t) }, 0);
+        nix::unistd::ftruncate(&fd, len as libc::off_t).unwrap();
         crate::sim::seal::seal_size(&fd).unwrap();
         fd
     }

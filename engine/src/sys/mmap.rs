@@ -1,6 +1,8 @@
 //! An owned memory mapping, unmapped on drop.
 
+use nix::sys::mman::{madvise, mmap, munmap, MapFlags, MmapAdvise, ProtFlags};
 use std::io;
+use std::num::NonZeroUsize;
 use std::os::fd::BorrowedFd;
 use std::ptr::NonNull;
 
@@ -29,34 +31,22 @@ unsafe impl Sync for Mapping {}
 impl Mapping {
     /// Maps `len` bytes of `fd` at `offset`, shared.
     pub fn new(fd: BorrowedFd<'_>, offset: u64, len: usize, prot: Protection) -> io::Result<Self> {
-        use std::os::fd::AsRawFd;
-        if len == 0 {
+        let Some(length) = NonZeroUsize::new(len) else {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
-        }
+        };
         let off = libc::off_t::try_from(offset)
             .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
         let prot = match prot {
-            Protection::ReadOnly => libc::PROT_READ,
-            Protection::ReadWrite => libc::PROT_READ | libc::PROT_WRITE,
+            Protection::ReadOnly => ProtFlags::PROT_READ,
+            Protection::ReadWrite => ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
         };
         // SAFETY: a fresh mapping at a kernel-chosen address cannot alias any
         // Rust object; the fd is valid for the duration of the call.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                prot,
-                libc::MAP_SHARED,
-                fd.as_raw_fd(),
-                off,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        let ptr = NonNull::new(p.cast::<u8>())
-            .ok_or_else(|| io::Error::from_raw_os_error(libc::EFAULT))?;
-        Ok(Self { ptr, len })
+        let p = unsafe { mmap(None, length, prot, MapFlags::MAP_SHARED, fd, off) }?;
+        Ok(Self {
+            ptr: p.cast::<u8>(),
+            len,
+        })
     }
 
     /// Start of the mapping.
@@ -80,11 +70,29 @@ impl Mapping {
     }
 }
 
+/// Asks for transparent huge pages over the 2 MiB-aligned interior of
+/// `mem` (`madvise(MADV_HUGEPAGE)`). Failure (no THP support) is harmless
+/// and ignored.
+pub(crate) fn advise_huge_pages<T>(mem: &mut [T]) {
+    const HUGE: usize = 2 << 20;
+    let addr = mem.as_mut_ptr() as usize;
+    let start = (addr + HUGE - 1) & !(HUGE - 1);
+    let end = (addr + std::mem::size_of_val(mem)) & !(HUGE - 1);
+    let Some(ptr) = NonNull::new(start as *mut libc::c_void) else {
+        return;
+    };
+    if end > start {
+        // SAFETY: [start, end) lies inside `mem`, memory we borrow
+        // exclusively; MADV_HUGEPAGE only changes how the kernel backs the
+        // range, never its contents.
+        let _ = unsafe { madvise(ptr, end - start, MmapAdvise::MADV_HUGEPAGE) };
+    }
+}
+
 impl Drop for Mapping {
     fn drop(&mut self) {
-        // SAFETY: ptr/len came from a successful mmap and are unmapped once.
-        unsafe {
-            libc::munmap(self.ptr.as_ptr().cast(), self.len);
-        }
+        // SAFETY: ptr/len came from a successful mmap and are unmapped once;
+        // a failure (impossible for a range we mapped) leaves it mapped.
+        let _ = unsafe { munmap(self.ptr.cast(), self.len) };
     }
 }
