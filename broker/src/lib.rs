@@ -39,6 +39,7 @@
 
 pub mod daemon;
 mod server;
+mod sys;
 
 pub use pcmring::broker::source::{LeaseSource, PcmSource, SimSource};
 pub use pcmring::broker::{Listener, SocketAddr};

@@ -190,22 +190,16 @@ impl StopHandle {
     }
 }
 
-/// The signal handler's write: raw, because it only has the fd number
-/// (from an atomic) and must stay async-signal-safe.
-fn signal_eventfd(fd: i32) {
-    let one: u64 = 1;
-    // SAFETY: writes 8 bytes from a valid u64 to an eventfd; async-signal-safe.
-    unsafe {
-        libc::write(fd, (&one as *const u64).cast(), 8);
-    }
-}
-
+/// The fd number the signal handler writes to (from an atomic: the
+/// handler must stay async-signal-safe).
 static SIGNAL_FD: AtomicI32 = AtomicI32::new(-1);
+/// The private dup behind [`SIGNAL_FD`], owned for the life of the process.
+static SIGNAL_FD_OWNED: std::sync::Mutex<Option<OwnedFd>> = std::sync::Mutex::new(None);
 
 extern "C" fn on_signal(_sig: libc::c_int) {
     let fd = SIGNAL_FD.load(Ordering::Relaxed);
     if fd >= 0 {
-        signal_eventfd(fd);
+        crate::sys::signal_eventfd(fd);
     }
 }
 
@@ -214,12 +208,12 @@ extern "C" fn on_signal(_sig: libc::c_int) {
 pub fn install_signal_handlers(stop: &StopHandle) -> io::Result<()> {
     // Keep a private copy of the eventfd open for the life of the process,
     // so the handler never writes to a closed (and maybe reused) fd.
-    let dup = nix::fcntl::fcntl(&*stop.fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(0))?;
-    let old = SIGNAL_FD.swap(dup, Ordering::SeqCst);
-    if old >= 0 {
-        // SAFETY: `old` was our own dup, no longer referenced by the handler.
-        unsafe { libc::close(old) };
-    }
+    let dup = stop.fd.try_clone()?; // F_DUPFD_CLOEXEC
+    let mut owned = SIGNAL_FD_OWNED.lock().unwrap_or_else(|p| p.into_inner());
+    SIGNAL_FD.store(dup.as_raw_fd(), Ordering::SeqCst);
+    // The previous dup (if any), no longer referenced by the handler, closes.
+    *owned = Some(dup);
+    drop(owned);
     use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
     let sa = SigAction::new(
         SigHandler::Handler(on_signal),
@@ -377,20 +371,10 @@ impl<S: LeaseSource> Broker<S> {
         loop {
             self.build_pollset();
             let timeout = self.poll_timeout();
-            // SAFETY: pollfds is a valid array of `len` pollfd structs.
-            let n = unsafe {
-                libc::poll(
-                    self.pollfds.as_mut_ptr(),
-                    self.pollfds.len() as libc::nfds_t,
-                    timeout,
-                )
-            };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                if e.raw_os_error() == Some(libc::EINTR) {
-                    continue;
-                }
-                return Err(e);
+            match crate::sys::poll(&mut self.pollfds, timeout) {
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                Err(e) => return Err(e),
             }
             if self.pollfds[0].revents != 0 {
                 return Ok(());
