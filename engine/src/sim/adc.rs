@@ -14,13 +14,13 @@
 //! The endpoint is the same [`SimDevice`] as for output (its ring is read
 //! instead of written), so the fds travel to another process the same way.
 
+use super::config::{SimConfig, SimFds, SimLayout};
 use super::dac::signal;
 use super::device::SimDevice;
 use super::page::StatusPage;
 use super::record::Recording;
 use super::setup::{step_ns, Setup};
 use super::source::SimSource;
-use super::{SimConfig, SimFds, SimLayout};
 use crate::convert;
 use crate::device::{HwPosition, PcmState};
 use crate::error::{Error, Result, Step};
@@ -141,11 +141,13 @@ impl SimAdc {
     }
 
     /// The layout to send along with [`SimAdc::share`]'s fds.
+    #[doc(hidden)] // sharing plumbing; SimFds/SimLayout are public with `testing`
     pub fn layout(&self) -> SimLayout {
         self.layout
     }
 
     /// Duplicates the fds, e.g. to send them to another process.
+    #[doc(hidden)] // sharing plumbing; SimFds/SimLayout are public with `testing`
     pub fn share(&self) -> Result<SimFds> {
         self.fds.try_clone()
     }

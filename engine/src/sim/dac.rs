@@ -141,11 +141,13 @@ impl SimDac {
     }
 
     /// The layout to send along with [`SimDac::share`]'s fds.
+    #[doc(hidden)] // sharing plumbing; SimFds/SimLayout are public with `testing`
     pub fn layout(&self) -> SimLayout {
         self.layout
     }
 
     /// Duplicates the fds, e.g. to send them to another process.
+    #[doc(hidden)] // sharing plumbing; SimFds/SimLayout are public with `testing`
     pub fn share(&self) -> Result<SimFds> {
         self.fds.try_clone()
     }
