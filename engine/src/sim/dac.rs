@@ -53,12 +53,16 @@ struct Shared {
     release: AtomicBool,
 }
 
-/// What [`SimDac::stop`] hands back.
+/// What [`SimDac::stop`] (with [`SimStats`]) and
+/// [`SimAdc::stop`](super::SimAdc::stop) (with
+/// [`SimAdcStats`](super::SimAdcStats)) hand back.
 #[derive(Debug)]
-pub struct SimReport {
+pub struct SimReport<S = SimStats> {
     /// Final counters.
-    pub stats: SimStats,
-    /// What was played (empty unless recording was configured).
+    pub stats: S,
+    /// What the DAC played, or what the ADC put into the ring, in order
+    /// (empty unless [`super::SimConfig::record_frames`] was set): frame
+    /// `i` is device frame `recording.start_frame() + i`.
     pub recording: Recording,
 }
 
