@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test.sh: the project's test command.
 #   1. `cargo test --workspace` on the host (the vm_* tests show as ignored),
-#      and `scripts/public-api --check` (the public API's size and
-#      docs/api.md);
+#      `scripts/public-api --check` (the public API's size and
+#      docs/api.md), and the root package's binaries built without the
+#      engine's `testing` feature;
 #   2. the VM suite (kernel/vm/run) on each kernel of $TEST_KERNELS
 #      (default "6.1 6.12"; e.g. TEST_KERNELS="6.1 6.12 6.12-rt");
 #   3. the real-card suite (VM_CARD=... kernel/vm/run: qemu's emulated
@@ -84,6 +85,17 @@ if [[ $rc == 0 ]]; then
     record public-api 0 1 0
 else
     record public-api "$rc" 0 1
+fi
+
+# The root package's binaries without dev-dependencies: its tests get the
+# engine's `testing` feature, the programs a user installs must not need it.
+echo "=== host: cargo check -p pcmring-examples --bins (no testing)"
+rc=0
+cargo check -p pcmring-examples --bins 2>&1 | tee "$OUT" || rc=$?
+if [[ $rc == 0 ]]; then
+    record bins-without-testing 0 1 0
+else
+    record bins-without-testing "$rc" 0 1
 fi
 
 # One kernel/vm/run: part name, then the environment assignments.

@@ -67,9 +67,10 @@
 //!   is public here with the `server` feature).
 //! - Errors: [`Error`] (with [`Step`]), the realtime path's
 //!   [`DeviceError`], [`LeaseError`].
-//! - Telemetry types from `pcmring-rt` ([`HistogramSnapshot`],
-//!   [`AllocGuardMode`], [`CountingAllocator`]) are re-exported here, so a
-//!   program needs no second dependency.
+//! - Telemetry types from `pcmring-rt` ([`HistogramSnapshot`]) are
+//!   re-exported here, so a program needs no second dependency. The
+//!   allocation guard (`CountingAllocator`), a test tool, is
+//!   `pcmring_rt::alloc_guard`.
 //!
 //! # Features
 //!
@@ -145,7 +146,6 @@ pub mod restricted;
 pub mod sim;
 pub mod sound;
 pub mod stream;
-pub mod wrap;
 
 mod device;
 mod error;
@@ -180,6 +180,10 @@ mechanism_mod!(
     /// The ring writer.
     writer
 );
+mechanism_mod!(
+    /// Widening of the kernel's wrapping pointers to 64-bit counters.
+    wrap
+);
 
 pub use client::{LeaseError, LeasedDevice};
 pub use device::{Device, HwPosition, PcmState, PositionSource, RingIdentity};
@@ -201,7 +205,6 @@ pub use engine::{
 };
 pub use sim::{SimAdc, SimSource, WavSource};
 
-pub use pcmring_rt::alloc_guard::{CountingAllocator, Mode as AllocGuardMode};
 pub use pcmring_rt::histogram::HistogramSnapshot;
 
 /// The README's code blocks, compiled as doctests so they stay true.

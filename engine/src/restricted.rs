@@ -22,15 +22,19 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 /// The name restricted devices carry in errors.
 const NAME: &str = "restricted PCM";
 
-/// How to obtain the position.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum PositionPath {
-    /// The status page if it can be mapped, else the POSITION ioctl.
-    #[default]
-    Auto,
-    /// Always the POSITION ioctl (tests, or architectures without the page).
-    Ioctl,
+mod path {
+    /// How to obtain the position (a test hook: public with `testing`;
+    /// [`super::RestrictedPcm::from_fd`] always takes `Auto`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum PositionPath {
+        /// The status page if it can be mapped, else the POSITION ioctl.
+        #[default]
+        Auto,
+        /// Always the POSITION ioctl (tests, or architectures without the page).
+        Ioctl,
+    }
 }
+testing_use!(path::PositionPath);
 
 /// A restricted PCM: ring and position through a BUFFER fd.
 #[derive(Debug)]
@@ -51,7 +55,9 @@ impl RestrictedPcm {
         RestrictedPcm::with_path(fd, layout, PositionPath::Auto)
     }
 
-    /// Like [`RestrictedPcm::from_fd`], choosing the position path.
+    /// Like [`RestrictedPcm::from_fd`], choosing the position path (a test
+    /// hook: `PositionPath` is public with the `testing` feature).
+    #[doc(hidden)]
     pub fn with_path(
         fd: OwnedFd,
         layout: StreamLayout,

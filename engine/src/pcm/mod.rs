@@ -40,8 +40,11 @@ pub use link::StartTogether;
 pub use list::{list, PcmDevice};
 pub use name::CardRef;
 pub use name::DeviceName;
-pub use ptr::{ControlPath, Fallback, RawStatus, StatusPath};
-pub use sw::{SwConfig, SwGranted, XrunMode};
+pub use sw::{SwConfig, XrunMode};
+// Diagnostics of how the PCM was set up and raw status readings, for the
+// crate's own tests (their accessors on `Pcm` are hidden from the docs).
+testing_use!(ptr::{ControlPath, Fallback, RawStatus, StatusPath});
+testing_use!(sw::SwGranted);
 testing_use!(control::{card_id, resolve_card_id, CardInfo});
 testing_use!(hw::{alsa_format_name, HwParams, HwRequest});
 
@@ -306,6 +309,7 @@ impl Pcm {
     }
 
     /// The installed software parameters (with the boundary).
+    #[doc(hidden)] // diagnostics for the tests; the type is public with `testing`
     pub fn sw_config(&self) -> &SwGranted {
         &self.sw
     }
@@ -321,16 +325,19 @@ impl Pcm {
     }
 
     /// How the status travels.
+    #[doc(hidden)] // diagnostics for the tests; the type is public with `testing`
     pub fn status_path(&self) -> StatusPath {
         self.ptrs.status_path()
     }
 
     /// How appl_ptr travels.
+    #[doc(hidden)] // diagnostics for the tests; the type is public with `testing`
     pub fn control_path(&self) -> ControlPath {
         self.ptrs.control_path()
     }
 
     /// Why a page is not mapped, if one is not.
+    #[doc(hidden)] // diagnostics for the tests; the type is public with `testing`
     pub fn fallback(&self) -> Fallback {
         self.ptrs.fallback()
     }
@@ -372,6 +379,7 @@ impl Pcm {
 
     /// The status as last published by the kernel (no refresh). Mapped
     /// path: no system call.
+    #[doc(hidden)] // diagnostics for the tests; the type is public with `testing`
     pub fn status(&self) -> Result<RawStatus> {
         let fd = self.fd.as_ref().map(|f| f.as_fd());
         self.ptrs
@@ -380,6 +388,7 @@ impl Pcm {
     }
 
     /// The status after a refresh (HWSYNC, or SYNC_PTR with HWSYNC).
+    #[doc(hidden)] // diagnostics for the tests; the type is public with `testing`
     pub fn status_synced(&self) -> Result<RawStatus> {
         let fd = self.fd.as_ref().map(|f| f.as_fd());
         self.ptrs
@@ -389,6 +398,7 @@ impl Pcm {
 
     /// The status read through SYNC_PTR whatever the path in use (to
     /// compare the paths).
+    #[doc(hidden)] // diagnostics for the tests; the type is public with `testing`
     pub fn status_via_sync_ptr(&self, hwsync: bool) -> Result<RawStatus> {
         let fd = self.fd()?;
         self.ptrs

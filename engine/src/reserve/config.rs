@@ -58,9 +58,8 @@ pub struct ReleaseRequest {
     pub granted: bool,
 }
 
-/// Called (on the reservation's D-Bus thread) for each request; wire it to
-/// the application's event channel. Keep it short: the requester waits.
-pub type RequestHook = Arc<dyn Fn(&ReleaseRequest) + Send + Sync>;
+/// [`ReserveConfig::hook`]'s type, for the crate's own code.
+pub(crate) type RequestHook = Arc<dyn Fn(&ReleaseRequest) + Send + Sync>;
 
 /// How to reserve a card.
 #[derive(Clone)]
@@ -77,8 +76,12 @@ pub struct ReserveConfig {
     pub device_name: Option<String>,
     /// What to do when another program asks for the card.
     pub on_request: OnRequest,
-    /// Told about each request.
-    pub hook: Option<RequestHook>,
+    /// Told about each request: called on the reservation's D-Bus thread;
+    /// wire it to the application's event channel. Keep it short: the
+    /// requester waits.
+    // Spelled out so the docs show what to pass (no alias to look up).
+    #[allow(clippy::type_complexity)]
+    pub hook: Option<Arc<dyn Fn(&ReleaseRequest) + Send + Sync>>,
     /// The bus.
     pub bus: BusAddress,
     /// The longest wait for the holder's answer.

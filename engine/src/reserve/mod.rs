@@ -27,7 +27,7 @@ mod watch;
 #[cfg(feature = "reserve")]
 mod bus;
 
-pub use config::{BusAddress, OnRequest, ReleaseRequest, RequestHook, ReserveConfig};
+pub use config::{BusAddress, OnRequest, ReleaseRequest, ReserveConfig};
 pub use device::{open_reserved, Reserved};
 pub use error::{BusHolder, ReserveError};
 pub use holders::ProcessHolder;

@@ -14,13 +14,13 @@
 //! The endpoint is the same [`SimDevice`] as for output (its ring is read
 //! instead of written), so the fds travel to another process the same way.
 
-use super::dac::signal;
+use super::config::{SimConfig, SimFds, SimLayout};
+use super::dac::{signal, SimReport};
 use super::device::SimDevice;
 use super::page::StatusPage;
 use super::record::Recording;
 use super::setup::{step_ns, Setup};
 use super::source::SimSource;
-use super::{SimConfig, SimFds, SimLayout};
 use crate::convert;
 use crate::device::{HwPosition, PcmState};
 use crate::error::{Error, Result, Step};
@@ -56,17 +56,6 @@ struct Shared {
     hw: AtomicU64,
     max_late: AtomicU64,
     realtime: AtomicBool,
-}
-
-/// What [`SimAdc::stop`] hands back.
-#[derive(Debug)]
-pub struct SimAdcReport {
-    /// Final counters.
-    pub stats: SimAdcStats,
-    /// What the ADC put into the ring, in order (empty unless
-    /// `record_frames` was set): frame `i` is device frame
-    /// `recording.start_frame() + i`.
-    pub recording: Recording,
 }
 
 /// A running simulated capture device. Dropping it stops the ADC.
@@ -141,11 +130,13 @@ impl SimAdc {
     }
 
     /// The layout to send along with [`SimAdc::share`]'s fds.
+    #[doc(hidden)] // sharing plumbing; SimFds/SimLayout are public with `testing`
     pub fn layout(&self) -> SimLayout {
         self.layout
     }
 
     /// Duplicates the fds, e.g. to send them to another process.
+    #[doc(hidden)] // sharing plumbing; SimFds/SimLayout are public with `testing`
     pub fn share(&self) -> Result<SimFds> {
         self.fds.try_clone()
     }
@@ -177,11 +168,11 @@ impl SimAdc {
     }
 
     /// Stops the ADC thread; returns the counters and the recording.
-    pub fn stop(mut self) -> Result<SimAdcReport> {
+    pub fn stop(mut self) -> Result<SimReport<SimAdcStats>> {
         self.finish()
     }
 
-    fn finish(&mut self) -> Result<SimAdcReport> {
+    fn finish(&mut self) -> Result<SimReport<SimAdcStats>> {
         self.shared.stop.store(true, Ordering::Release);
         let Some(t) = self.thread.take() else {
             return Err(Error::BadState {
@@ -193,7 +184,7 @@ impl SimAdc {
             device: NAME.to_owned(),
             state: "ADC thread panicked".to_owned(),
         })?;
-        Ok(SimAdcReport {
+        Ok(SimReport {
             stats: self.stats(),
             recording,
         })

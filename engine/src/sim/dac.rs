@@ -53,12 +53,16 @@ struct Shared {
     release: AtomicBool,
 }
 
-/// What [`SimDac::stop`] hands back.
+/// What [`SimDac::stop`] (with [`SimStats`]) and
+/// [`SimAdc::stop`](super::SimAdc::stop) (with
+/// [`SimAdcStats`](super::SimAdcStats)) hand back.
 #[derive(Debug)]
-pub struct SimReport {
+pub struct SimReport<S = SimStats> {
     /// Final counters.
-    pub stats: SimStats,
-    /// What was played (empty unless recording was configured).
+    pub stats: S,
+    /// What the DAC played, or what the ADC put into the ring, in order
+    /// (empty unless [`super::SimConfig::record_frames`] was set): frame
+    /// `i` is device frame `recording.start_frame() + i`.
     pub recording: Recording,
 }
 
@@ -141,11 +145,13 @@ impl SimDac {
     }
 
     /// The layout to send along with [`SimDac::share`]'s fds.
+    #[doc(hidden)] // sharing plumbing; SimFds/SimLayout are public with `testing`
     pub fn layout(&self) -> SimLayout {
         self.layout
     }
 
     /// Duplicates the fds, e.g. to send them to another process.
+    #[doc(hidden)] // sharing plumbing; SimFds/SimLayout are public with `testing`
     pub fn share(&self) -> Result<SimFds> {
         self.fds.try_clone()
     }

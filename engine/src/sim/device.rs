@@ -15,8 +15,8 @@ const NAME: &str = "sim";
 
 /// One endpoint of a simulated device: the ring and status page mapped
 /// from the sim's memfds. Get one from [`super::SimDac::device`] in the
-/// process that runs the DAC, or from [`SimDevice::attach`] with fds
-/// received from it.
+/// process that runs the DAC, or from `SimDevice::attach` with fds
+/// received from it (see the module docs).
 #[derive(Debug)]
 pub struct SimDevice {
     layout: SimLayout,
@@ -64,6 +64,7 @@ impl SimDevice {
     /// and the layout that came with them. Validates everything: sizes of
     /// the memfds against the layout, and that the status page is a live
     /// sim page.
+    #[doc(hidden)] // sharing plumbing; SimFds/SimLayout are public with `testing`
     pub fn attach(fds: SimFds, layout: SimLayout) -> Result<SimDevice> {
         validate(&layout.stream)?;
         let SimFds { data, status, wake } = fds;
@@ -108,6 +109,7 @@ impl SimDevice {
     }
 
     /// The layout (with the batch flag) this endpoint was attached with.
+    #[doc(hidden)] // sharing plumbing; SimFds/SimLayout are public with `testing`
     pub fn sim_layout(&self) -> SimLayout {
         self.layout
     }

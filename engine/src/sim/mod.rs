@@ -41,9 +41,10 @@
 //! the ring from a [`SimSource`] (a WAV file, a frame counter, any
 //! closure) just below the `hw_ptr` it publishes; see `adc.rs`.
 //!
-//! The fds can be sent to another process ([`SimDac::share`], then
-//! [`SimDevice::attach`] there with the same [`SimLayout`]), the way a
-//! broker hands out a restricted PCM fd.
+//! The fds can be sent to another process (`SimDac::share`, then
+//! `SimDevice::attach` there with the same `SimLayout`), the way a broker
+//! hands out a restricted PCM fd: the broker's sim source does; the
+//! plumbing is public with the `testing` feature.
 //!
 //! ```
 //! use pcmring::sim::{SimConfig, SimDac};
@@ -79,8 +80,11 @@ mod seal;
 mod setup;
 mod source;
 
-pub use adc::{SimAdc, SimAdcReport, SimAdcStats};
-pub use config::{DacMode, PageUpdates, SimConfig, SimFds, SimLayout};
+pub use adc::{SimAdc, SimAdcStats};
+pub use config::{DacMode, PageUpdates, SimConfig};
+// Sharing a sim with another process (the broker's sim source, the
+// tests): the plumbing is public with `testing`.
+testing_use!(config::{SimFds, SimLayout});
 pub use dac::{SimDac, SimReport, SimStats};
 pub use device::SimDevice;
 pub use record::Recording;

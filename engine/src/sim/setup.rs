@@ -2,9 +2,9 @@
 //! memfds and their mappings, the wake-up pipe, the step, and the first
 //! RUNNING status on the page.
 
+use super::config::{DacMode, SimConfig, SimFds};
 use super::device::validate;
 use super::page::{StatusPage, PAGE_BYTES};
-use super::{DacMode, SimConfig, SimFds};
 use crate::device::{HwPosition, PcmState};
 use crate::error::{Error, Result, Step};
 use crate::sys::mmap::{Mapping, Protection};
