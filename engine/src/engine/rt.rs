@@ -379,8 +379,8 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
     /// after [`EngineConfig::repromote_after`] without another one asks
     /// for `SCHED_FIFO` again (with the `RLIMIT_RTTIME` soft limit
     /// re-tightened: the kernel raises it by a second on each `SIGXCPU`).
-    /// No allocation, no lock: atomics, and two system calls on
-    /// re-promotion only.
+    /// No allocation, no lock: atomics, and on re-promotion only a few
+    /// system calls and one 50 µs sleep.
     fn watch_rt_limit(&mut self, now: u64) {
         let Some(watch) = &self.rt_limit.watch else {
             return;
@@ -463,7 +463,13 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
                 sleep_until_ns(deadline);
             }
             let woke = now_ns();
-            self.watch_rt_limit(woke);
+            if self.monitor_blocking && self.rt_limit.demoted_at.is_some() {
+                // Demoted: a re-promotion sleeps once on purpose (see
+                // `pcmring_rt::sched::promote_fifo_with`), not a stray block.
+                mon.wait(|| self.watch_rt_limit(woke));
+            } else {
+                self.watch_rt_limit(woke);
+            }
 
             tel.rt_syscalls.fetch_add(1, Ordering::Relaxed); // the wait
             if woke >= next_cpu_sample {

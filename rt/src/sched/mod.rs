@@ -252,13 +252,21 @@ pub fn promote_fifo(priority: i32) -> Result<RtPromotion, RtError> {
     promote_fifo_with(&RtConfig::new(priority))
 }
 
+/// How long [`promote_fifo_with`] sleeps as SCHED_FIFO before tightening
+/// `RLIMIT_RTTIME`: long enough that the sleep blocks (a timer that has
+/// already expired returns without scheduling) so the wake-up resets the
+/// kernel's realtime-time count.
+const COUNTER_RESET_SLEEP: Duration = Duration::from_micros(50);
+
 /// Promotes the calling thread to `SCHED_FIFO` as configured.
 ///
-/// Order: checks the priority range, then tightens the process's
-/// `RLIMIT_RTTIME` (soft and hard; an existing stricter limit is kept and
-/// the hard limit is never raised), then calls `sched_setscheduler`. The
-/// limit stays tightened if the promotion is refused, which is harmless
-/// for threads that are not realtime.
+/// Order: checks the priority range, calls `sched_setscheduler`, sleeps
+/// 50 µs as `SCHED_FIFO` (the wake-up resets the kernel's realtime-time
+/// count, which a thread demoted by `SIGXCPU` still carries), then
+/// tightens the process's `RLIMIT_RTTIME` (soft and hard; an existing
+/// stricter limit is kept and the hard limit is never raised). If the
+/// limit cannot be set, the thread is demoted again and the error
+/// returned.
 pub fn promote_fifo_with(cfg: &RtConfig) -> Result<RtPromotion, RtError> {
     let (min, max) = sys::fifo_priority_range();
     if cfg.priority < min || cfg.priority > max {
@@ -269,7 +277,6 @@ pub fn promote_fifo_with(cfg: &RtConfig) -> Result<RtPromotion, RtError> {
         });
     }
     let previous = current_scheduling()?;
-    let rttime = tighten_rttime(cfg.rttime_soft, cfg.rttime_hard)?;
     let mut policy = libc::SCHED_FIFO;
     // Keep the flag if it is already set: only CAP_SYS_NICE may clear it.
     if cfg.reset_on_fork || previous.reset_on_fork {
@@ -279,6 +286,21 @@ pub fn promote_fifo_with(cfg: &RtConfig) -> Result<RtPromotion, RtError> {
         let limit = rtprio_limit().ok().and_then(|l| l.soft);
         return Err(RtError::from_fifo_errno(errno as i32, cfg.priority, limit));
     }
+    // The kernel's RLIMIT_RTTIME counter (`rt.timeout`) is reset only when
+    // the thread wakes up as a realtime task. A thread promoted again after
+    // a SIGXCPU demotion still carries the count that tripped the limit
+    // (it slept as SCHED_OTHER since), so the first tick before its next
+    // sleep would send SIGXCPU again as soon as the limit is tightened.
+    // Sleep once as SCHED_FIFO first (long enough to really block), then
+    // tighten: the count starts from zero under the new limit.
+    std::thread::sleep(COUNTER_RESET_SLEEP);
+    let rttime = match tighten_rttime(cfg.rttime_soft, cfg.rttime_hard) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = demote();
+            return Err(e);
+        }
+    };
     Ok(RtPromotion {
         priority: cfg.priority,
         previous,
