@@ -5,7 +5,7 @@ mod sim_support;
 
 use pcmring::engine::{BlockInfo, Engine, EngineConfig, EngineState, Margin, WakeStrategy};
 use pcmring::sim::{Recording, SimConfig, SimDac};
-use pcmring::Format;
+use pcmring::{Device, Format, PcmState};
 use sim_support::*;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -89,9 +89,18 @@ fn disconnect_stops_the_engine_with_a_readable_error() {
 fn start_on_a_disconnected_device_fails() {
     let dac = sim(0.0);
     dac.disconnect();
-    std::thread::sleep(Duration::from_millis(50));
+    // The DAC thread publishes the state at its next step: wait for it.
+    let mut dev = dac.device().expect("dev");
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    while dev.position().ok().map(|p| p.state) != Some(PcmState::Disconnected) {
+        assert!(
+            std::time::Instant::now() < end,
+            "the DAC never disconnected"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
     let (r, _) = SignalRenderer::new();
-    let err = Engine::start(dac.device().expect("dev"), r, config(2400)).expect_err("refused");
+    let err = Engine::start(dev, r, config(2400)).expect_err("refused");
     assert!(err.to_string().contains("DISCONNECTED"), "{err}");
 }
 
