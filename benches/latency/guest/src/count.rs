@@ -14,6 +14,13 @@
 //! Prints `K TAG syscalls_per_s=.. cpu_percent=.. window_ms=..` (or
 //! `K TAG error=..`) after the player exits; the player's own output goes
 //! to the same stdout.
+//!
+//! `latbench hold-tracepoint` ([`hold`]) keeps one such counter open until
+//! SIGTERM. The guest starts it before the first run, so the counters of
+//! each run never register or unregister the tracepoint: registering it
+//! patches the kernel text (a jump label in the syscall entry path), and
+//! under qemu TCG a vCPU can keep executing a stale translation of the
+//! patch's temporary INT3 forever (docs/latency.md, known issues).
 
 use crate::emit;
 use std::ffi::CString;
@@ -138,6 +145,20 @@ fn exited(pid: i32) -> bool {
     };
     // SAFETY: si_pid is valid to read after a successful waitid.
     r == 0 && unsafe { info.si_pid() } == pid
+}
+
+/// `latbench hold-tracepoint`: opens the `raw_syscalls:sys_enter` counters
+/// (so the tracepoint stays registered) and sleeps until SIGTERM/SIGINT.
+pub fn hold() -> Result<(), String> {
+    let fds = tracepoint_id().and_then(open_counters)?;
+    emit(&format!(
+        "H raw_syscalls:sys_enter held by {} counter(s)",
+        fds.len()
+    ));
+    while !crate::stop_requested() {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok(())
 }
 
 /// Runs the command line `argv` (`TAG CMD ARGS...`).

@@ -7,6 +7,8 @@
 //! latbench floor   --device hw:Loopback,0,N --tag TAG [--clicks 200] [--offset FRAMES]
 //! latbench count   TAG CMD ARGS...   (runs a player; its syscalls/s and CPU
 //!                  over a steady-state window: `K tag ...`)
+//! latbench hold-tracepoint   (keeps raw_syscalls:sys_enter registered until
+//!                  SIGTERM, so `count` never patches the kernel text)
 //! latbench pcmring --device hw:Loopback,0,N --tag TAG --block FRAMES [--clicks 200]
 //!                  [--margin auto|FRAMES] [--period 256]
 //!                  [--clicks 0 --seconds S: a probe, the pilot alone for S seconds]
@@ -78,6 +80,13 @@ fn main() {
     if cmd == "count" {
         if let Err(e) = count::run(rest) {
             eprintln!("latbench count: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    if cmd == "hold-tracepoint" {
+        if let Err(e) = count::hold() {
+            eprintln!("latbench hold-tracepoint: {e}");
             std::process::exit(1);
         }
         return;
