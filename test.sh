@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test.sh: the project's test command.
-#   1. `cargo test --workspace` on the host (the vm_* tests show as ignored),
+#   1. `cargo test --workspace --no-fail-fast` on the host (the vm_* tests show as ignored),
 #      `scripts/public-api --check` (the public API's size and
 #      docs/api.md), and the root package's binaries built without the
 #      engine's `testing` feature;
@@ -64,9 +64,9 @@ record() {
     parts+=("$name: $passed passed, $failed failed")
 }
 
-echo "=== host: cargo test --workspace"
+echo "=== host: cargo test --workspace --no-fail-fast"
 rc=0
-timeout -k 10 "$HOST_TEST_TIMEOUT" cargo test --workspace 2>&1 | tee "$OUT" || rc=$?
+timeout -k 10 "$HOST_TEST_TIMEOUT" cargo test --workspace --no-fail-fast 2>&1 | tee "$OUT" || rc=$?
 [[ $rc == 124 ]] && echo "host: cargo test timed out after ${HOST_TEST_TIMEOUT}s"
 # Sum libtest's `test result: ok. N passed; M failed; ...` lines.
 read -r passed failed < <(awk '/^test result:/ {
