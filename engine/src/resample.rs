@@ -74,18 +74,8 @@ pub(crate) fn output_frames(in_frames: usize, from_rate: u32, to_rate: u32) -> u
     ((num + from_rate as u128 / 2) / from_rate as u128) as usize
 }
 
-/// Converts interleaved `input` with `channels` channels from `from_rate` to
-/// `to_rate`, returning interleaved samples at the new rate.
-///
-/// The signal outside the input is taken as silence. `from_rate` and
-/// `to_rate` must be non-zero (zero returns the input unchanged).
-///
-/// ```
-/// let tone: Vec<f32> = (0..4410).map(|i| (i as f32 * 0.05).sin()).collect();
-/// let out = pcmring::resample::resample(&tone, 1, 44_100, 48_000);
-/// assert_eq!(out.len(), 4800);
-/// ```
-pub fn resample(input: &[f32], channels: usize, from_rate: u32, to_rate: u32) -> Vec<f32> {
+/// The whole-buffer conversion behind [`StreamResampler::resample_all`].
+pub(crate) fn resample(input: &[f32], channels: usize, from_rate: u32, to_rate: u32) -> Vec<f32> {
     if from_rate == to_rate || from_rate == 0 || to_rate == 0 || channels == 0 {
         return input.to_vec();
     }
@@ -141,8 +131,28 @@ pub struct StreamResampler {
 }
 
 impl StreamResampler {
+    /// Converts a whole interleaved buffer `input` with `channels` channels
+    /// from `from_rate` to `to_rate` at once, returning interleaved samples
+    /// at the new rate: the windowed-sinc load-time converter that sounds
+    /// use (the module's first half), not the streaming cubic one.
+    ///
+    /// The signal outside the input is taken as silence. `from_rate` and
+    /// `to_rate` must be non-zero (zero returns the input unchanged).
+    ///
+    /// ```
+    /// use pcmring::resample::StreamResampler;
+    ///
+    /// let tone: Vec<f32> = (0..4410).map(|i| (i as f32 * 0.05).sin()).collect();
+    /// let out = StreamResampler::resample_all(&tone, 1, 44_100, 48_000);
+    /// assert_eq!(out.len(), 4800);
+    /// ```
+    pub fn resample_all(input: &[f32], channels: usize, from_rate: u32, to_rate: u32) -> Vec<f32> {
+        resample(input, channels, from_rate, to_rate)
+    }
+
     /// Frames out of a streaming conversion of `in_frames` from `from` to
-    /// `to` Hz (rounded to nearest, like the load-time [`resample`]).
+    /// `to` Hz (rounded to nearest, like the load-time
+    /// [`StreamResampler::resample_all`]).
     pub fn output_frames(in_frames: u64, from: u32, to: u32) -> u64 {
         if from == to || from == 0 {
             return in_frames;
