@@ -364,33 +364,33 @@ impl FileDecoder {
             Ok(())
         })
     }
-}
 
-/// The largest whole-file decode [`decode_all`] accepts, in samples (512 MiB
-/// of `f32`); longer files should be streamed.
-pub(crate) const MAX_DECODED_SAMPLES: usize = 1 << 27;
-
-/// Decodes a whole file into interleaved samples, at the file's own rate
-/// (at most 2^27 samples, 512 MiB of `f32`: longer files should be
-/// streamed, see [`crate::stream::Stream`]).
-pub fn decode_all(dec: &mut FileDecoder) -> Result<Vec<f32>, SoundError> {
-    let ch = dec.channels() as usize;
-    let claimed = dec.frames_hint().unwrap_or(0) as usize;
-    let mut out = Vec::with_capacity(claimed.saturating_mul(ch).min(1 << 22));
-    loop {
-        let got = dec.read(&mut out, 1 << 16)?;
-        if got == 0 {
-            break;
+    /// Decodes a whole file into interleaved samples, at the file's own rate
+    /// (at most 2^27 samples, 512 MiB of `f32`: longer files should be
+    /// streamed, see [`crate::stream::Stream`]).
+    pub fn decode_all(&mut self) -> Result<Vec<f32>, SoundError> {
+        let ch = self.channels() as usize;
+        let claimed = self.frames_hint().unwrap_or(0) as usize;
+        let mut out = Vec::with_capacity(claimed.saturating_mul(ch).min(1 << 22));
+        loop {
+            let got = self.read(&mut out, 1 << 16)?;
+            if got == 0 {
+                break;
+            }
+            if out.len() > MAX_DECODED_SAMPLES {
+                return Err(format_error(
+                    self.name(),
+                    format!(
+                        "longer than {} samples: stream it instead of loading it",
+                        MAX_DECODED_SAMPLES
+                    ),
+                ));
+            }
         }
-        if out.len() > MAX_DECODED_SAMPLES {
-            return Err(format_error(
-                dec.name(),
-                format!(
-                    "longer than {} samples: stream it instead of loading it",
-                    MAX_DECODED_SAMPLES
-                ),
-            ));
-        }
+        Ok(out)
     }
-    Ok(out)
 }
+
+/// The largest whole-file decode [`FileDecoder::decode_all`] accepts, in
+/// samples (512 MiB of `f32`); longer files should be streamed.
+pub(crate) const MAX_DECODED_SAMPLES: usize = 1 << 27;

@@ -4,7 +4,8 @@
 //! the device rate: cloning it is a reference-count increment, and the mixer
 //! holds such a reference for every voice that plays it. Files (WAV, FLAC,
 //! Ogg Vorbis, MP3) are decoded by [`crate::decode`] (symphonia) and
-//! converted to the device rate at load time by [`crate::resample`].
+//! converted to the device rate at load time by
+//! [`crate::resample::StreamResampler::resample_all`].
 
 use std::fmt;
 use std::io::Read;
@@ -141,7 +142,7 @@ impl Sound {
 
     /// Decodes the rest of `dec` into a sound at `device_rate`.
     pub fn decode(dec: &mut FileDecoder, device_rate: u32) -> Result<Sound, SoundError> {
-        let samples = crate::decode::decode_all(dec)?;
+        let samples = dec.decode_all()?;
         let ch = dec.channels() as usize;
         let frames = (samples.len() / ch) as u64;
         if let Some(claimed) = dec.frames_hint() {

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use pcmring::decode::{decode_all, FileDecoder};
+use pcmring::decode::FileDecoder;
 use pcmring::mixer::{BlockInfo, Clip, Loop, MixerBuilder, MixerEvent, MixerRenderer, PlayParams};
 use pcmring::resample::StreamResampler;
 use pcmring::stream::{Stream, StreamOptions};
@@ -23,7 +23,7 @@ fn file(name: &str, frames: usize, rate: u32) -> std::path::PathBuf {
 }
 
 fn decoded(path: &std::path::Path) -> Vec<f32> {
-    decode_all(&mut FileDecoder::open(path).unwrap()).unwrap()
+    FileDecoder::open(path).unwrap().decode_all().unwrap()
 }
 
 fn block(r: &mut MixerRenderer, t: u64) -> Vec<f32> {
