@@ -133,7 +133,7 @@ pub use handle::{VoiceError, VoiceHandle, VoiceId};
 pub use render::{Clip, MixerRenderer};
 pub use spatial::{spatialize, Attenuation, Emitter, Listener, Spatial};
 pub use stats::MixerStats;
-pub use surround::{OutputLayout, Position, Speaker};
+pub use surround::{OutputLayout, Position};
 pub use tween::{Curve, Tween};
 
 // Tuning constants and helpers the crate's own tests reach.

@@ -92,17 +92,13 @@ pub enum OutputLayout {
     Surround71,
 }
 
-/// A speaker of a layout: its channel index and azimuth in degrees.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Speaker {
-    /// Channel index in the interleaved output frame.
-    pub channel: usize,
-    /// Azimuth in degrees (0 ahead, positive to the right, ±180 behind).
-    pub azimuth: f32,
-}
+/// A speaker of a layout: its channel index in the interleaved output
+/// frame and its azimuth in degrees (0 ahead, positive to the right, ±180
+/// behind).
+type Speaker = (usize, f32);
 
 const fn spk(channel: usize, azimuth: f32) -> Speaker {
-    Speaker { channel, azimuth }
+    (channel, azimuth)
 }
 
 /// Each layout's speakers (LFE excluded), sorted by azimuth.
@@ -154,9 +150,11 @@ impl OutputLayout {
         self.channels().max(2)
     }
 
-    /// The speakers that take panned signal, sorted by azimuth (empty for
-    /// mono and stereo, which use the stereo pan law).
-    pub fn speakers(self) -> &'static [Speaker] {
+    /// The speakers that take panned signal as `(channel, azimuth)` pairs:
+    /// the channel index in the interleaved output frame and the azimuth in
+    /// degrees (0 ahead, positive to the right, ±180 behind), sorted by
+    /// azimuth (empty for mono and stereo, which use the stereo pan law).
+    pub fn speakers(self) -> &'static [(usize, f32)] {
         match self {
             OutputLayout::Mono | OutputLayout::Stereo => &[],
             OutputLayout::Quad => &QUAD_RING,
@@ -208,27 +206,28 @@ impl OutputLayout {
         };
         // The adjacent pair (a, b) with az between them, going round the ring.
         let n = ring.len();
-        let (a, b, span, off) = match ring.iter().position(|s| s.azimuth > az) {
+        let (a, b, span, off) = match ring.iter().position(|&(_, azimuth)| azimuth > az) {
             Some(0) | None => {
                 // Behind, between the last speaker and the first (through ±180).
                 let (a, b) = (ring[n - 1], ring[0]);
-                let span = b.azimuth + 360.0 - a.azimuth;
-                let off = if az >= a.azimuth {
-                    az - a.azimuth
+                let span = b.1 + 360.0 - a.1;
+                let off = if az >= a.1 {
+                    az - a.1
                 } else {
-                    az + 360.0 - a.azimuth
+                    az + 360.0 - a.1
                 };
                 (a, b, span, off)
             }
             Some(i) => {
                 let (a, b) = (ring[i - 1], ring[i]);
-                (a, b, b.azimuth - a.azimuth, az - a.azimuth)
+                (a, b, b.1 - a.1, az - a.1)
             }
         };
         let f = (off / span).clamp(0.0, 1.0);
         let (ga, gb) = pan_gains(2.0 * f - 1.0, 1);
-        g[a.channel] = ga;
-        g[b.channel] += gb;
+        let ((channel_a, _), (channel_b, _)) = (a, b);
+        g[channel_a] = ga;
+        g[channel_b] += gb;
         g
     }
 }
