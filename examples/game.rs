@@ -22,8 +22,8 @@
 use clap::Parser;
 use pcmring::engine::{EngineClock, EngineConfig};
 use pcmring::mixer::{
-    spatialize, Attenuation, BusId, Emitter, Listener, Loop, Mixer, MixerBuilder, PlayError,
-    PlayParams, Reverb, Tween,
+    Attenuation, BusId, Emitter, Listener, Loop, Mixer, MixerBuilder, PlayError, PlayParams,
+    Reverb, Tween,
 };
 use pcmring::sound::Sound;
 use pcmring::stream::{Stream, StreamOptions};
@@ -410,7 +410,7 @@ fn run(args: &Args) -> Result<Ending, String> {
             position: [6.0 * a.cos(), 0.0, 6.0 * a.sin()],
             velocity: [-10.0 * a.sin(), 0.0, 10.0 * a.cos()],
         };
-        let heard = spatialize(&listener, &emitter, model, 1.0);
+        let heard = listener.hear(&emitter, model, 1.0);
         let _ = drone.set_gain(heard.gain);
         let _ = drone.set_azimuth(heard.azimuth);
         // Doppler glides over the 50 ms to the next update (a rate tween).

@@ -2,8 +2,7 @@
 //! (and through the pan law to the output), and Doppler.
 
 use pcmring::mixer::{
-    pan_gains, spatialize, Attenuation, Clip, Emitter, Listener, MixerBuilder, PlayParams,
-    SPEED_OF_SOUND,
+    pan_gains, Attenuation, Clip, Emitter, Listener, MixerBuilder, PlayParams, SPEED_OF_SOUND,
 };
 use pcmring::sound::Sound;
 
@@ -33,7 +32,7 @@ fn distance_models() {
         (4.0, 0.25),
         (100.0, 1.0 / 50.0),
     ] {
-        let s = spatialize(&l, &at([0.0, 0.0, -d]), INVERSE, 0.0);
+        let s = l.hear(&at([0.0, 0.0, -d]), INVERSE, 0.0);
         assert!((s.gain - g).abs() < 1e-6, "inverse at {d}: {}", s.gain);
     }
     let lin = Attenuation::Linear {
@@ -57,7 +56,7 @@ fn direction_gives_the_pan_and_the_pan_law_the_output() {
         ([0.0, 0.0, 3.0], 0.0),
     ];
     for (p, pan) in cases {
-        let s = spatialize(&l, &at(p), INVERSE, 0.0);
+        let s = l.hear(&at(p), INVERSE, 0.0);
         assert!((s.pan - pan).abs() < 1e-6, "{p:?}: {}", s.pan);
         // Through the mixer: a mono DC voice with the emitter's gain and pan.
         let (m, mut r) = MixerBuilder::new(RATE)
@@ -87,11 +86,11 @@ fn doppler_raises_approaching_sources_and_lowers_receding_ones() {
         position: [0.0, 0.0, -10.0],
         velocity: [0.0, 0.0, -v],
     };
-    let s = spatialize(&l, &toward, INVERSE, 1.0);
+    let s = l.hear(&toward, INVERSE, 1.0);
     assert!((s.doppler - SPEED_OF_SOUND / (SPEED_OF_SOUND - v)).abs() < 1e-5);
-    let s = spatialize(&l, &away, INVERSE, 1.0);
+    let s = l.hear(&away, INVERSE, 1.0);
     assert!((s.doppler - SPEED_OF_SOUND / (SPEED_OF_SOUND + v)).abs() < 1e-5);
-    assert_eq!(spatialize(&l, &away, INVERSE, 0.0).doppler, 1.0);
-    let half = spatialize(&l, &away, INVERSE, 0.5).doppler;
+    assert_eq!(l.hear(&away, INVERSE, 0.0).doppler, 1.0);
+    let half = l.hear(&away, INVERSE, 0.5).doppler;
     assert!((half - (1.0 + (SPEED_OF_SOUND / (SPEED_OF_SOUND + v) - 1.0) * 0.5)).abs() < 1e-6);
 }

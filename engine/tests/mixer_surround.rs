@@ -3,8 +3,8 @@
 //! reference here), voices and 3D emitters rendered onto quad, 5.1 and 7.1.
 
 use pcmring::mixer::{
-    spatialize, Attenuation, BlockInfo, BusId, Clip, Emitter, Listener, MixerBuilder,
-    MixerRenderer, OutputLayout, PlayParams, Position, MAX_OUTPUT_CHANNELS,
+    Attenuation, BlockInfo, BusId, Clip, Emitter, Listener, MixerBuilder, MixerRenderer,
+    OutputLayout, PlayParams, Position, MAX_OUTPUT_CHANNELS,
 };
 use pcmring::sound::Sound;
 
@@ -305,17 +305,17 @@ fn emitters_pan_over_the_layout() {
         ([-2.0, 0.0, 2.0], -135.0),
     ];
     for (p, az) in cases {
-        let s = spatialize(&listener, &at(p), model, 0.0);
+        let s = listener.hear(&at(p), model, 0.0);
         assert!((s.azimuth - az).abs() < 1e-3, "{p:?}: {}", s.azimuth);
     }
-    let behind = spatialize(&listener, &at([0.0, 0.0, 2.0]), model, 0.0);
+    let behind = listener.hear(&at([0.0, 0.0, 2.0]), model, 0.0);
     assert!((behind.azimuth.abs() - 180.0).abs() < 1e-3);
     // A turned listener: facing +x, so +x is ahead and -z is to the left.
     let turned = Listener {
         forward: [1.0, 0.0, 0.0],
         ..Listener::default()
     };
-    let s = spatialize(&turned, &at([0.0, 0.0, -3.0]), model, 0.0);
+    let s = turned.hear(&at([0.0, 0.0, -3.0]), model, 0.0);
     assert!((s.azimuth + 90.0).abs() < 1e-3, "{}", s.azimuth);
 
     // Rendered on 7.1: an emitter behind-left at 2 m (gain 0.5) lands
@@ -324,7 +324,7 @@ fn emitters_pan_over_the_layout() {
     let snd = Sound::from_samples(vec![0.5f32; 4000], 1, RATE).unwrap();
     let v = mixer.play(&snd, PlayParams::new()).unwrap();
     let e = at([-2.0f32.sqrt(), 0.0, 2.0f32.sqrt()]);
-    let s = spatialize(&listener, &e, model, 0.0);
+    let s = listener.hear(&e, model, 0.0);
     v.set_gain(s.gain).unwrap();
     v.set_azimuth(s.azimuth).unwrap();
     let _ = render(&mut r, 8, 64, 0);

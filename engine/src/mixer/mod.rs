@@ -69,9 +69,9 @@
 //! - **Effects**: per-bus inserts and sends ([`MixerBuilder::insert`],
 //!   [`MixerBuilder::send`]): [`Biquad`], [`Delay`], [`Reverb`], or any
 //!   [`Effect`].
-//! - **3D**: [`spatialize`] turns a [`Listener`] and an [`Emitter`] into a
-//!   gain, an azimuth (panned over the output layout's speakers), a stereo
-//!   pan and a Doppler rate.
+//! - **3D**: [`Listener::hear`] turns an [`Emitter`] into what the
+//!   [`Listener`] hears: a gain, an azimuth (panned over the output layout's
+//!   speakers), a stereo pan and a Doppler rate.
 //! - **Hygiene**: denormals are flushed while rendering;
 //!   sounds must be finite, and a chunk that still goes NaN or infinite is
 //!   silenced and its voice ended ([`MixerEvent`], [`EndReason::NonFinite`]).
@@ -131,7 +131,7 @@ pub use effect::{
 pub use event::{EndReason, MixerEvent};
 pub use handle::{VoiceError, VoiceHandle, VoiceId};
 pub use render::{Clip, MixerRenderer};
-pub use spatial::{spatialize, Attenuation, Emitter, Listener, Spatial};
+pub use spatial::{Attenuation, Emitter, Listener, Spatial};
 pub use stats::MixerStats;
 pub use surround::{OutputLayout, Position};
 pub use tween::{Curve, Tween};

@@ -1,5 +1,5 @@
 //! 3D sound: a [`Listener`], [`Emitter`]s, and what an emitter should sound
-//! like from the listener ([`spatialize`]): a gain from a distance model, a
+//! like from the listener ([`Listener::hear`]): a gain from a distance model, a
 //! direction (an azimuth for any output layout, and a stereo pan), and
 //! (optionally) a Doppler playback-rate factor. Apply the result to a voice
 //! with [`super::VoiceHandle::set_gain`], `set_azimuth` (panned over the
@@ -41,6 +41,66 @@ pub struct Listener {
     pub up: Vec3,
     /// Velocity in metres per second (for Doppler).
     pub velocity: Vec3,
+}
+
+impl Listener {
+    /// Where `emitter` is heard from this listener with distance model
+    /// `model`; `doppler` scales the Doppler effect (0 = off, 1 = physical).
+    ///
+    /// ```
+    /// use pcmring::mixer::{Attenuation, Emitter, Listener};
+    /// let model = Attenuation::Inverse { reference: 1.0, max: 100.0, rolloff: 1.0 };
+    /// let right = Emitter { position: [2.0, 0.0, 0.0], ..Default::default() };
+    /// let s = Listener::default().hear(&right, model, 0.0);
+    /// assert_eq!((s.gain, s.pan, s.doppler), (0.5, 1.0, 1.0));
+    /// assert!((s.azimuth - 90.0).abs() < 1e-4);
+    /// ```
+    pub fn hear(&self, emitter: &Emitter, model: Attenuation, doppler: f32) -> Spatial {
+        let listener = self;
+        let to = sub(emitter.position, listener.position);
+        let d = norm(to);
+        let gain = model.gain(d);
+        if d <= 1e-6 {
+            return Spatial {
+                gain,
+                pan: 0.0,
+                azimuth: 0.0,
+                doppler: 1.0,
+            };
+        }
+        let dir = [to[0] / d, to[1] / d, to[2] / d];
+        let right = cross(listener.forward, listener.up);
+        let rn = norm(right);
+        let pan = if rn > 0.0 {
+            (dot(dir, right) / rn).clamp(-1.0, 1.0)
+        } else {
+            0.0
+        };
+        // Azimuth from the components along the listener's right and forward.
+        let fwd_n = norm(listener.forward);
+        let ahead = if fwd_n > 0.0 {
+            dot(dir, listener.forward) / fwd_n
+        } else {
+            1.0
+        };
+        let side = if rn > 0.0 { dot(dir, right) / rn } else { 0.0 };
+        let azimuth = if side == 0.0 && ahead == 0.0 {
+            0.0
+        } else {
+            side.atan2(ahead).to_degrees()
+        };
+        // f' = f (c + v_listener toward source) / (c + v_source away from listener).
+        let c = SPEED_OF_SOUND;
+        let vl = dot(listener.velocity, dir);
+        let vs = dot(emitter.velocity, dir);
+        let factor = ((c + vl) / (c + vs).max(1.0)).clamp(0.25, 4.0);
+        Spatial {
+            gain,
+            pan,
+            azimuth,
+            doppler: 1.0 + (factor - 1.0) * doppler,
+        }
+    }
 }
 
 impl Default for Listener {
@@ -132,66 +192,4 @@ pub struct Spatial {
     pub azimuth: f32,
     /// Doppler factor for the playback rate (1 = none), clamped to 0.25..4.
     pub doppler: f32,
-}
-
-/// Where `emitter` is heard from `listener` with distance model `model`;
-/// `doppler` scales the Doppler effect (0 = off, 1 = physical).
-///
-/// ```
-/// use pcmring::mixer::{spatialize, Attenuation, Emitter, Listener};
-/// let model = Attenuation::Inverse { reference: 1.0, max: 100.0, rolloff: 1.0 };
-/// let right = Emitter { position: [2.0, 0.0, 0.0], ..Default::default() };
-/// let s = spatialize(&Listener::default(), &right, model, 0.0);
-/// assert_eq!((s.gain, s.pan, s.doppler), (0.5, 1.0, 1.0));
-/// assert!((s.azimuth - 90.0).abs() < 1e-4);
-/// ```
-pub fn spatialize(
-    listener: &Listener,
-    emitter: &Emitter,
-    model: Attenuation,
-    doppler: f32,
-) -> Spatial {
-    let to = sub(emitter.position, listener.position);
-    let d = norm(to);
-    let gain = model.gain(d);
-    if d <= 1e-6 {
-        return Spatial {
-            gain,
-            pan: 0.0,
-            azimuth: 0.0,
-            doppler: 1.0,
-        };
-    }
-    let dir = [to[0] / d, to[1] / d, to[2] / d];
-    let right = cross(listener.forward, listener.up);
-    let rn = norm(right);
-    let pan = if rn > 0.0 {
-        (dot(dir, right) / rn).clamp(-1.0, 1.0)
-    } else {
-        0.0
-    };
-    // Azimuth from the components along the listener's right and forward.
-    let fwd_n = norm(listener.forward);
-    let ahead = if fwd_n > 0.0 {
-        dot(dir, listener.forward) / fwd_n
-    } else {
-        1.0
-    };
-    let side = if rn > 0.0 { dot(dir, right) / rn } else { 0.0 };
-    let azimuth = if side == 0.0 && ahead == 0.0 {
-        0.0
-    } else {
-        side.atan2(ahead).to_degrees()
-    };
-    // f' = f (c + v_listener toward source) / (c + v_source away from listener).
-    let c = SPEED_OF_SOUND;
-    let vl = dot(listener.velocity, dir);
-    let vs = dot(emitter.velocity, dir);
-    let factor = ((c + vl) / (c + vs).max(1.0)).clamp(0.25, 4.0);
-    Spatial {
-        gain,
-        pan,
-        azimuth,
-        doppler: 1.0 + (factor - 1.0) * doppler,
-    }
 }
