@@ -9,7 +9,7 @@
 //! connects). The hardware numbers (status page vs POSITION ioctl on a
 //! BUFFER fd) come from the VM suite: `VM_BINS=vm_broker kernel/vm/run`.
 
-use pcmring::client::{self, ConnectOptions};
+use pcmring::client::ConnectOptions;
 use pcmring::sim::{SimConfig, SimDac};
 use pcmring::{Device, Format, StreamLayout};
 use pcmring_broker::{Broker, BrokerConfig, BrokerStats, Listener, SimSource, SocketAddr};
@@ -65,7 +65,7 @@ fn main() {
     for round in 0..rounds {
         let mark = (round as i16 % 1000) + 1;
         let t0 = Instant::now();
-        let lease = client::connect_with(&addr, &opts).expect("lease");
+        let lease = opts.connect(&addr).expect("lease");
         let t1 = Instant::now();
         let mut dev = lease.into_device().expect("device");
         let t2 = Instant::now();
@@ -98,7 +98,8 @@ fn main() {
     row("connect -> seen by broker", &mut seen_t);
 
     // Position read cost.
-    let mut dev = client::connect_with(&addr, &opts)
+    let mut dev = opts
+        .connect(&addr)
         .expect("lease")
         .into_device()
         .expect("device");

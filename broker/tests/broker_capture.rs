@@ -10,7 +10,7 @@ use broker_common::{start, test_layout, unique_addr, MemfdSource};
 use pcmring::broker::socket;
 use pcmring::broker::wire::{self, RefusalCode, ServerMessage};
 use pcmring::broker::{LeaseKind, LeaseSource};
-use pcmring::client::{self, ConnectOptions, LeaseError};
+use pcmring::client::{ConnectOptions, LeaseError};
 use pcmring::pcm::Direction;
 use pcmring::{Error, StreamLayout};
 use pcmring_broker::{Broker, BrokerConfig, Listener};
@@ -96,14 +96,14 @@ impl Drop for Served {
 #[test]
 fn capture_and_duplex_leases_carry_their_streams_in_order() {
     let b = serve("kinds", Some(48_000), true);
-    let lease = client::connect_with(&b.addr, &opts(LeaseKind::Capture)).expect("capture");
+    let lease = opts(LeaseKind::Capture).connect(&b.addr).expect("capture");
     assert_eq!(lease.kind(), LeaseKind::Capture);
     assert_eq!(lease.info().direction, Direction::Capture);
     assert_eq!(lease.fds().len(), 2);
     assert!(lease.capture_info().is_none());
     drop(lease);
 
-    let lease = client::connect_with(&b.addr, &opts(LeaseKind::Duplex)).expect("duplex");
+    let lease = opts(LeaseKind::Duplex).connect(&b.addr).expect("duplex");
     assert_eq!(lease.kind(), LeaseKind::Duplex);
     assert_eq!(lease.info().direction, Direction::Playback);
     let (capture, linked) = lease.capture_info().expect("capture stream");
@@ -112,7 +112,7 @@ fn capture_and_duplex_leases_carry_their_streams_in_order() {
     // Playback's ring and status page, then capture's.
     assert_eq!(lease.fds().len(), 4);
     // A duplex lease is not a single device.
-    let e = client::connect_with(&b.addr, &opts(LeaseKind::Duplex));
+    let e = opts(LeaseKind::Duplex).connect(&b.addr);
     assert!(
         matches!(e, Err(LeaseError::Busy { .. })),
         "one lease at a time: {e:?}"
@@ -130,7 +130,9 @@ fn capture_and_duplex_leases_carry_their_streams_in_order() {
     );
 
     // Playback, as before.
-    let lease = client::connect_with(&b.addr, &opts(LeaseKind::Playback)).expect("playback");
+    let lease = opts(LeaseKind::Playback)
+        .connect(&b.addr)
+        .expect("playback");
     assert_eq!(lease.kind(), LeaseKind::Playback);
     assert_eq!(lease.fds().len(), 2);
 }
@@ -139,7 +141,7 @@ fn capture_and_duplex_leases_carry_their_streams_in_order() {
 fn a_broker_without_capture_refuses_capture_and_duplex_by_name() {
     let b = serve("nocap", None, false);
     for kind in [LeaseKind::Capture, LeaseKind::Duplex] {
-        let e = client::connect_with(&b.addr, &opts(kind)).expect_err("refused");
+        let e = opts(kind).connect(&b.addr).expect_err("refused");
         assert!(
             matches!(
                 e,
@@ -152,13 +154,17 @@ fn a_broker_without_capture_refuses_capture_and_duplex_by_name() {
         );
         assert!(e.to_string().contains("capture"), "{e}");
     }
-    client::connect_with(&b.addr, &opts(LeaseKind::Playback)).expect("playback still works");
+    opts(LeaseKind::Playback)
+        .connect(&b.addr)
+        .expect("playback still works");
 }
 
 #[test]
 fn a_pair_whose_rates_differ_is_refused_with_a_typed_error() {
     let b = serve("rates", Some(44_100), false);
-    let e = client::connect_with(&b.addr, &opts(LeaseKind::Duplex)).expect_err("refused");
+    let e = opts(LeaseKind::Duplex)
+        .connect(&b.addr)
+        .expect_err("refused");
     assert!(
         matches!(
             e,
@@ -171,7 +177,7 @@ fn a_pair_whose_rates_differ_is_refused_with_a_typed_error() {
     );
     assert!(e.to_string().contains("44100 Hz"), "{e}");
     // Each stream alone is still fine.
-    let l = client::connect_with(&b.addr, &opts(LeaseKind::Capture)).expect("capture");
+    let l = opts(LeaseKind::Capture).connect(&b.addr).expect("capture");
     assert_eq!(l.layout().rate, 44_100);
 }
 
@@ -226,7 +232,9 @@ fn a_new_client_at_an_old_broker_gets_a_typed_refusal() {
         socket::send_with_fds(s.as_fd(), refusal.encode_as(1).as_bytes(), &[]).expect("send");
         std::thread::sleep(Duration::from_millis(200));
     });
-    let e = client::connect_with(&addr, &opts(LeaseKind::Capture)).expect_err("refused");
+    let e = opts(LeaseKind::Capture)
+        .connect(&addr)
+        .expect_err("refused");
     t.join().expect("old broker");
     assert!(
         matches!(
@@ -251,6 +259,6 @@ fn the_common_helpers_still_serve_playback() {
         unique_addr("plain"),
         |_| {},
     );
-    let l = client::connect_with(&b.addr, &opts(LeaseKind::Playback)).expect("lease");
+    let l = opts(LeaseKind::Playback).connect(&b.addr).expect("lease");
     assert_eq!(l.kind(), LeaseKind::Playback);
 }

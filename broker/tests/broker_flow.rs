@@ -123,7 +123,7 @@ fn child_client(addr: &str, mark: i16) {
         wait_in_line: Some(Duration::from_secs(20)),
         ..ConnectOptions::default()
     };
-    let lease = client::connect_with(&SocketAddr::parse(addr), &opts).expect("lease");
+    let lease = opts.connect(&SocketAddr::parse(addr)).expect("lease");
     let mut dev = lease.into_device().expect("device");
     println!("leased {}", dev.info().lease_id);
     let err = play(&mut dev, mark, None);
@@ -334,7 +334,7 @@ fn client_notices_a_killed_broker() {
     let before = fd_count();
     {
         let opts = ConnectOptions::default();
-        let lease = client::connect_with(&addr, &opts).expect("lease");
+        let lease = opts.connect(&addr).expect("lease");
         let mut dev = lease.into_device().expect("device");
         let e = play(&mut dev, 4444, Some(4800));
         assert!(e.to_string().contains("done"), "played: {e}");
@@ -481,13 +481,11 @@ fn broker_out_of_fds_rests_instead_of_spinning_and_recovers() {
         "the broker burned {used} ticks of {hz}/s while out of fds"
     );
     drop(idle);
-    let lease = client::connect_with(
-        &addr,
-        &ConnectOptions {
-            wait_in_line: None,
-            ..ConnectOptions::default()
-        },
-    )
+    let lease = ConnectOptions {
+        wait_in_line: None,
+        ..ConnectOptions::default()
+    }
+    .connect(&addr)
     .expect("the broker recovers once fds are free");
     assert_eq!(lease.fds().len(), 3);
     drop(lease);

@@ -52,7 +52,9 @@ fn refusal_code(m: &ServerMessage) -> RefusalCode {
 }
 
 fn assert_serves(addr: &SocketAddr) {
-    let lease = client::connect_with(addr, &opts()).expect("broker still serves a valid client");
+    let lease = opts()
+        .connect(addr)
+        .expect("broker still serves a valid client");
     assert_eq!(lease.info().device, DeviceKind::Simulated);
 }
 
@@ -197,7 +199,7 @@ fn clients_that_never_read_do_not_stall_the_broker() {
     });
     // The line is full: the next is refused quickly, not blocked.
     let t = Instant::now();
-    let e = client::connect_with(&b.addr, &opts()).unwrap_err();
+    let e = opts().connect(&b.addr).unwrap_err();
     assert!(
         matches!(
             e,
@@ -264,15 +266,13 @@ fn chatty_lessee_keeps_its_lease_and_is_logged_once() {
 fn waiting_in_line_gives_up_with_the_place_in_line() {
     let _g = serial();
     let b = start(MemfdSource::new(test_layout()), unique_addr("line"), |_| {});
-    let holder = client::connect_with(&b.addr, &opts()).expect("first lease");
+    let holder = opts().connect(&b.addr).expect("first lease");
     let t = Instant::now();
-    let e = client::connect_with(
-        &b.addr,
-        &ConnectOptions {
-            wait_in_line: Some(Duration::from_millis(300)),
-            ..opts()
-        },
-    )
+    let e = ConnectOptions {
+        wait_in_line: Some(Duration::from_millis(300)),
+        ..opts()
+    }
+    .connect(&b.addr)
     .unwrap_err();
     let waited = t.elapsed();
     assert!(matches!(e, LeaseError::Busy { position: 1 }), "{e}");
@@ -299,7 +299,7 @@ fn allow_list_is_enforced() {
         c.policy.uids = vec![uid.wrapping_add(4242)];
         c.policy.gids = vec![gid.wrapping_add(4242)];
     });
-    let e = client::connect_with(&b.addr, &opts()).unwrap_err();
+    let e = opts().connect(&b.addr).unwrap_err();
     assert!(
         matches!(
             e,
@@ -333,7 +333,7 @@ fn exclusive_lease_passes_on_with_a_silenced_ring() {
     let map = src.map.clone();
     let silenced = src.silenced.clone();
     let b = start(src, unique_addr("excl"), |_| {});
-    let first = client::connect_with(&b.addr, &opts()).expect("first lease");
+    let first = opts().connect(&b.addr).expect("first lease");
     // The first client writes ahead into the ring.
     let ring = pcmring::sys::mmap::Mapping::new(
         first.fds()[0].as_fd(),
@@ -351,13 +351,11 @@ fn exclusive_lease_passes_on_with_a_silenced_ring() {
     // A second client waits in line.
     let addr = b.addr.clone();
     let waiter = std::thread::spawn(move || {
-        client::connect_with(
-            &addr,
-            &ConnectOptions {
-                wait_in_line: Some(Duration::from_secs(5)),
-                ..opts()
-            },
-        )
+        ConnectOptions {
+            wait_in_line: Some(Duration::from_secs(5)),
+            ..opts()
+        }
+        .connect(&addr)
     });
     eventually("second client queued", || get(&b.stats.queued) == 1);
     let first_id = first.info().lease_id;
@@ -390,7 +388,7 @@ fn thousands_of_connects_with_bounded_memory() {
     };
     // Warm up, then measure.
     for _ in 0..50 {
-        drop(client::connect_with(&b.addr, &opts()).expect("lease"));
+        drop(opts().connect(&b.addr).expect("lease"));
     }
     eventually("warm-up connections closed", || get(&b.stats.open) == 0);
     std::thread::sleep(Duration::from_millis(20));
@@ -400,7 +398,7 @@ fn thousands_of_connects_with_bounded_memory() {
     for i in 0..N {
         // Alternate clean leases and clients that vanish before hello.
         if i % 2 == 0 {
-            let l = client::connect_with(&b.addr, &opts()).expect("lease");
+            let l = opts().connect(&b.addr).expect("lease");
             assert_eq!(l.fds().len(), 2);
         } else {
             drop(socket::connect(&b.addr, Duration::from_secs(1)).expect("connect"));
@@ -486,7 +484,7 @@ fn client_error(
         let b: Vec<BorrowedFd<'_>> = owned.iter().map(|f| f.as_fd()).collect();
         send(s, &bytes, &b);
     });
-    let e = client::connect_with(&addr, &opts()).expect_err("client must refuse");
+    let e = opts().connect(&addr).expect_err("client must refuse");
     t.join().expect("fake broker");
     assert_eq!(fd_count(), before, "client leaked fds on: {e}");
     e
@@ -572,7 +570,7 @@ fn client_rejects_wrong_fd_counts() {
         let fds: Vec<OwnedFd> = (0..40).map(|_| dup(&f)).collect();
         send_many_fds(s.as_fd(), &sim_lease_bytes(), &fds);
     });
-    let e = client::connect_with(&addr, &opts()).unwrap_err();
+    let e = opts().connect(&addr).unwrap_err();
     t.join().expect("fake broker");
     assert!(matches!(e, LeaseError::FdTransfer { .. }), "{e}");
     assert_eq!(fd_count(), before, "leaked fds on: {e}");
@@ -710,12 +708,12 @@ fn client_reports_refusals_busy_and_hangups() {
     assert!(matches!(e, LeaseError::Busy { position: 3 }), "{e}");
     // Hang-up before the lease.
     let (addr, t) = fake_broker("hup", |_s| {});
-    let e = client::connect_with(&addr, &opts()).unwrap_err();
+    let e = opts().connect(&addr).unwrap_err();
     t.join().expect("fake broker");
     assert!(matches!(e, LeaseError::BrokerGone { .. }), "{e}");
     // A broker that never answers.
     let (addr, t) = fake_broker("mute", |_s| std::thread::sleep(Duration::from_millis(800)));
-    let e = client::connect_with(&addr, &opts()).unwrap_err();
+    let e = opts().connect(&addr).unwrap_err();
     t.join().expect("fake broker");
     assert!(e.to_string().contains("did not answer in time"), "{e}");
     // Nobody listening.
@@ -732,7 +730,7 @@ fn client_accepts_a_good_lease_and_sees_broker_hangup() {
         let b: Vec<BorrowedFd<'_>> = fds.iter().map(|f| f.as_fd()).collect();
         send(s, &sim_lease_bytes(), &b);
     });
-    let lease = client::connect_with(&addr, &opts()).expect("good lease");
+    let lease = opts().connect(&addr).expect("good lease");
     assert_eq!(lease.info().layout, test_layout());
     t.join().expect("fake broker"); // closes the broker's end
     let e = lease.link().check().unwrap_err();

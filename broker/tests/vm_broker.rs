@@ -7,7 +7,7 @@
 
 use pcmring::anondup::DupMode;
 use pcmring::broker::wire::{ClockId, DeviceKind, LeaseInfo};
-use pcmring::client::{self, ConnectOptions, LeaseError};
+use pcmring::client::{ConnectOptions, LeaseError};
 use pcmring::pcm::verify::{find_signal, test_pattern_i16};
 use pcmring::pcm::{BufferSize, Config, Direction, Match, Pcm};
 use pcmring::restricted::{PositionPath, RestrictedPcm};
@@ -168,7 +168,7 @@ fn client_child(report: RawFd, addr: &SocketAddr, pattern: &[i16]) -> ! {
             ..ConnectOptions::default()
         };
         let t0 = Instant::now();
-        let lease = client::connect_with(addr, &opts).map_err(|e| format!("connect: {e}"))?;
+        let lease = opts.connect(addr).map_err(|e| format!("connect: {e}"))?;
         out.push_str(&format!("LEASE_US {}\n", t0.elapsed().as_micros()));
         let l = lease.layout();
         for p in probes(lease.fds()[0].as_fd(), l.ring_bytes()) {
@@ -390,13 +390,11 @@ fn client_error_for(fd: OwnedFd, layout: pcmring::StreamLayout, tag: &str) -> Le
             .expect("send");
         std::thread::sleep(Duration::from_millis(200));
     });
-    let e = client::connect_with(
-        &addr,
-        &ConnectOptions {
-            wait_in_line: None,
-            ..ConnectOptions::default()
-        },
-    )
+    let e = ConnectOptions {
+        wait_in_line: None,
+        ..ConnectOptions::default()
+    }
+    .connect(&addr)
     .expect_err("client must refuse the fd");
     t.join().expect("fake broker");
     e

@@ -11,7 +11,7 @@
 //! On the host every test is listed as ignored.
 
 use pcmring::broker::LeaseKind;
-use pcmring::client::{self, ConnectOptions};
+use pcmring::client::ConnectOptions;
 use pcmring::engine::{
     BlockInfo, DuplexEngine, DuplexInfo, Engine, EngineConfig, InputEngine, Margin, WakeStrategy,
 };
@@ -203,7 +203,7 @@ fn capture_child(report: OwnedFd, at: &SocketAddr) -> ! {
         // The broker starts after the fork: retry the connection a while.
         let deadline = Instant::now() + Duration::from_secs(20);
         let lease = loop {
-            match client::connect_with(at, &opts) {
+            match opts.connect(at) {
                 Ok(l) => break l,
                 Err(e) if Instant::now() > deadline => return Err(format!("lease: {e}")),
                 Err(_) => std::thread::sleep(Duration::from_millis(50)),
@@ -406,7 +406,7 @@ fn a_duplex_lease_passes_the_counter_through_bit_exact() {
         io_timeout: Duration::from_secs(10),
         ..ConnectOptions::default()
     };
-    let lease = client::connect_with(&at, &opts).expect("duplex lease");
+    let lease = opts.connect(&at).expect("duplex lease");
     assert_eq!(lease.kind(), LeaseKind::Duplex);
     assert_eq!(lease.fds().len(), 2);
     let (cap_info, linked) = lease.capture_info().expect("a capture stream");

@@ -4,7 +4,7 @@
 //! broker revokes through snd-pcm-anondup), and the next client's ring must
 //! stay silent. On the host the test is listed as ignored.
 
-use pcmring::client::{self, ConnectOptions};
+use pcmring::client::ConnectOptions;
 use pcmring::pcm::{BufferSize, Config, Match};
 use pcmring::Format;
 use pcmring_broker::{
@@ -72,7 +72,7 @@ fn the_broker_revokes_a_lease_whose_client_hung_up_but_kept_writing() {
             libc::dup2(ready_w.as_raw_fd(), 3);
             libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32);
         }
-        let Ok(lease) = client::connect_with(&addr, &opts) else {
+        let Ok(lease) = opts.connect(&addr) else {
             // SAFETY: exits the child.
             unsafe { libc::_exit(2) }
         };
@@ -126,7 +126,7 @@ fn the_broker_revokes_a_lease_whose_client_hung_up_but_kept_writing() {
     out(
         "broker lease end | client A hung up, kept writing, and got SIGBUS when the broker revoked",
     );
-    let lease = client::connect_with(&addr, &opts).expect("client B");
+    let lease = opts.connect(&addr).expect("client B");
     let p = map(lease.fds()[0].as_raw_fd(), ring, libc::PROT_READ).expect("client B maps the ring");
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_millis(300) {

@@ -38,7 +38,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-/// How [`connect_with`] behaves.
+/// How [`ConnectOptions::connect`] behaves.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
     /// A label for the broker's log.
@@ -73,14 +73,22 @@ fn default_name() -> String {
         .unwrap_or_default()
 }
 
+impl ConnectOptions {
+    /// Connects to a broker at `addr` and waits for a lease as these
+    /// options say ([`connect`] with the defaults).
+    pub fn connect(&self, addr: &SocketAddr) -> Result<Lease, LeaseError> {
+        connect_with(addr, self)
+    }
+}
+
 /// Connects to a broker at `addr` (a path, or `@name` for an abstract
-/// socket) with default options.
+/// socket) with default options (others: [`ConnectOptions::connect`]).
 pub fn connect(addr: &str) -> Result<Lease, LeaseError> {
     connect_with(&SocketAddr::parse(addr), &ConnectOptions::default())
 }
 
 /// Connects to a broker and waits for a lease as `opts` says.
-pub fn connect_with(addr: &SocketAddr, opts: &ConnectOptions) -> Result<Lease, LeaseError> {
+pub(crate) fn connect_with(addr: &SocketAddr, opts: &ConnectOptions) -> Result<Lease, LeaseError> {
     let sock = socket::connect(addr, opts.io_timeout).map_err(|source| LeaseError::Connect {
         addr: addr.to_string(),
         source,
