@@ -22,7 +22,7 @@
 use clap::Parser;
 use pcmring::engine::{EngineClock, EngineConfig};
 use pcmring::mixer::{
-    Attenuation, BusId, Emitter, Listener, Loop, Mixer, MixerBuilder, PlayError, PlayParams,
+    Attenuation, BusId, Emitter, Listener, Loop, Mixer, MixerBuilder, MixerError, PlayParams,
     Reverb, Tween,
 };
 use pcmring::sound::Sound;
@@ -198,7 +198,7 @@ struct Counts {
     scheduled: AtomicU64,
 }
 
-fn count_play(c: &Counts, r: Result<pcmring::mixer::VoiceHandle, PlayError>) {
+fn count_play(c: &Counts, r: Result<pcmring::mixer::VoiceHandle, MixerError>) {
     match r {
         Ok(_) => c.fired.fetch_add(1, Ordering::Relaxed),
         Err(_) => c.refused.fetch_add(1, Ordering::Relaxed),

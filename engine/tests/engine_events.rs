@@ -6,7 +6,7 @@ mod sim_support;
 
 use pcmring::engine::{Engine, EngineConfig, EngineState, Margin, WakeStrategy};
 use pcmring::events::{EngineEvent, EventQueue, StopReason};
-use pcmring::mixer::{Loop, MixerBuilder, PlayError, PlayParams, VoiceError};
+use pcmring::mixer::{Loop, MixerBuilder, MixerError, PlayParams};
 use pcmring::sim::{SimConfig, SimDac};
 use pcmring::sound::Sound;
 use pcmring::Format;
@@ -83,9 +83,9 @@ fn mixer_and_voices_report_the_engine_gone_after_a_disconnect() {
     assert!(engine.wait_finished(Duration::from_secs(5)));
     assert_eq!(
         mixer.play(&sound, PlayParams::default()).err(),
-        Some(PlayError::EngineGone)
+        Some(MixerError::EngineGone)
     );
-    assert_eq!(voice.set_gain(0.5), Err(VoiceError::EngineGone));
+    assert_eq!(voice.set_gain(0.5), Err(MixerError::EngineGone));
     assert!(
         !voice.is_active(),
         "a voice of a stopped engine is not active"

@@ -2,7 +2,7 @@
 //! stops across block boundaries, loops, rates, buses.
 
 use pcmring::mixer::{
-    pan_gains, BlockInfo, Clip, Loop, Mixer, MixerBuilder, MixerRenderer, PlayParams, VoiceError,
+    pan_gains, BlockInfo, Clip, Loop, Mixer, MixerBuilder, MixerError, MixerRenderer, PlayParams,
 };
 use pcmring::sound::Sound;
 use std::f32::consts::FRAC_1_SQRT_2;
@@ -133,7 +133,7 @@ fn scheduled_stop_is_sample_accurate() {
             let last = out.iter().step_by(2).rposition(|&x| x != 0.0);
             assert_eq!(last, Some(f as usize - 1), "block {block}, stop {f}");
             assert!(!v.is_active());
-            assert_eq!(v.set_gain(0.1), Err(VoiceError::Ended));
+            assert_eq!(v.set_gain(0.1), Err(MixerError::Ended));
         }
     }
 }
@@ -189,7 +189,7 @@ fn whole_loop_wraps_and_one_shot_ends() {
     }
     assert!(looped.is_active());
     assert!(!once.is_active());
-    assert_eq!(once.stop(), Err(VoiceError::Ended));
+    assert_eq!(once.stop(), Err(MixerError::Ended));
     assert_eq!(m.stats().voices_ended, 1);
 }
 
@@ -361,13 +361,13 @@ fn soft_and_hard_clip() {
 
 #[test]
 fn play_rejects_bad_requests() {
-    use pcmring::mixer::{BusId, PlayError};
+    use pcmring::mixer::BusId;
     let (m, _r) = MixerBuilder::new(RATE).voices(1).build();
     let s = ramp_sound(10);
     let other = Sound::from_samples(vec![0.0; 10], 1, 44_100).unwrap();
     assert_eq!(
         m.play(&other, PlayParams::new()).unwrap_err(),
-        PlayError::WrongRate {
+        MixerError::WrongRate {
             sound: 44_100,
             mixer: RATE
         }
@@ -375,11 +375,11 @@ fn play_rejects_bad_requests() {
     assert_eq!(
         m.play(&s, PlayParams::new().bus(BusId::default()).gain(-1.0))
             .unwrap_err(),
-        PlayError::BadParams
+        MixerError::BadParams
     );
     assert_eq!(
         m.play(&s, PlayParams::new().rate(0.0)).unwrap_err(),
-        PlayError::BadParams
+        MixerError::BadParams
     );
     assert_eq!(
         m.play(
@@ -387,12 +387,12 @@ fn play_rejects_bad_requests() {
             PlayParams::new().looping(Loop::Region { start: 5, end: 11 })
         )
         .unwrap_err(),
-        PlayError::BadParams
+        MixerError::BadParams
     );
     let _v = m.play(&s, PlayParams::new()).unwrap();
     assert_eq!(
         m.play(&s, PlayParams::new()).unwrap_err(),
-        PlayError::PoolFull
+        MixerError::PoolFull
     );
     assert_eq!(m.stats().pool_full, 1);
 }
@@ -436,7 +436,7 @@ fn a_hundred_thousand_voices() {
     }
     assert_eq!(
         m.play(&s, PlayParams::new()).unwrap_err(),
-        pcmring::mixer::PlayError::PoolFull
+        MixerError::PoolFull
     );
     let out = render_stereo(&mut r, 0, 32, 32);
     assert_eq!(r.active_voices(), n);

@@ -2,9 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use pcmring::mixer::{
-    BlockInfo, Loop, MixerBuilder, PlayError, PlayParams, VoiceError, VoiceHandle,
-};
+use pcmring::mixer::{BlockInfo, Loop, MixerBuilder, MixerError, PlayParams, VoiceHandle};
 use pcmring::sound::Sound;
 use proptest::prelude::*;
 
@@ -55,7 +53,7 @@ proptest! {
                         hs.push((h, St::Live, 1.0));
                     }
                     Err(e) => {
-                        prop_assert_eq!(e, PlayError::PoolFull);
+                        prop_assert_eq!(e, MixerError::PoolFull);
                         prop_assert_eq!(occupied, cap);
                     }
                 },
@@ -63,7 +61,7 @@ proptest! {
                     let i = i % hs.len();
                     let res = hs[i].0.stop_with_fade(0);
                     match hs[i].1 {
-                        St::Ended => prop_assert_eq!(res, Err(VoiceError::Ended)),
+                        St::Ended => prop_assert_eq!(res, Err(MixerError::Ended)),
                         _ => {
                             prop_assert_eq!(res, Ok(()));
                             hs[i].1 = St::Stopping;
@@ -75,7 +73,7 @@ proptest! {
                     let g = g as f32 / 64.0;
                     let res = hs[i].0.set_gain(g);
                     if hs[i].1 == St::Ended {
-                        prop_assert_eq!(res, Err(VoiceError::Ended));
+                        prop_assert_eq!(res, Err(MixerError::Ended));
                     } else {
                         prop_assert_eq!(res, Ok(()));
                         hs[i].2 = g;

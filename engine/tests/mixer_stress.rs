@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pcmring::mixer::{Clip, Loop, MixerBuilder, PlayError, PlayParams, VoiceError, VoiceHandle};
+use pcmring::mixer::{Clip, Loop, MixerBuilder, MixerError, PlayParams, VoiceHandle};
 use pcmring::sound::Sound;
 
 mod mixer_support;
@@ -105,7 +105,7 @@ fn eight_threads_play_and_stop_at_random() {
                                     plays.fetch_add(1, Ordering::Relaxed);
                                     handles.push((h, id, false));
                                 }
-                                Err(PlayError::PoolFull | PlayError::QueueFull) => {}
+                                Err(MixerError::PoolFull | MixerError::QueueFull) => {}
                                 Err(e) => errors.push(format!("play: {e}")),
                             }
                         }
@@ -117,7 +117,7 @@ fn eight_threads_play_and_stop_at_random() {
                                     errors.push("set_gain succeeded after the voice ended".into())
                                 }
                                 Ok(()) => {}
-                                Err(VoiceError::Ended) => *seen_ended = true,
+                                Err(MixerError::Ended) => *seen_ended = true,
                                 Err(e) => errors.push(format!("set_gain: {e}")),
                             }
                             if *seen_ended && h.is_active() {
@@ -131,8 +131,8 @@ fn eight_threads_play_and_stop_at_random() {
                                 Ok(()) if *seen_ended => {
                                     errors.push("stop succeeded after the voice ended".into())
                                 }
-                                Ok(()) | Err(VoiceError::QueueFull) => {}
-                                Err(VoiceError::Ended) => *seen_ended = true,
+                                Ok(()) | Err(MixerError::QueueFull) => {}
+                                Err(MixerError::Ended) => *seen_ended = true,
                                 Err(e) => errors.push(format!("stop: {e}")),
                             }
                         }
@@ -147,7 +147,7 @@ fn eight_threads_play_and_stop_at_random() {
                 }
                 // Stop everything this thread still holds.
                 for (h, _, _) in &handles {
-                    while let Err(VoiceError::QueueFull) = h.stop_with_fade(0) {
+                    while let Err(MixerError::QueueFull) = h.stop_with_fade(0) {
                         std::thread::yield_now();
                     }
                 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::command::{BusId, BusOp, Command, Loop, PlayParams};
 use super::effect::Effect;
+use super::error::MixerError;
 use super::event::MixerEvent;
 use super::handle::{valid_gain, valid_rate, VoiceHandle, VoiceId};
 use super::param;
@@ -20,56 +21,6 @@ use crate::stream::{Stream, StreamShared};
 
 /// Largest voice pool a mixer can be built with.
 pub const MAX_VOICES: usize = 1 << 20;
-
-/// Why `play` did not start a voice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PlayError {
-    /// Every voice slot is in use (after collecting garbage).
-    PoolFull,
-    /// The command queue is full.
-    QueueFull,
-    /// No such bus.
-    BadBus,
-    /// The sound's rate differs from the mixer's (load it at the device rate).
-    WrongRate {
-        /// The sound's rate.
-        sound: u32,
-        /// The mixer's rate.
-        mixer: u32,
-    },
-    /// Gain, pan or rate out of range, or loop points outside the sound.
-    BadParams,
-    /// The sound has no frames.
-    EmptySound,
-    /// Nothing renders this mixer any more: its engine stopped (the device
-    /// went away, or an error; `Engine::error` says which), or its
-    /// renderer panicked or was dropped.
-    EngineGone,
-    /// The stream is already playing in another voice.
-    StreamInUse,
-}
-
-impl fmt::Display for PlayError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PlayError::PoolFull => f.write_str("every voice slot is in use"),
-            PlayError::QueueFull => f.write_str("the mixer's command queue is full"),
-            PlayError::BadBus => f.write_str("no such bus"),
-            PlayError::WrongRate { sound, mixer } => write!(
-                f,
-                "sound rate {sound} Hz differs from mixer rate {mixer} Hz"
-            ),
-            PlayError::BadParams => f.write_str("gain, pan, rate or loop points out of range"),
-            PlayError::EmptySound => f.write_str("the sound has no frames"),
-            PlayError::EngineGone => f.write_str(
-                "the engine rendering this mixer has stopped (see Engine::error); start a new one",
-            ),
-            PlayError::StreamInUse => f.write_str("the stream already plays in a voice"),
-        }
-    }
-}
-
-impl std::error::Error for PlayError {}
 
 /// Builds a [`Mixer`] and its [`MixerRenderer`].
 ///
@@ -237,35 +188,35 @@ impl Mixer {
     /// let v = mixer.play(&s, PlayParams::new().gain(0.8)).unwrap();
     /// assert!(v.is_active());
     /// ```
-    pub fn play(&self, sound: &Sound, params: PlayParams) -> Result<VoiceHandle, PlayError> {
+    pub fn play(&self, sound: &Sound, params: PlayParams) -> Result<VoiceHandle, MixerError> {
         let sh = &self.shared;
         if sh.renderer_gone.load(Ordering::Acquire) {
-            return Err(PlayError::EngineGone);
+            return Err(MixerError::EngineGone);
         }
         if params.bus.index() >= sh.bus_names.len() {
-            return Err(PlayError::BadBus);
+            return Err(MixerError::BadBus);
         }
         if sound.rate() != sh.rate {
-            return Err(PlayError::WrongRate {
+            return Err(MixerError::WrongRate {
                 sound: sound.rate(),
                 mixer: sh.rate,
             });
         }
         let frames = sound.frames() as u64;
         if frames == 0 {
-            return Err(PlayError::EmptySound);
+            return Err(MixerError::EmptySound);
         }
         if !valid_gain(params.gain) || !params.pan.is_finite() || !valid_rate(params.rate) {
-            return Err(PlayError::BadParams);
+            return Err(MixerError::BadParams);
         }
         let (loop_start, loop_end) = match params.looping {
             Loop::Off => (0, frames),
             Loop::Whole => (0, frames),
             Loop::Region { start, end } if start < end && end <= frames => (start, end),
-            Loop::Region { .. } => return Err(PlayError::BadParams),
+            Loop::Region { .. } => return Err(MixerError::BadParams),
         };
         if params.offset >= frames {
-            return Err(PlayError::BadParams);
+            return Err(MixerError::BadParams);
         }
         self.start(Some(sound.clone()), None, params, loop_start, loop_end)
     }
@@ -274,21 +225,21 @@ impl Mixer {
     /// with the same parameters as [`Mixer::play`]; looping and the start
     /// frame belong to the stream ([`crate::stream::StreamOptions`]), so
     /// `params.looping` and `params.offset` must be left at their defaults.
-    /// A stream plays in one voice only ([`PlayError::StreamInUse`]).
+    /// A stream plays in one voice only ([`MixerError::StreamInUse`]).
     pub fn play_stream(
         &self,
         stream: &Stream,
         params: PlayParams,
-    ) -> Result<VoiceHandle, PlayError> {
+    ) -> Result<VoiceHandle, MixerError> {
         let sh = &self.shared;
         if stream.rate() != sh.rate {
-            return Err(PlayError::WrongRate {
+            return Err(MixerError::WrongRate {
                 sound: stream.rate(),
                 mixer: sh.rate,
             });
         }
         if params.bus.index() >= sh.bus_names.len() {
-            return Err(PlayError::BadBus);
+            return Err(MixerError::BadBus);
         }
         if !valid_gain(params.gain)
             || !params.pan.is_finite()
@@ -296,10 +247,10 @@ impl Mixer {
             || params.looping != Loop::Off
             || params.offset != 0
         {
-            return Err(PlayError::BadParams);
+            return Err(MixerError::BadParams);
         }
         if stream.shared.claimed.swap(true, Ordering::AcqRel) {
-            return Err(PlayError::StreamInUse);
+            return Err(MixerError::StreamInUse);
         }
         let r = self.start(None, Some(stream.shared.clone()), params, 0, u64::MAX);
         if r.is_err() {
@@ -315,7 +266,7 @@ impl Mixer {
         params: PlayParams,
         loop_start: u64,
         loop_end: u64,
-    ) -> Result<VoiceHandle, PlayError> {
+    ) -> Result<VoiceHandle, MixerError> {
         let sh = &self.shared;
         let slot = match sh.free.pop() {
             Some(s) => s,
@@ -325,7 +276,7 @@ impl Mixer {
                     Some(s) => s,
                     None => {
                         sh.stats.pool_full.fetch_add(1, Ordering::Relaxed);
-                        return Err(PlayError::PoolFull);
+                        return Err(MixerError::PoolFull);
                     }
                 }
             }
@@ -349,7 +300,7 @@ impl Mixer {
         if !sh.send(cmd) {
             // Nobody saw this generation: the slot goes back unchanged.
             let _ = sh.free.push(slot);
-            return Err(PlayError::QueueFull);
+            return Err(MixerError::QueueFull);
         }
         Ok(VoiceHandle {
             shared: sh.clone(),
@@ -378,29 +329,29 @@ impl Mixer {
     }
 
     /// Stops every voice on `bus` (with the default fade).
-    pub fn stop_bus(&self, bus: BusId) -> Result<(), PlayError> {
+    pub fn stop_bus(&self, bus: BusId) -> Result<(), MixerError> {
         self.bus_op(bus, BusOp::Stop)
     }
 
     /// Pauses every voice on `bus` (with the default fade); voices started
     /// on it later play normally.
-    pub fn pause_bus(&self, bus: BusId) -> Result<(), PlayError> {
+    pub fn pause_bus(&self, bus: BusId) -> Result<(), MixerError> {
         self.bus_op(bus, BusOp::Pause)
     }
 
     /// Resumes every paused voice on `bus`.
-    pub fn resume_bus(&self, bus: BusId) -> Result<(), PlayError> {
+    pub fn resume_bus(&self, bus: BusId) -> Result<(), MixerError> {
         self.bus_op(bus, BusOp::Resume)
     }
 
-    fn bus_op(&self, bus: BusId, op: BusOp) -> Result<(), PlayError> {
+    fn bus_op(&self, bus: BusId, op: BusOp) -> Result<(), MixerError> {
         if bus.index() >= self.shared.bus_names.len() {
-            return Err(PlayError::BadBus);
+            return Err(MixerError::BadBus);
         }
         if self.shared.send(Command::Bus { bus: bus.0, op }) {
             Ok(())
         } else {
-            Err(PlayError::QueueFull)
+            Err(MixerError::QueueFull)
         }
     }
 

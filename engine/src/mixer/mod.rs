@@ -7,12 +7,12 @@
 //! - **Starting voices**: [`Mixer::play`] allocates a slot from a lock-free
 //!   free list, writes the voice's parameter words and pushes a `Play`
 //!   command on a bounded lock-free queue (crossbeam `ArrayQueue`); it returns
-//!   a [`VoiceHandle`] at once, or [`PlayError::PoolFull`] /
-//!   [`PlayError::QueueFull`]. It never blocks.
+//!   a [`VoiceHandle`] at once, or [`MixerError::PoolFull`] /
+//!   [`MixerError::QueueFull`]. It never blocks.
 //! - **Handles**: a handle names a voice by slot and generation. Gain, pan and
 //!   rate are generation-tagged atomic words (`param`); stop, pause and
 //!   resume are commands. Once a voice ends, every operation on its handle
-//!   returns [`VoiceError::Ended`] and can never reach a later voice in the
+//!   returns [`MixerError::Ended`] and can never reach a later voice in the
 //!   same slot.
 //! - **Timing**: [`PlayParams::at`] and [`VoiceHandle::stop_at`] take a
 //!   64-bit device frame; the renderer splits its block at exactly that frame.
@@ -100,6 +100,7 @@ mod command;
 mod control;
 mod denormal;
 mod effect;
+mod error;
 mod event;
 mod handle;
 mod id;
@@ -124,12 +125,13 @@ mod voice;
 pub use crate::engine::BlockInfo;
 pub use beat::BeatClock;
 pub use command::{BusId, Loop, PlayParams, Start};
-pub use control::{Janitor, Mixer, MixerBuilder, PlayError};
+pub use control::{Janitor, Mixer, MixerBuilder};
 pub use effect::{
     Biquad, BiquadParams, Delay, DelayParams, Effect, FilterKind, Reverb, ReverbParams,
 };
+pub use error::MixerError;
 pub use event::{EndReason, MixerEvent};
-pub use handle::{VoiceError, VoiceHandle, VoiceId};
+pub use handle::{VoiceHandle, VoiceId};
 pub use render::{Clip, MixerRenderer};
 pub use spatial::{Attenuation, Emitter, Listener, Spatial};
 pub use stats::MixerStats;

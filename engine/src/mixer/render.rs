@@ -119,7 +119,7 @@ pub struct MixerRenderer {
 }
 
 /// The engine is gone once its renderer is: the control handles see it
-/// ([`super::PlayError::EngineGone`], [`super::VoiceError::EngineGone`]).
+/// ([`super::MixerError::EngineGone`]).
 impl Drop for MixerRenderer {
     fn drop(&mut self) {
         self.shared
