@@ -10,8 +10,8 @@
 //! built-ins process each channel with its own state (filter memory, delay
 //! line, comb bank), so a filter on a 5.1 bus filters all six channels.
 //! Parameters change from any thread through a cloneable handle of atomics
-//! ([`BiquadParams`], [`DelayParams`], [`ReverbParams`]); the effect reads
-//! them once per chunk and ramps them: the biquad glides its cutoff and Q
+//! (an [`EffectHandle`], which the effect's constructor returns with it);
+//! the effect reads them once per chunk and ramps them: the biquad glides its cutoff and Q
 //! (coefficients once per chunk), the delay and reverb move their wet
 //! level and the delay its feedback linearly across the chunk (frame `i`
 //! of an `n`-frame chunk uses `old + (new - old) * (i + 1) / n`). Buses with inserts and sends are set up on the
@@ -19,6 +19,8 @@
 //! [`super::MixerBuilder::send`]).
 
 use std::f32::consts::PI;
+use std::fmt;
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::Arc;
 
@@ -92,11 +94,34 @@ pub fn biquad_coefficients(kind: FilterKind, cutoff: f32, q: f32, rate: u32) -> 
     ]
 }
 
-/// The parameters of a [`Biquad`], settable from any thread.
-#[derive(Debug, Clone)]
-pub struct BiquadParams(Arc<[Param; 2]>);
+/// A cloneable handle that changes the parameters of the effect `E` (a
+/// [`Biquad`], [`Delay`] or [`Reverb`]) from any thread, lock-free: the
+/// effect's constructor returns it beside the effect, which reads the
+/// values (atomics) once per chunk. The setters are those of
+/// `EffectHandle<Biquad>`, `EffectHandle<Delay>` and `EffectHandle<Reverb>`
+/// below.
+pub struct EffectHandle<E>(Arc<[Param; 3]>, PhantomData<fn() -> E>);
 
-impl BiquadParams {
+impl<E> EffectHandle<E> {
+    fn new(params: [Param; 3]) -> Self {
+        EffectHandle(Arc::new(params), PhantomData)
+    }
+}
+
+impl<E> Clone for EffectHandle<E> {
+    fn clone(&self) -> Self {
+        EffectHandle(self.0.clone(), PhantomData)
+    }
+}
+
+impl<E> fmt::Debug for EffectHandle<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("EffectHandle").field(&self.0).finish()
+    }
+}
+
+/// The parameters of a [`Biquad`], settable from any thread.
+impl EffectHandle<Biquad> {
     /// Sets the cutoff (or centre) frequency in Hz; the filter glides to it.
     pub fn set_cutoff(&self, hz: f32) {
         if hz.is_finite() && hz > 0.0 {
@@ -119,7 +144,7 @@ impl BiquadParams {
 pub struct Biquad {
     kind: FilterKind,
     rate: u32,
-    params: BiquadParams,
+    params: EffectHandle<Biquad>,
     cutoff: f32,
     q: f32,
     c: [f32; 5],
@@ -133,8 +158,8 @@ impl Biquad {
 
     /// A filter at `cutoff` Hz and quality `q` for a device at `rate`, and
     /// the handle that changes its parameters.
-    pub fn new(kind: FilterKind, cutoff: f32, q: f32, rate: u32) -> (Biquad, BiquadParams) {
-        let params = BiquadParams(Arc::new([Param::new(cutoff), Param::new(q)]));
+    pub fn new(kind: FilterKind, cutoff: f32, q: f32, rate: u32) -> (Biquad, EffectHandle<Biquad>) {
+        let params = EffectHandle::new([Param::new(cutoff), Param::new(q), Param::new(0.0)]);
         let f = Biquad {
             kind,
             rate,
@@ -183,10 +208,7 @@ impl Effect for Biquad {
 }
 
 /// The parameters of a [`Delay`], settable from any thread.
-#[derive(Debug, Clone)]
-pub struct DelayParams(Arc<[Param; 3]>);
-
-impl DelayParams {
+impl EffectHandle<Delay> {
     /// Delay time in frames (clamped to the delay's maximum; takes effect
     /// at the next chunk).
     pub fn set_frames(&self, frames: u32) {
@@ -210,7 +232,7 @@ impl DelayParams {
 /// line holds `x + feedback * d` and `d` is the line's output `frames`
 /// frames ago (wet and feedback ramp across a chunk, see the module docs).
 pub struct Delay {
-    params: DelayParams,
+    params: EffectHandle<Delay>,
     line: [Box<[f32]>; MAX_OUTPUT_CHANNELS],
     at: usize,
     /// Feedback and wet as of the end of the last chunk.
@@ -227,12 +249,17 @@ fn ramp_at(from: f32, step: f32, i: usize) -> f32 {
 impl Delay {
     /// A delay of up to `max_frames`, set to `frames`, with `feedback` and
     /// `wet`; and the handle that changes them.
-    pub fn new(max_frames: usize, frames: u32, feedback: f32, wet: f32) -> (Delay, DelayParams) {
-        let params = DelayParams(Arc::new([
+    pub fn new(
+        max_frames: usize,
+        frames: u32,
+        feedback: f32,
+        wet: f32,
+    ) -> (Delay, EffectHandle<Delay>) {
+        let params = EffectHandle::new([
             Param::new(frames as f32),
             Param::new(feedback.clamp(0.0, 0.99)),
             Param::new(wet.max(0.0)),
-        ]));
+        ]);
         let n = max_frames.max(1) + 1;
         let d = Delay {
             fb: params.0[1].get(),
@@ -278,10 +305,7 @@ impl Effect for Delay {
 }
 
 /// The parameters of a [`Reverb`], settable from any thread.
-#[derive(Debug, Clone)]
-pub struct ReverbParams(Arc<[Param; 3]>);
-
-impl ReverbParams {
+impl EffectHandle<Reverb> {
     /// Room size 0..1 (the combs' feedback, 0.7 to 0.98).
     pub fn set_room(&self, room: f32) {
         if room.is_finite() {
@@ -323,7 +347,7 @@ type AllPass = (Box<[f32]>, usize);
 /// the layout's channels times a fixed input gain of 0.015. Outputs the wet signal
 /// only (its level ramped across a chunk): put it on a send bus.
 pub struct Reverb {
-    params: ReverbParams,
+    params: EffectHandle<Reverb>,
     /// Per channel: comb lines, their positions and filter memories.
     combs: [[Comb; 8]; MAX_OUTPUT_CHANNELS],
     allpasses: [[AllPass; 4]; MAX_OUTPUT_CHANNELS],
@@ -333,12 +357,12 @@ pub struct Reverb {
 
 impl Reverb {
     /// A reverb for a device at `rate`, and the handle for its parameters.
-    pub fn new(rate: u32, room: f32, damping: f32, wet: f32) -> (Reverb, ReverbParams) {
-        let params = ReverbParams(Arc::new([
+    pub fn new(rate: u32, room: f32, damping: f32, wet: f32) -> (Reverb, EffectHandle<Reverb>) {
+        let params = EffectHandle::new([
             Param::new(room.clamp(0.0, 1.0)),
             Param::new(damping.clamp(0.0, 1.0)),
             Param::new(wet.max(0.0)),
-        ]));
+        ]);
         let scale = |n: usize| ((n as u64 * rate as u64) / 44_100).max(1) as usize;
         let line = |n: usize| vec![0.0f32; n].into_boxed_slice();
         let combs: [[Comb; 8]; MAX_OUTPUT_CHANNELS] = std::array::from_fn(|c| {

@@ -126,9 +126,7 @@ pub use crate::engine::BlockInfo;
 pub use beat::BeatClock;
 pub use command::{BusId, Loop, PlayParams, Start};
 pub use control::{Janitor, Mixer, MixerBuilder};
-pub use effect::{
-    Biquad, BiquadParams, Delay, DelayParams, Effect, FilterKind, Reverb, ReverbParams,
-};
+pub use effect::{Biquad, Delay, Effect, EffectHandle, FilterKind, Reverb};
 pub use error::MixerError;
 pub use event::{EndReason, MixerEvent};
 pub use handle::{VoiceHandle, VoiceId};
