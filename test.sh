@@ -8,7 +8,7 @@
 #      (default "6.1 6.12"; e.g. TEST_KERNELS="6.1 6.12 6.12-rt");
 #   3. the real-card suite (VM_CARD=... kernel/vm/run: qemu's emulated
 #      cards, the recording compared bit for bit) for the cards of
-#      $TEST_CARDS (default "ac97 usb"; `all` for ac97 es1370 hda usb;
+#      $TEST_CARDS (default "ac97 usb hda-capture"; `all` for ac97 es1370 hda usb;
 #      `none` to skip) on each kernel of $TEST_CARD_KERNELS (default: the
 #      first of $TEST_KERNELS). Every card on both kernels:
 #        TEST_CARDS=all TEST_CARD_KERNELS="6.1 6.12" ./test.sh
@@ -26,7 +26,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
 TEST_KERNELS=${TEST_KERNELS:-6.1 6.12}
-TEST_CARDS=${TEST_CARDS:-ac97 usb}
+TEST_CARDS=${TEST_CARDS:-ac97 usb hda-capture}
 read -r first_kernel _ <<<"$TEST_KERNELS"
 TEST_CARD_KERNELS=${TEST_CARD_KERNELS:-$first_kernel}
 HOST_TEST_TIMEOUT=${HOST_TEST_TIMEOUT:-1200}
