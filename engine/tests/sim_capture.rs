@@ -98,6 +98,12 @@ fn capture_is_bit_exact_in_every_format_and_across_the_wrap() {
         let (cap, seen) = checker(start, None);
         let engine = InputEngine::start(adc.device().expect("dev"), cap, config(block))
             .expect("input engine");
+        // The one start-up report: capture side only, the first block at
+        // or after the ADC's start position.
+        let si = engine.start_info();
+        assert_eq!((si.input, si.output), (Some(l), None), "{si:?}");
+        assert!(si.first_frame.is_some_and(|f| f >= start), "{si:?}");
+        assert_eq!((si.offset_frames, si.round_trip_frames()), (None, None));
         std::thread::sleep(Duration::from_millis(400));
         let (snap, r) = engine.stop_with_report();
         r.expect("stop");

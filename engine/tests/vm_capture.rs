@@ -370,7 +370,7 @@ fn duplex_pass_through_is_bit_exact_through_loopback() {
     };
     let duplex = DuplexEngine::start(dup_in, dup_out, pass, config("duplex 1,3 -> 0,4", 128))
         .expect("duplex engine");
-    let start_info = *duplex.start_info();
+    let start_info = duplex.start_info().clone();
     let secs = 4.0;
     std::thread::sleep(Duration::from_secs_f64(secs));
     let (dtel, r) = duplex.stop_with_report();
@@ -381,15 +381,19 @@ fn duplex_pass_through_is_bit_exact_through_loopback() {
     r.expect("checker stop");
     out(&format!(
         "vm_capture | duplex: offset {} skew {} round trip {} frames; {dtel:?}",
-        start_info.offset_frames,
-        start_info.hw_skew_frames,
-        start_info.round_trip_frames()
+        start_info.offset_frames.expect("duplex offset"),
+        start_info.hw_skew_frames.expect("duplex skew"),
+        start_info.round_trip_frames().expect("duplex round trip")
     ));
     assert_eq!(misaligned.load(Ordering::Relaxed), 0);
     let counted = stel.xruns + dtel.overruns + dtel.xruns + ctel.overruns;
     check("duplex pass-through", &seen, counted, &ctel, secs / 2.0);
     assert!(
-        start_info.hw_skew_frames.unsigned_abs() <= 2 * 512,
+        start_info
+            .hw_skew_frames
+            .expect("duplex skew")
+            .unsigned_abs()
+            <= 2 * 512,
         "linked streams: skew within the granule: {start_info:?}"
     );
 }
@@ -478,7 +482,7 @@ fn round_trip_matches_the_reported_offset() {
             config(&format!("round trip block {block}"), block),
         )
         .expect("duplex");
-        let s = *engine.start_info();
+        let s = engine.start_info().clone();
         std::thread::sleep(Duration::from_secs(3));
         let (tel, r) = engine.stop_with_report();
         r.expect("stop");

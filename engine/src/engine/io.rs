@@ -2,7 +2,7 @@
 //! ([`super::DuplexEngine`]) engines share: their telemetry and the handle
 //! on their RT thread (start-up hand-shake, stop, the error that ended it).
 
-use super::config::EngineConfig;
+use super::config::{EngineConfig, StartInfo};
 use super::telemetry::EngineState;
 use crate::error::{Error, Result, Step};
 use pcmring_rt::alloc_guard::AllocGuard;
@@ -140,8 +140,6 @@ pub(crate) struct IoShared {
 /// The RT thread's body: set up (reporting the outcome), then run until
 /// stopped or failed.
 pub(crate) trait IoLoop: Sized {
-    /// What start-up reports back.
-    type Info: Send + 'static;
     /// Runs the loop; `guard` is armed when the config asks for it.
     fn run(&mut self, shared: &IoShared, guard: Option<&AllocGuard>) -> Result<()>;
     /// Leaves the devices quiet after the loop ends.
@@ -150,22 +148,23 @@ pub(crate) trait IoLoop: Sized {
 
 /// The handle on an input or duplex RT thread.
 #[derive(Debug)]
-pub(crate) struct IoHandle<I> {
+pub(crate) struct IoHandle {
     pub(crate) shared: Arc<IoShared>,
     thread: Option<JoinHandle<()>>,
-    pub(crate) info: I,
+    pub(crate) info: StartInfo,
 }
 
-impl<I: Send + 'static> IoHandle<I> {
+impl IoHandle {
     /// Spawns the RT thread, which builds its loop with `setup` (on the RT
-    /// thread, after promotion), and waits for the outcome.
-    pub(crate) fn spawn<L, S>(cfg: &EngineConfig, setup: S) -> Result<IoHandle<I>>
+    /// thread, after promotion), and waits for the outcome; the start-up
+    /// report gets the promotion's outcome as [`StartInfo::realtime`].
+    pub(crate) fn spawn<L, S>(cfg: &EngineConfig, setup: S) -> Result<IoHandle>
     where
-        L: IoLoop<Info = I>,
-        S: FnOnce(&IoShared) -> Result<(L, I)> + Send + 'static,
+        L: IoLoop,
+        S: FnOnce(&IoShared) -> Result<(L, StartInfo)> + Send + 'static,
     {
         let shared = Arc::new(IoShared::default());
-        let (tx, rx) = mpsc::channel::<Result<I>>();
+        let (tx, rx) = mpsc::channel::<Result<StartInfo>>();
         let sh = shared.clone();
         let name = cfg.name.clone();
         let priority = cfg.fifo_priority;
@@ -174,15 +173,21 @@ impl<I: Send + 'static> IoHandle<I> {
             .name(format!("pcmring-io-{name}"))
             .spawn(move || {
                 let tel = &sh.telemetry;
-                if let Some(p) = priority {
-                    let ok = pcmring_rt::sched::promote_fifo(p).is_ok();
-                    tel.realtime.store(ok, Ordering::Relaxed);
-                }
+                let realtime = match priority {
+                    Some(p) => {
+                        let r = pcmring_rt::sched::promote_fifo(p)
+                            .map(|r| r.priority())
+                            .map_err(|e| e.to_string());
+                        tel.realtime.store(r.is_ok(), Ordering::Relaxed);
+                        r
+                    }
+                    None => Err("not requested".to_owned()),
+                };
                 pcmring_rt::sched::prefault_stack(128 * 1024);
                 let mut lp = match setup(&sh) {
                     Ok((lp, info)) => {
                         tel.set_state(EngineState::Running);
-                        let _ = tx.send(Ok(info));
+                        let _ = tx.send(Ok(StartInfo { realtime, ..info }));
                         lp
                     }
                     Err(e) => {
@@ -272,7 +277,7 @@ impl<I: Send + 'static> IoHandle<I> {
     }
 }
 
-impl<I> Drop for IoHandle<I> {
+impl Drop for IoHandle {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
         if let Some(t) = self.thread.take() {

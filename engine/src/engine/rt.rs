@@ -300,12 +300,17 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
             });
         }
         let info = StartInfo {
+            output: Some(layout),
+            input: None,
+            first_frame: None,
             wake: mode,
             margin_frames: rt.margin,
             jitter_ns,
             realtime,
             memory_locked,
             demotion_watch,
+            offset_frames: None,
+            hw_skew_frames: None,
         };
         Ok((rt, info))
     }
