@@ -1,12 +1,13 @@
 //! [`EngineConfig`] and what start-up reports back ([`StartInfo`]).
 
-use super::WakeMode;
 use crate::events::EventQueue;
 use crate::layout::StreamLayout;
 use pcmring_rt::alloc_guard::Mode;
 use std::time::Duration;
 
-/// How the RT thread wakes up.
+/// How the RT thread wakes up: asked for in [`EngineConfig::wake`],
+/// reported (never `Auto`: the strategy in force) in [`StartInfo::wake`]
+/// and [`TelemetrySnapshot::wake_mode`](super::TelemetrySnapshot::wake_mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WakeStrategy {
     /// Timer when the block is shorter than a period or the device has no
@@ -139,8 +140,9 @@ pub struct StartInfo {
     /// The capture-device frame the first input block starts at (input
     /// and duplex engines).
     pub first_frame: Option<u64>,
-    /// The wake strategy chosen.
-    pub wake: WakeMode,
+    /// The wake strategy in force: [`WakeStrategy::Period`] or
+    /// [`WakeStrategy::Timer`], never `Auto` (start-up resolves it).
+    pub wake: WakeStrategy,
     /// Frames kept written ahead of the output position at start (0 for
     /// an input engine: it writes nothing).
     pub margin_frames: u64,

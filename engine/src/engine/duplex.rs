@@ -29,10 +29,9 @@
 //! Same RT rules and guards as the output engine: no allocation, no locks,
 //! no blocking besides the wait, callback panics caught (silence after).
 
-use super::config::{EngineConfig, Margin, StartInfo};
+use super::config::{EngineConfig, Margin, StartInfo, WakeStrategy};
 use super::input::{check_block, position_error, stream_error, MAX_POSITION_ERRORS};
 use super::io::{IoHandle, IoLoop, IoShared, IoSnapshot, IoTelemetry};
-use super::telemetry::WakeMode;
 use crate::device::Device;
 use crate::error::{DeviceError, Error, Result};
 use crate::layout::StreamLayout;
@@ -308,7 +307,7 @@ impl<I: Device, O: Device, R: DuplexRenderer> DuplexLoop<I, O, R> {
             output: Some(lo),
             input: Some(li),
             first_frame: Some(lp.reader.cursor()),
-            wake: WakeMode::Timer,
+            wake: WakeStrategy::Timer,
             margin_frames: margin,
             jitter_ns: cfg.default_jitter_ns,
             // Filled in by `IoHandle::spawn`, which promoted the thread.

@@ -15,9 +15,8 @@
 //! [`EngineConfig::alloc_guard`] cover this loop); capturer panics are
 //! caught and counted, the engine goes on reading and drops the input.
 
-use super::config::{EngineConfig, StartInfo};
+use super::config::{EngineConfig, StartInfo, WakeStrategy};
 use super::io::{IoHandle, IoLoop, IoShared, IoSnapshot, IoTelemetry};
-use super::telemetry::WakeMode;
 use crate::device::Device;
 use crate::error::{DeviceError, Error, Result};
 use crate::layout::StreamLayout;
@@ -190,7 +189,7 @@ impl<D: Device, C: Capturer> InputLoop<D, C> {
             output: None,
             input: Some(layout),
             first_frame: Some(reader.cursor()),
-            wake: WakeMode::Timer,
+            wake: WakeStrategy::Timer,
             margin_frames: 0,
             jitter_ns: 0,
             // Filled in by `IoHandle::spawn`, which promoted the thread.

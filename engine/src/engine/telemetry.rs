@@ -2,6 +2,7 @@
 //! thread reads, lock-free.
 
 use super::acquire::SyncReason;
+use super::config::WakeStrategy;
 use pcmring_rt::histogram::{HistogramSnapshot, LatencyHistogram};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicU8, Ordering};
 
@@ -28,16 +29,6 @@ impl EngineState {
             _ => EngineState::Failed,
         }
     }
-}
-
-/// How the RT thread waits for its next cycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum WakeMode {
-    /// Poll on the device fd (period interrupts).
-    Period = 1,
-    /// Absolute-deadline timer with position interpolation.
-    Timer = 2,
 }
 
 /// Live counters of one engine. All fields are written by its RT thread
@@ -120,6 +111,16 @@ impl Telemetry {
         }
     }
 
+    /// Publishes the wake strategy in force (`Period` or `Timer`).
+    pub(crate) fn set_wake(&self, w: WakeStrategy) {
+        let v = match w {
+            WakeStrategy::Auto => 0,
+            WakeStrategy::Period => 1,
+            WakeStrategy::Timer => 2,
+        };
+        self.wake_mode.store(v, Ordering::Relaxed);
+    }
+
     pub(crate) fn set_state(&self, s: EngineState) {
         self.state.store(s as u8, Ordering::Release);
     }
@@ -161,8 +162,8 @@ impl Telemetry {
         TelemetrySnapshot {
             state: self.state(),
             wake_mode: match self.wake_mode.load(Ordering::Relaxed) {
-                1 => Some(WakeMode::Period),
-                2 => Some(WakeMode::Timer),
+                1 => Some(WakeStrategy::Period),
+                2 => Some(WakeStrategy::Timer),
                 _ => None,
             },
             xruns: self.xruns(),
@@ -216,8 +217,9 @@ impl Telemetry {
 pub struct TelemetrySnapshot {
     /// Engine state.
     pub state: EngineState,
-    /// The wake strategy in use (`None` before start-up finished).
-    pub wake_mode: Option<WakeMode>,
+    /// The wake strategy in force, `Period` or `Timer` (never `Auto`;
+    /// `None` before start-up finished).
+    pub wake_mode: Option<WakeStrategy>,
     /// Xruns so far: cycles that found frames the hardware consumed (or
     /// was about to consume) that the engine had not written.
     pub xruns: u64,
