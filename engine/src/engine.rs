@@ -151,7 +151,7 @@ pub use config::{EngineConfig, Margin, StartInfo, WakeStrategy};
 pub use duplex::{DuplexEngine, DuplexInfo, DuplexRenderer};
 pub use input::{Capturer, InputEngine};
 pub use io::{IoSnapshot, IoTelemetry};
-pub use telemetry::{EngineState, SyncCounts, Telemetry, TelemetrySnapshot};
+pub use telemetry::{EngineState, Telemetry, TelemetrySnapshot};
 
 use crate::device::{Device, RingIdentity};
 use crate::error::{Error, Result, Step};

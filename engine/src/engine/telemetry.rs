@@ -159,6 +159,7 @@ impl Telemetry {
     /// atomically; values are not mutually synchronised).
     pub fn snapshot(&self) -> TelemetrySnapshot {
         let min_lead = self.min_lead.load(Ordering::Relaxed);
+        let sync = |r: SyncReason| self.sync_reasons[r as usize].load(Ordering::Relaxed);
         TelemetrySnapshot {
             state: self.state(),
             wake_mode: match self.wake_mode.load(Ordering::Relaxed) {
@@ -192,17 +193,12 @@ impl Telemetry {
             wake_late_ns: self.wake_late_ns.snapshot(),
             position_syncs: self.position_syncs.load(Ordering::Relaxed),
             page_reads: self.page_reads.load(Ordering::Relaxed),
-            sync_reasons: SyncCounts {
-                start: self.sync_reasons[SyncReason::Start as usize].load(Ordering::Relaxed),
-                page_stale: self.sync_reasons[SyncReason::PageStale as usize]
-                    .load(Ordering::Relaxed),
-                low_lead: self.sync_reasons[SyncReason::LowLead as usize].load(Ordering::Relaxed),
-                refresh: self.sync_reasons[SyncReason::Refresh as usize].load(Ordering::Relaxed),
-                page_state: self.sync_reasons[SyncReason::PageState as usize]
-                    .load(Ordering::Relaxed),
-                bound_failed: self.sync_reasons[SyncReason::BoundFailed as usize]
-                    .load(Ordering::Relaxed),
-            },
+            syncs_start: sync(SyncReason::Start),
+            syncs_page_stale: sync(SyncReason::PageStale),
+            syncs_low_lead: sync(SyncReason::LowLead),
+            syncs_refresh: sync(SyncReason::Refresh),
+            syncs_page_state: sync(SyncReason::PageState),
+            syncs_bound_failed: sync(SyncReason::BoundFailed),
             rt_syscalls: self.rt_syscalls.load(Ordering::Relaxed),
             rt_cpu_ns: self.rt_cpu_ns.load(Ordering::Relaxed),
             bound_overshoot_max_frames: self.bound_overshoot_max.load(Ordering::Relaxed),
@@ -285,8 +281,25 @@ pub struct TelemetrySnapshot {
     pub position_syncs: u64,
     /// Cycles that read the mapped status page (no system call).
     pub page_reads: u64,
-    /// Why the refreshes were made.
-    pub sync_reasons: SyncCounts,
+    /// Refreshes at start-up and in the cycles after an underrun or a
+    /// state change (the `syncs_*` fields split
+    /// [`TelemetrySnapshot::position_syncs`] by why the engine re-read the
+    /// position instead of trusting its model).
+    pub syncs_start: u64,
+    /// Refreshes because the page had not moved for longer than a period
+    /// interrupt takes (or the device has no usable page).
+    pub syncs_page_stale: u64,
+    /// Refreshes because the write cursor was too close to the bound of
+    /// the position.
+    pub syncs_low_lead: u64,
+    /// The bounded-rate refreshes.
+    pub syncs_refresh: u64,
+    /// Refreshes because the page showed a state other than running, or
+    /// was unreadable.
+    pub syncs_page_state: u64,
+    /// Refreshes after a reading found the device beyond the page's bound
+    /// (the page is then not trusted for 2 s).
+    pub syncs_bound_failed: u64,
     /// System calls the RT thread made itself: its waits (one per cycle),
     /// position refreshes and CPU clock reads. Not counted: what a device
     /// does inside `peek_position`/`commit` (the simulated device drains
@@ -306,26 +319,6 @@ pub struct TelemetrySnapshot {
     pub suspected_underruns: u64,
     /// The device's nominal rate (frames per second).
     pub nominal_rate: u64,
-}
-
-/// Position refreshes by reason: why the engine re-read the device's
-/// position instead of trusting its model.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SyncCounts {
-    /// Start-up and the cycles after an underrun or a state change.
-    pub start: u64,
-    /// The page had not moved for longer than a period interrupt takes
-    /// (or the device has no usable page).
-    pub page_stale: u64,
-    /// The write cursor was too close to the bound of the position.
-    pub low_lead: u64,
-    /// The bounded-rate refresh.
-    pub refresh: u64,
-    /// The page showed a state other than running, or was unreadable.
-    pub page_state: u64,
-    /// A reading found the device beyond the page's bound: the page was
-    /// not trusted for 2 s.
-    pub bound_failed: u64,
 }
 
 impl TelemetrySnapshot {
