@@ -150,7 +150,6 @@ pub use clock::EngineClock;
 pub use config::{EngineConfig, Margin, StartInfo, WakeStrategy};
 pub use duplex::{DuplexEngine, DuplexInfo, DuplexRenderer};
 pub use input::{Capturer, InputEngine};
-pub use io::{IoSnapshot, IoTelemetry};
 pub use telemetry::{EngineState, Telemetry, TelemetrySnapshot};
 
 use crate::device::{Device, RingIdentity};

@@ -200,9 +200,7 @@ pub use ring::RingView;
 pub use sim::{SimConfig, SimDac, SimDevice};
 pub use sound::Sound;
 // Input: capture devices, the input-only and duplex engines.
-pub use engine::{
-    Capturer, DuplexEngine, DuplexInfo, DuplexRenderer, InputEngine, IoSnapshot, IoTelemetry,
-};
+pub use engine::{Capturer, DuplexEngine, DuplexInfo, DuplexRenderer, InputEngine};
 pub use sim::{SimAdc, SimSource, WavSource};
 
 pub use pcmring_rt::histogram::HistogramSnapshot;

@@ -109,6 +109,12 @@ fn capture_is_bit_exact_in_every_format_and_across_the_wrap() {
         r.expect("stop");
         adc.stop().expect("adc stop");
         let what = format!("{format} {mode:?} start {start} block {block}: {snap:?}");
+        // One counter set for every engine: the output side stays zero.
+        assert_eq!(
+            (snap.frames_written, snap.output_frames, snap.offset_frames),
+            (0, 0, 0),
+            "{what}"
+        );
         let frames = seen.frames.load(Ordering::Relaxed);
         assert!(
             frames >= 48_000 / 10,

@@ -12,8 +12,8 @@
 
 use pcmring::broker::socket::{recv_with_fds, send_with_fds};
 use pcmring::engine::{
-    BlockInfo, DuplexEngine, DuplexInfo, Engine, EngineConfig, InputEngine, IoSnapshot, Margin,
-    WakeStrategy,
+    BlockInfo, DuplexEngine, DuplexInfo, Engine, EngineConfig, InputEngine, Margin,
+    TelemetrySnapshot, WakeStrategy,
 };
 use pcmring::pcm::{start_together, BufferSize, Config, Direction, Match, Pcm, StartTogether};
 use pcmring::restricted::RestrictedPcm;
@@ -143,7 +143,7 @@ fn start(pcm: &mut Pcm) {
 
 /// The checks every capture run ends with: enough signal, no garbage,
 /// every jump counted by an engine.
-fn check(label: &str, seen: &Seen, xruns: u64, cap: &IoSnapshot, secs: f64) {
+fn check(label: &str, seen: &Seen, xruns: u64, cap: &TelemetrySnapshot, secs: f64) {
     out(&format!(
         "vm_capture | {label}: {} | play xruns {} | capture overruns {} lost {} | reads {}",
         seen.line(),

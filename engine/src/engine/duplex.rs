@@ -23,15 +23,16 @@
 //! `hw_skew` measured at each realign (0 for linked streams, within a
 //! granule); a sound entering at input frame `t` leaves the output
 //! `offset - hw_skew` frames later, plus what the converters and the
-//! cable add. [`IoSnapshot::offset_frames`] and
-//! [`IoSnapshot::hw_skew_frames`] give both.
+//! cable add. [`TelemetrySnapshot::offset_frames`] and
+//! [`TelemetrySnapshot::hw_skew_frames`] give both.
 //!
 //! Same RT rules and guards as the output engine: no allocation, no locks,
 //! no blocking besides the wait, callback panics caught (silence after).
 
 use super::config::{EngineConfig, Margin, StartInfo, WakeStrategy};
 use super::input::{check_block, position_error, stream_error, MAX_POSITION_ERRORS};
-use super::io::{IoHandle, IoLoop, IoShared, IoSnapshot, IoTelemetry};
+use super::io::{IoHandle, IoLoop, IoShared};
+use super::telemetry::{Telemetry, TelemetrySnapshot};
 use crate::device::Device;
 use crate::error::{DeviceError, Error, Result};
 use crate::layout::StreamLayout;
@@ -140,12 +141,12 @@ impl DuplexEngine {
     }
 
     /// Live telemetry (offset, realigns, overruns, underruns...).
-    pub fn telemetry(&self) -> &IoTelemetry {
+    pub fn telemetry(&self) -> &Telemetry {
         &self.handle.shared.telemetry
     }
 
     /// A copy of the telemetry.
-    pub fn snapshot(&self) -> IoSnapshot {
+    pub fn snapshot(&self) -> TelemetrySnapshot {
         self.telemetry().snapshot()
     }
 
@@ -170,7 +171,7 @@ impl DuplexEngine {
     }
 
     /// Stops and returns the final telemetry too.
-    pub fn stop_with_report(mut self) -> (IoSnapshot, Result<()>) {
+    pub fn stop_with_report(mut self) -> (TelemetrySnapshot, Result<()>) {
         let r = self.handle.stop();
         (self.snapshot(), r)
     }
@@ -386,7 +387,7 @@ impl<I: Device, O: Device, R: DuplexRenderer> DuplexLoop<I, O, R> {
 
     fn cycle_loop(
         &mut self,
-        tel: &IoTelemetry,
+        tel: &Telemetry,
         stop: &AtomicBool,
         guard: Option<&AllocGuard>,
     ) -> std::result::Result<(), Failure> {
@@ -472,7 +473,7 @@ impl<I: Device, O: Device, R: DuplexRenderer> DuplexLoop<I, O, R> {
 
     /// One cycle with both streams running: detect xruns, realign if
     /// needed, then process every whole input block.
-    fn cycle(&mut self, tel: &IoTelemetry) -> std::result::Result<(), Failure> {
+    fn cycle(&mut self, tel: &Telemetry) -> std::result::Result<(), Failure> {
         let now = now_ns();
         let c_in = self
             .reader

@@ -16,7 +16,8 @@
 //! caught and counted, the engine goes on reading and drops the input.
 
 use super::config::{EngineConfig, StartInfo, WakeStrategy};
-use super::io::{IoHandle, IoLoop, IoShared, IoSnapshot, IoTelemetry};
+use super::io::{IoHandle, IoLoop, IoShared};
+use super::telemetry::{Telemetry, TelemetrySnapshot};
 use crate::device::Device;
 use crate::error::{DeviceError, Error, Result};
 use crate::layout::StreamLayout;
@@ -97,12 +98,12 @@ impl InputEngine {
     }
 
     /// Live telemetry.
-    pub fn telemetry(&self) -> &IoTelemetry {
+    pub fn telemetry(&self) -> &Telemetry {
         &self.handle.shared.telemetry
     }
 
     /// A copy of the telemetry.
-    pub fn snapshot(&self) -> IoSnapshot {
+    pub fn snapshot(&self) -> TelemetrySnapshot {
         self.telemetry().snapshot()
     }
 
@@ -129,7 +130,7 @@ impl InputEngine {
 
     /// Stops like [`InputEngine::stop`] and also returns the final
     /// telemetry (what a recorder reports at the end).
-    pub fn stop_with_report(mut self) -> (IoSnapshot, Result<()>) {
+    pub fn stop_with_report(mut self) -> (TelemetrySnapshot, Result<()>) {
         let r = self.handle.stop();
         (self.snapshot(), r)
     }
@@ -219,7 +220,7 @@ impl<D: Device, C: Capturer> InputLoop<D, C> {
 
     fn cycle_loop(
         &mut self,
-        tel: &IoTelemetry,
+        tel: &Telemetry,
         stop: &std::sync::atomic::AtomicBool,
         guard: Option<&AllocGuard>,
     ) -> std::result::Result<(), Failure> {
@@ -324,7 +325,7 @@ impl<D: Device, C: Capturer> InputLoop<D, C> {
         }
     }
 
-    fn deliver(&mut self, t: u64, tel: &IoTelemetry) {
+    fn deliver(&mut self, t: u64, tel: &Telemetry) {
         if self.poisoned {
             return;
         }

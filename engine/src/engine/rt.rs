@@ -51,7 +51,7 @@ pub(super) fn rt_main<D: Device, R: Renderer>(
         let guard = cfg.alloc_guard.map(AllocGuard::enter);
         let r = rt.run(guard.as_ref());
         if let Some(g) = &guard {
-            publish_allocs(tel, g);
+            tel.publish_allocs(g);
         }
         r
     };
@@ -67,13 +67,6 @@ pub(super) fn rt_main<D: Device, R: Renderer>(
         }
     }
     let _ = pcmring_rt::sched::demote();
-}
-
-fn publish_allocs(tel: &Telemetry, g: &AllocGuard) {
-    let c = g.counts();
-    tel.rt_allocs.store(c.allocs, Ordering::Relaxed);
-    tel.rt_frees.store(c.frees, Ordering::Relaxed);
-    tel.rt_reallocs.store(c.reallocs, Ordering::Relaxed);
 }
 
 /// Why the loop ended with an error, built off the hot path.
@@ -550,7 +543,7 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
                     .store(mon.report().unexpected(), Ordering::Relaxed);
             }
             if let Some(g) = guard {
-                publish_allocs(tel, g);
+                tel.publish_allocs(g);
             }
 
             // 4. Plan the next wake: when the lead (against the bound of

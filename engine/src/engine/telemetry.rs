@@ -3,6 +3,7 @@
 
 use super::acquire::SyncReason;
 use super::config::WakeStrategy;
+use pcmring_rt::alloc_guard::AllocGuard;
 use pcmring_rt::histogram::{HistogramSnapshot, LatencyHistogram};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicU8, Ordering};
 
@@ -31,8 +32,10 @@ impl EngineState {
     }
 }
 
-/// Live counters of one engine. All fields are written by its RT thread
-/// only; read them with [`Telemetry::snapshot`] from anywhere.
+/// Live counters of one engine (output, input or duplex: one set, the
+/// counters a kind of engine does not use stay zero). All fields are
+/// written by its RT thread only; read them with [`Telemetry::snapshot`]
+/// from anywhere.
 #[derive(Debug)]
 pub struct Telemetry {
     pub(crate) state: AtomicU8,
@@ -69,6 +72,20 @@ pub struct Telemetry {
     pub(crate) bound_overshoot_max: AtomicU64,
     pub(crate) suspected_underruns: AtomicU64,
     pub(crate) rate: AtomicU64,
+    pub(crate) frames_read: AtomicU64,
+    pub(crate) overruns: AtomicU64,
+    pub(crate) frames_lost: AtomicU64,
+    pub(crate) realigns: AtomicU64,
+    pub(crate) offset_frames: AtomicI64,
+    pub(crate) hw_skew_frames: AtomicI64,
+    pub(crate) input_frames: AtomicU64,
+    pub(crate) output_frames: AtomicU64,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Telemetry {
@@ -108,6 +125,14 @@ impl Telemetry {
             bound_overshoot_max: AtomicU64::new(0),
             suspected_underruns: AtomicU64::new(0),
             rate: AtomicU64::new(0),
+            frames_read: AtomicU64::new(0),
+            overruns: AtomicU64::new(0),
+            frames_lost: AtomicU64::new(0),
+            realigns: AtomicU64::new(0),
+            offset_frames: AtomicI64::new(0),
+            hw_skew_frames: AtomicI64::new(0),
+            input_frames: AtomicU64::new(0),
+            output_frames: AtomicU64::new(0),
         }
     }
 
@@ -119,6 +144,14 @@ impl Telemetry {
             WakeStrategy::Timer => 2,
         };
         self.wake_mode.store(v, Ordering::Relaxed);
+    }
+
+    /// Publishes the allocation guard's counts.
+    pub(crate) fn publish_allocs(&self, g: &AllocGuard) {
+        let c = g.counts();
+        self.rt_allocs.store(c.allocs, Ordering::Relaxed);
+        self.rt_frees.store(c.frees, Ordering::Relaxed);
+        self.rt_reallocs.store(c.reallocs, Ordering::Relaxed);
     }
 
     pub(crate) fn set_state(&self, s: EngineState) {
@@ -204,6 +237,14 @@ impl Telemetry {
             bound_overshoot_max_frames: self.bound_overshoot_max.load(Ordering::Relaxed),
             suspected_underruns: self.suspected_underruns.load(Ordering::Relaxed),
             nominal_rate: self.rate.load(Ordering::Relaxed),
+            frames_read: self.frames_read.load(Ordering::Relaxed),
+            overruns: self.overruns.load(Ordering::Relaxed),
+            frames_lost: self.frames_lost.load(Ordering::Relaxed),
+            realigns: self.realigns.load(Ordering::Relaxed),
+            offset_frames: self.offset_frames.load(Ordering::Relaxed),
+            hw_skew_frames: self.hw_skew_frames.load(Ordering::Relaxed),
+            input_frames: self.input_frames.load(Ordering::Relaxed),
+            output_frames: self.output_frames.load(Ordering::Relaxed),
         }
     }
 }
@@ -319,6 +360,30 @@ pub struct TelemetrySnapshot {
     pub suspected_underruns: u64,
     /// The device's nominal rate (frames per second).
     pub nominal_rate: u64,
+    /// Input and duplex engines: input frames handed to the callback.
+    pub frames_read: u64,
+    /// Input and duplex engines: input overruns, the hardware lapped the
+    /// reader (or reached a block while it was copied); each one
+    /// re-anchors the reader.
+    pub overruns: u64,
+    /// Input and duplex engines: input frames lost to overruns.
+    pub frames_lost: u64,
+    /// Duplex: times the loop re-aligned input and output after an xrun
+    /// or overrun (each sets a new [`TelemetrySnapshot::offset_frames`]).
+    pub realigns: u64,
+    /// Duplex: output frame time minus input frame time of every block
+    /// (fixed between realigns).
+    pub offset_frames: i64,
+    /// Duplex: output minus input hardware position measured at start-up
+    /// (0 for linked streams, within a granule); the round trip in frames
+    /// is `offset_frames - hw_skew_frames`.
+    pub hw_skew_frames: i64,
+    /// Input and duplex engines: the input device's position (widened
+    /// frames) at the last cycle.
+    pub input_frames: u64,
+    /// Duplex: the output device's position (widened frames) at the last
+    /// cycle.
+    pub output_frames: u64,
 }
 
 impl TelemetrySnapshot {
