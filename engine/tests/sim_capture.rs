@@ -107,7 +107,21 @@ fn capture_is_bit_exact_in_every_format_and_across_the_wrap() {
         std::thread::sleep(Duration::from_millis(400));
         let (snap, r) = engine.stop_with_report();
         r.expect("stop");
-        adc.stop().expect("adc stop");
+        let adc_stats = adc.stop().expect("adc stop").stats;
+        // One stats type for DAC and ADC: the DAC-only counters stay zero.
+        assert!(
+            adc_stats.frames > 0 && adc_stats.hw_frames > 0,
+            "{adc_stats:?}"
+        );
+        assert_eq!(
+            (
+                adc_stats.underrun_frames,
+                adc_stats.underrun_events,
+                adc_stats.syncs
+            ),
+            (0, 0, 0),
+            "{adc_stats:?}"
+        );
         let what = format!("{format} {mode:?} start {start} block {block}: {snap:?}");
         // One counter set for every engine: the output side stays zero.
         assert_eq!(
