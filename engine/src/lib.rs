@@ -54,7 +54,7 @@
 //! - Input: [`InputEngine`] hands each block of captured frames to a
 //!   [`Capturer`] (a recorder); [`DuplexEngine`] calls a [`DuplexRenderer`]
 //!   with each block's input and output on one frame clock, at a fixed,
-//!   reported offset ([`pcm::start_together`] links the two streams);
+//!   reported offset ([`Pcm::start_together`] links the two streams);
 //!   [`SimAdc`] is the simulated device's input side.
 //! - Devices, all behind the [`Device`] trait: [`pcm`] (a card opened by
 //!   this process, [`Pcm`]), [`restricted`] (a buffer-mode fd,

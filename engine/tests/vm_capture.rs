@@ -15,7 +15,7 @@ use pcmring::engine::{
     BlockInfo, DuplexEngine, DuplexInfo, Engine, EngineConfig, InputEngine, Margin,
     TelemetrySnapshot, WakeStrategy,
 };
-use pcmring::pcm::{start_together, BufferSize, Config, Direction, Match, Pcm, StartTogether};
+use pcmring::pcm::{BufferSize, Config, Direction, Match, Pcm, StartTogether};
 use pcmring::restricted::RestrictedPcm;
 use pcmring::sim::FrameCounter;
 use pcmring::{Device, DupMode, Format};
@@ -351,7 +351,9 @@ fn duplex_pass_through_is_bit_exact_through_loopback() {
     let (mut src_play, mut dup_in) = open_pair(3);
     let (mut dup_out, mut check_cap) = open_pair(4);
     start(&mut check_cap);
-    let how = start_together(&mut dup_out, &mut dup_in).expect("start the duplex pair");
+    let how = dup_out
+        .start_together(&mut dup_in)
+        .expect("start the duplex pair");
     out(&format!("vm_capture | duplex pair started: {how:?}"));
     assert_eq!(how, StartTogether::Linked, "two streams of one card link");
     start(&mut src_play);
@@ -420,7 +422,7 @@ fn round_trip_matches_the_reported_offset() {
     out(&format!("vm_capture | round trip (cpu: {cpu}): block margin reported(fr) skew measured mean/min/max(fr) clicks realigns"));
     for block in [32usize, 64, 128, 256, 512] {
         let (mut play, mut cap) = open_pair(5);
-        let how = start_together(&mut play, &mut cap).expect("start");
+        let how = play.start_together(&mut cap).expect("start");
         assert_eq!(how, StartTogether::Linked);
         #[derive(Default)]
         struct Clicks {
