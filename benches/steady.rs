@@ -118,18 +118,17 @@ fn main() {
             let _ = engine.stop();
             let _ = dac.stop();
             let a = t.audio_seconds().max(1e-9);
-            let r = t.sync_reasons;
             println!(
                 "| {block} | {what} | {} | {:.0} | {:.0} | {:.1} | {}/{}/{}/{}/{} | {:.3}% | {} | {} |",
                 t.wake_interval_frames,
                 t.cycles as f64 / a,
                 t.syscalls_per_audio_second(),
                 t.position_syncs as f64 / a,
-                r.start,
-                r.page_stale,
-                r.low_lead,
-                r.refresh,
-                r.page_state,
+                t.syncs_start,
+                t.syncs_page_stale,
+                t.syncs_low_lead,
+                t.syncs_refresh,
+                t.syncs_page_state,
                 t.cpu_per_audio_second() * 100.0,
                 t.xruns,
                 t.bound_overshoot_max_frames,

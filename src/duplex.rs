@@ -4,7 +4,7 @@
 //! and the examples say which), or the simulated device's input (a tone)
 //! and output (recorded to a WAV file).
 
-use pcmring::pcm::{start_together, BufferSize, Config, Direction, Match, Pcm, StartTogether};
+use pcmring::pcm::{BufferSize, Config, Direction, Match, Pcm, StartTogether};
 use pcmring::sim::{DacMode, SimAdc, SimConfig, SimDac};
 use pcmring::{Device, Format, StreamLayout};
 use std::path::PathBuf;
@@ -84,7 +84,7 @@ pub fn open_pair(req: &PairRequest) -> Result<Opened, String> {
         (false, false) => {
             let mut cap = open_pcm(&req.input, Direction::Capture, req)?;
             let mut play = open_pcm(&req.output, Direction::Playback, req)?;
-            let how = start_together(&mut play, &mut cap).map_err(fail)?;
+            let how = play.start_together(&mut cap).map_err(fail)?;
             let start_note = match how {
                 StartTogether::Linked => "input and output linked (one START)".to_owned(),
                 StartTogether::Unlinked { reason } => format!(

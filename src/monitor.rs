@@ -178,15 +178,17 @@ pub fn run(args: &MonitorArgs) -> Result<MonitorSummary, String> {
             return Err(format!("cannot start duplex: {e}"));
         }
     };
-    let s = *engine.start_info();
-    let rate = s.output.rate;
+    let s = engine.start_info().clone();
+    let rate = s.output.map_or(args.rate, |l| l.rate);
+    // A duplex engine always reports its offset and skew.
+    let round_trip = s.round_trip_frames().unwrap_or(0);
     println!(
         "round trip: {} frames = {:.2} ms (offset {} - hardware skew {}; block {}, margin {} \
          frames) + what the converters add",
-        s.round_trip_frames(),
-        frames_ms(s.round_trip_frames() as f64, rate),
-        s.offset_frames,
-        s.hw_skew_frames,
+        round_trip,
+        frames_ms(round_trip as f64, rate),
+        s.offset_frames.unwrap_or(0),
+        s.hw_skew_frames.unwrap_or(0),
         args.block,
         s.margin_frames
     );
@@ -240,8 +242,8 @@ pub fn run(args: &MonitorArgs) -> Result<MonitorSummary, String> {
         );
     }
     Ok(MonitorSummary {
-        offset_frames: s.offset_frames,
-        round_trip_frames: s.round_trip_frames(),
+        offset_frames: s.offset_frames.unwrap_or(0),
+        round_trip_frames: round_trip,
         frames: t.frames_written,
         realigns: t.realigns,
         interrupted,

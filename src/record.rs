@@ -350,7 +350,8 @@ pub fn run(args: &RecordArgs) -> Result<RecordSummary, String> {
         ..EngineConfig::default()
     };
     let engine = InputEngine::start(source.dev, capturer, config).map_err(|e| e.to_string())?;
-    let first_frame = engine.info().first_frame;
+    // An input engine always reports its first frame.
+    let first_frame = engine.start_info().first_frame.unwrap_or(0);
     let limit_frames = match (args.seconds, source.sim_frames) {
         (Some(s), _) => Some((s * f64::from(layout.rate)) as u64),
         (None, Some(f)) => Some(f.saturating_sub(first_frame)),

@@ -4,7 +4,7 @@
 
 use crate::output::{self, AnyDevice, Choice, Output, Request};
 use crate::status::frames_ms;
-use pcmring::engine::{Engine, EngineConfig, Renderer, StartInfo, TelemetrySnapshot, WakeMode};
+use pcmring::engine::{Engine, EngineConfig, Renderer, StartInfo, TelemetrySnapshot, WakeStrategy};
 use pcmring::reserve::ReserveConfig;
 use pcmring::sim::{SimDac, SimReport};
 use pcmring::Format;
@@ -108,8 +108,10 @@ pub fn engine_line(info: &StartInfo, block: usize, rate: u32) -> String {
         "engine: block {block} frames ({:.2} ms), {} wake-ups, margin {} frames ({:.2} ms), {}",
         frames_ms(block as f64, rate),
         match info.wake {
-            WakeMode::Period => "period",
-            WakeMode::Timer => "timer",
+            WakeStrategy::Period => "period",
+            WakeStrategy::Timer => "timer",
+            // Never reported: start-up resolves it.
+            WakeStrategy::Auto => "automatic",
         },
         info.margin_frames,
         frames_ms(info.margin_frames as f64, rate),

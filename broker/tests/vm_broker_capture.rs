@@ -432,7 +432,7 @@ fn a_duplex_lease_passes_the_counter_through_bit_exact() {
         output.copy_from_slice(input);
     };
     let duplex = DuplexEngine::start(input, output, pass, config("leased duplex")).expect("duplex");
-    let start_info = *duplex.start_info();
+    let start_info = duplex.start_info().clone();
     std::thread::sleep(Duration::from_secs(6));
     let (dtel, r) = duplex.stop_with_report();
     r.expect("duplex stop");
@@ -458,8 +458,8 @@ fn a_duplex_lease_passes_the_counter_through_bit_exact() {
         "vm_broker_capture | leased duplex: {} | offset {} skew {} | source xruns {} \
          duplex overruns {} xruns {} checker overruns {}",
         seen.line(),
-        start_info.offset_frames,
-        start_info.hw_skew_frames,
+        start_info.offset_frames.expect("duplex offset"),
+        start_info.hw_skew_frames.expect("duplex skew"),
         stel.xruns,
         dtel.overruns,
         dtel.xruns,
@@ -485,7 +485,11 @@ fn a_duplex_lease_passes_the_counter_through_bit_exact() {
     );
     // Linked by the broker: the two positions count one clock.
     assert!(
-        start_info.hw_skew_frames.unsigned_abs() <= 2 * 512,
+        start_info
+            .hw_skew_frames
+            .expect("duplex skew")
+            .unsigned_abs()
+            <= 2 * 512,
         "linked streams: skew within the granule: {start_info:?}"
     );
 }

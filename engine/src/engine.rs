@@ -148,10 +148,9 @@ pub use crate::render::{BlockInfo, Renderer};
 testing_use!(acquire::SyncReason);
 pub use clock::EngineClock;
 pub use config::{EngineConfig, Margin, StartInfo, WakeStrategy};
-pub use duplex::{DuplexEngine, DuplexInfo, DuplexRenderer, DuplexStart};
-pub use input::{Capturer, InputEngine, InputInfo};
-pub use io::{IoSnapshot, IoTelemetry};
-pub use telemetry::{EngineState, SyncCounts, Telemetry, TelemetrySnapshot, WakeMode};
+pub use duplex::{DuplexEngine, DuplexInfo, DuplexRenderer};
+pub use input::{Capturer, InputEngine};
+pub use telemetry::{EngineState, Telemetry, TelemetrySnapshot};
 
 use crate::device::{Device, RingIdentity};
 use crate::error::{Error, Result, Step};

@@ -54,7 +54,7 @@
 //! - Input: [`InputEngine`] hands each block of captured frames to a
 //!   [`Capturer`] (a recorder); [`DuplexEngine`] calls a [`DuplexRenderer`]
 //!   with each block's input and output on one frame clock, at a fixed,
-//!   reported offset ([`pcm::start_together`] links the two streams);
+//!   reported offset ([`Pcm::start_together`] links the two streams);
 //!   [`SimAdc`] is the simulated device's input side.
 //! - Devices, all behind the [`Device`] trait: [`pcm`] (a card opened by
 //!   this process, [`Pcm`]), [`restricted`] (a buffer-mode fd,
@@ -200,9 +200,7 @@ pub use ring::RingView;
 pub use sim::{SimConfig, SimDac, SimDevice};
 pub use sound::Sound;
 // Input: capture devices, the input-only and duplex engines.
-pub use engine::{
-    Capturer, DuplexEngine, DuplexInfo, DuplexRenderer, InputEngine, IoSnapshot, IoTelemetry,
-};
+pub use engine::{Capturer, DuplexEngine, DuplexInfo, DuplexRenderer, InputEngine};
 pub use sim::{SimAdc, SimSource, WavSource};
 
 pub use pcmring_rt::histogram::HistogramSnapshot;

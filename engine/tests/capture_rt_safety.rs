@@ -55,7 +55,10 @@ fn the_input_engine_neither_allocates_nor_blocks() {
     assert_eq!(tel.unexpected_blocks, 0, "{tel:?}");
 }
 
-fn duplex<R: pcmring::engine::DuplexRenderer>(r: R, secs: u64) -> pcmring::engine::IoSnapshot {
+fn duplex<R: pcmring::engine::DuplexRenderer>(
+    r: R,
+    secs: u64,
+) -> pcmring::engine::TelemetrySnapshot {
     let adc = SimAdc::start(SimConfig::new(layout(Format::S16Le)), FrameCounter).expect("adc");
     let dac = SimDac::start(SimConfig::new(layout(Format::S32Le))).expect("dac");
     let engine = DuplexEngine::start(

@@ -2,9 +2,7 @@
 
 mod sim_support;
 
-use pcmring::engine::{
-    BlockInfo, Engine, EngineConfig, EngineState, Margin, WakeMode, WakeStrategy,
-};
+use pcmring::engine::{BlockInfo, Engine, EngineConfig, EngineState, Margin, WakeStrategy};
 use pcmring::sim::{SimConfig, SimDac};
 use pcmring::Format;
 use sim_support::*;
@@ -43,11 +41,11 @@ fn threads(prefix: &str) -> usize {
 #[test]
 fn wake_strategy_is_chosen_automatically_and_can_be_overridden() {
     for (wake_fd, block, strategy, want) in [
-        (true, 64, WakeStrategy::Auto, Some(WakeMode::Timer)), // block < period
-        (true, 256, WakeStrategy::Auto, Some(WakeMode::Period)),
-        (false, 256, WakeStrategy::Auto, Some(WakeMode::Timer)), // no poll fd
-        (true, 256, WakeStrategy::Timer, Some(WakeMode::Timer)),
-        (true, 64, WakeStrategy::Period, Some(WakeMode::Period)),
+        (true, 64, WakeStrategy::Auto, Some(WakeStrategy::Timer)), // block < period
+        (true, 256, WakeStrategy::Auto, Some(WakeStrategy::Period)),
+        (false, 256, WakeStrategy::Auto, Some(WakeStrategy::Timer)), // no poll fd
+        (true, 256, WakeStrategy::Timer, Some(WakeStrategy::Timer)),
+        (true, 64, WakeStrategy::Period, Some(WakeStrategy::Period)),
         (false, 64, WakeStrategy::Period, None), // impossible: error
     ] {
         let d = dac(wake_fd);

@@ -214,10 +214,10 @@ fn steady_state_makes_no_position_syscall_per_block() {
             // that a slow DAC step left stale: never one per block.
             // (A late DAC step leaves a stale page or an implausibly old
             // stamp: a few more refreshes, then back to the page.)
-            let r = o.tel.sync_reasons;
-            assert!(r.start >= 8, "{ctx}");
-            assert!(r.refresh <= 3, "{ctx}");
-            if r.page_stale + r.low_lead + (r.start - 8) > 16 {
+            let t = &o.tel;
+            assert!(t.syncs_start >= 8, "{ctx}");
+            assert!(t.syncs_refresh <= 3, "{ctx}");
+            if t.syncs_page_stale + t.syncs_low_lead + (t.syncs_start - 8) > 16 {
                 return Err(format!("host stalls made the page stale: {ctx}"));
             }
             assert!(o.syncs * 20 < o.blocks, "{ctx}");
@@ -247,7 +247,7 @@ fn stale_page_and_drift_fall_back_to_refresh_and_never_write_behind() {
         })?;
         let ctx = format!("{} syncs, {} blocks, tel {:?}", o.syncs, o.blocks, o.tel);
         // 1 s / 9 ms staleness limit: ~110 stale refreshes.
-        assert!(o.tel.sync_reasons.page_stale > 50, "{ctx}");
+        assert!(o.tel.syncs_page_stale > 50, "{ctx}");
         assert!(o.tel.rate_hz > 48_100.0, "the fit found the drift: {ctx}");
         assert!(o.watch.min_lead.load(Ordering::Relaxed) > 0, "{ctx}");
         Ok(())

@@ -98,11 +98,37 @@ fn capture_is_bit_exact_in_every_format_and_across_the_wrap() {
         let (cap, seen) = checker(start, None);
         let engine = InputEngine::start(adc.device().expect("dev"), cap, config(block))
             .expect("input engine");
+        // The one start-up report: capture side only, the first block at
+        // or after the ADC's start position.
+        let si = engine.start_info();
+        assert_eq!((si.input, si.output), (Some(l), None), "{si:?}");
+        assert!(si.first_frame.is_some_and(|f| f >= start), "{si:?}");
+        assert_eq!((si.offset_frames, si.round_trip_frames()), (None, None));
         std::thread::sleep(Duration::from_millis(400));
         let (snap, r) = engine.stop_with_report();
         r.expect("stop");
-        adc.stop().expect("adc stop");
+        let adc_stats = adc.stop().expect("adc stop").stats;
+        // One stats type for DAC and ADC: the DAC-only counters stay zero.
+        assert!(
+            adc_stats.frames > 0 && adc_stats.hw_frames > 0,
+            "{adc_stats:?}"
+        );
+        assert_eq!(
+            (
+                adc_stats.underrun_frames,
+                adc_stats.underrun_events,
+                adc_stats.syncs
+            ),
+            (0, 0, 0),
+            "{adc_stats:?}"
+        );
         let what = format!("{format} {mode:?} start {start} block {block}: {snap:?}");
+        // One counter set for every engine: the output side stays zero.
+        assert_eq!(
+            (snap.frames_written, snap.output_frames, snap.offset_frames),
+            (0, 0, 0),
+            "{what}"
+        );
         let frames = seen.frames.load(Ordering::Relaxed);
         assert!(
             frames >= 48_000 / 10,

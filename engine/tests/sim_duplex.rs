@@ -82,7 +82,11 @@ fn duplex_pass_through_is_bit_exact_at_the_reported_offset() {
             config(block),
         )
         .expect("duplex");
-        let start = *engine.start_info();
+        let start = engine.start_info().clone();
+        // The one start-up report: both layouts, offset and skew.
+        assert_eq!(start.input, Some(layout(fin, 48_000)), "{start:?}");
+        assert_eq!(start.output, Some(layout(fout, 48_000)), "{start:?}");
+        assert!(start.first_frame.is_some() && start.hw_skew_frames.is_some());
         std::thread::sleep(Duration::from_millis(500));
         let (snap, res) = engine.stop_with_report();
         res.expect("stop");
@@ -113,13 +117,18 @@ fn duplex_pass_through_is_bit_exact_at_the_reported_offset() {
         if snap.realigns == 0 {
             assert_eq!(
                 offsets.into_iter().collect::<Vec<_>>(),
-                vec![start.offset_frames],
+                vec![start
+                    .offset_frames
+                    .expect("a duplex start reports its offset")],
                 "{what}"
             );
         }
         // Linked-like sim clocks: the round trip is the offset within the
         // hardware skew, which a shared clock keeps within a granule or so.
-        assert!(start.round_trip_frames() > 0, "{what}");
+        let round_trip = start
+            .round_trip_frames()
+            .expect("a duplex start reports offset and skew");
+        assert!(round_trip > 0, "{what}: {start:?}");
     }
 }
 

@@ -84,9 +84,9 @@ fn engine_and_sim_agree_on_starvation_period_wakeups() {
 /// has been through its loop, and seen what was asked of it before, at
 /// least once (a fixed sleep is not enough on a loaded host).
 fn dac_steps(dac: &SimDac, periods: u64) {
-    let start = dac.stats().consumed_frames;
+    let start = dac.stats().frames;
     let end = std::time::Instant::now() + Duration::from_secs(10);
-    while dac.stats().consumed_frames < start + periods * 256 {
+    while dac.stats().frames < start + periods * 256 {
         assert!(std::time::Instant::now() < end, "the DAC stopped playing");
         std::thread::sleep(Duration::from_millis(1));
     }

@@ -12,10 +12,10 @@
 
 use pcmring::broker::socket::{recv_with_fds, send_with_fds};
 use pcmring::engine::{
-    BlockInfo, DuplexEngine, DuplexInfo, Engine, EngineConfig, InputEngine, IoSnapshot, Margin,
-    WakeStrategy,
+    BlockInfo, DuplexEngine, DuplexInfo, Engine, EngineConfig, InputEngine, Margin,
+    TelemetrySnapshot, WakeStrategy,
 };
-use pcmring::pcm::{start_together, BufferSize, Config, Direction, Match, Pcm, StartTogether};
+use pcmring::pcm::{BufferSize, Config, Direction, Match, Pcm, StartTogether};
 use pcmring::restricted::RestrictedPcm;
 use pcmring::sim::FrameCounter;
 use pcmring::{Device, DupMode, Format};
@@ -143,7 +143,7 @@ fn start(pcm: &mut Pcm) {
 
 /// The checks every capture run ends with: enough signal, no garbage,
 /// every jump counted by an engine.
-fn check(label: &str, seen: &Seen, xruns: u64, cap: &IoSnapshot, secs: f64) {
+fn check(label: &str, seen: &Seen, xruns: u64, cap: &TelemetrySnapshot, secs: f64) {
     out(&format!(
         "vm_capture | {label}: {} | play xruns {} | capture overruns {} lost {} | reads {}",
         seen.line(),
@@ -351,7 +351,9 @@ fn duplex_pass_through_is_bit_exact_through_loopback() {
     let (mut src_play, mut dup_in) = open_pair(3);
     let (mut dup_out, mut check_cap) = open_pair(4);
     start(&mut check_cap);
-    let how = start_together(&mut dup_out, &mut dup_in).expect("start the duplex pair");
+    let how = dup_out
+        .start_together(&mut dup_in)
+        .expect("start the duplex pair");
     out(&format!("vm_capture | duplex pair started: {how:?}"));
     assert_eq!(how, StartTogether::Linked, "two streams of one card link");
     start(&mut src_play);
@@ -370,7 +372,7 @@ fn duplex_pass_through_is_bit_exact_through_loopback() {
     };
     let duplex = DuplexEngine::start(dup_in, dup_out, pass, config("duplex 1,3 -> 0,4", 128))
         .expect("duplex engine");
-    let start_info = *duplex.start_info();
+    let start_info = duplex.start_info().clone();
     let secs = 4.0;
     std::thread::sleep(Duration::from_secs_f64(secs));
     let (dtel, r) = duplex.stop_with_report();
@@ -381,15 +383,19 @@ fn duplex_pass_through_is_bit_exact_through_loopback() {
     r.expect("checker stop");
     out(&format!(
         "vm_capture | duplex: offset {} skew {} round trip {} frames; {dtel:?}",
-        start_info.offset_frames,
-        start_info.hw_skew_frames,
-        start_info.round_trip_frames()
+        start_info.offset_frames.expect("duplex offset"),
+        start_info.hw_skew_frames.expect("duplex skew"),
+        start_info.round_trip_frames().expect("duplex round trip")
     ));
     assert_eq!(misaligned.load(Ordering::Relaxed), 0);
     let counted = stel.xruns + dtel.overruns + dtel.xruns + ctel.overruns;
     check("duplex pass-through", &seen, counted, &ctel, secs / 2.0);
     assert!(
-        start_info.hw_skew_frames.unsigned_abs() <= 2 * 512,
+        start_info
+            .hw_skew_frames
+            .expect("duplex skew")
+            .unsigned_abs()
+            <= 2 * 512,
         "linked streams: skew within the granule: {start_info:?}"
     );
 }
@@ -416,7 +422,7 @@ fn round_trip_matches_the_reported_offset() {
     out(&format!("vm_capture | round trip (cpu: {cpu}): block margin reported(fr) skew measured mean/min/max(fr) clicks realigns"));
     for block in [32usize, 64, 128, 256, 512] {
         let (mut play, mut cap) = open_pair(5);
-        let how = start_together(&mut play, &mut cap).expect("start");
+        let how = play.start_together(&mut cap).expect("start");
         assert_eq!(how, StartTogether::Linked);
         #[derive(Default)]
         struct Clicks {
@@ -478,7 +484,7 @@ fn round_trip_matches_the_reported_offset() {
             config(&format!("round trip block {block}"), block),
         )
         .expect("duplex");
-        let s = *engine.start_info();
+        let s = engine.start_info().clone();
         std::thread::sleep(Duration::from_secs(3));
         let (tel, r) = engine.stop_with_report();
         r.expect("stop");

@@ -7,10 +7,12 @@
 //! - `wire`: the versioned message format and its strict parsers;
 //! - `socket`: seqpacket sockets, peer credentials, fd passing.
 //!
-//! The server side (these three modules, `Listener`, `LeaseSource`) is
-//! public with the `server` feature, for the `pcmring-broker` crate;
-//! without it this module holds what a client sees of a lease and its
-//! errors.
+//! The server side (these three modules, `Listener`, `LeaseSource`, and
+//! the wire types `wire::ClockId` and `wire::WireError`) is public with
+//! the `server` feature, for the `pcmring-broker` crate; without it this
+//! module holds what a client sees of a lease (a client reads the clock
+//! with [`LeaseInfo::clock_name`], and a malformed message as the text
+//! of [`crate::client::LeaseError::Protocol`]).
 
 server_mod!(
     /// What a broker leases: a full PCM or the simulated device.
@@ -26,7 +28,7 @@ server_mod!(
 );
 
 pub use socket::SocketAddr;
-pub use wire::{ClockId, DeviceKind, LeaseInfo, LeaseKind, RefusalCode, WireError};
+pub use wire::{DeviceKind, LeaseInfo, LeaseKind, RefusalCode};
 #[cfg(any(feature = "server", feature = "testing"))]
 #[cfg_attr(not(feature = "server"), doc(hidden))]
 pub use {socket::Listener, source::LeaseSource};

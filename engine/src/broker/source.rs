@@ -249,7 +249,7 @@ impl PcmSource {
         // the stream is not running yet.
         unsafe { zero_shared(ring.as_ptr(), ring.len()) };
         let started = if out.layout().rate == inp.layout().rate {
-            crate::pcm::start_together(&mut out, &mut inp)?
+            out.start_together(&mut inp)?
         } else {
             for pcm in [&mut out, &mut inp] {
                 pcm.prepare()?;

@@ -1,7 +1,7 @@
 //! [`LeaseError`]: everything that can go wrong getting or keeping a lease.
 //! It never contains the engine's [`crate::Error`] (that one wraps it).
 
-use crate::broker::wire::{ClockId, LeaseKind, RefusalCode, WireError};
+use crate::broker::wire::{LeaseKind, RefusalCode, WireError};
 use std::io;
 
 /// Everything that can go wrong getting or keeping a lease.
@@ -40,7 +40,8 @@ pub enum LeaseError {
         /// What the client was doing.
         during: &'static str,
     },
-    /// The broker's message is malformed.
+    /// The broker's message is malformed; the error says how (its type,
+    /// `broker::wire::WireError`, is public with the `server` feature).
     Protocol(WireError),
     /// The fds attached to the lease are unusable (too many, cut, none).
     FdTransfer {
@@ -88,8 +89,9 @@ pub enum LeaseError {
     },
     /// The broker's timestamps use a clock the engine does not follow.
     Clock {
-        /// The clock the broker uses.
-        got: ClockId,
+        /// The Linux name of the clock the broker uses
+        /// ([`LeaseInfo::clock_name`](crate::broker::LeaseInfo::clock_name)).
+        got: &'static str,
     },
     /// The broker granted another kind of lease than the one asked for,
     /// or the lease does not fit what the caller builds on it.
@@ -182,8 +184,7 @@ impl std::fmt::Display for LeaseError {
             ),
             LeaseError::Clock { got } => write!(
                 f,
-                "the broker's clock is {}, the engine needs CLOCK_MONOTONIC",
-                got.name()
+                "the broker's clock is {got}, the engine needs CLOCK_MONOTONIC"
             ),
             LeaseError::WrongKind { asked, got } => write!(
                 f,

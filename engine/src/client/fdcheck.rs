@@ -107,7 +107,9 @@ pub(crate) fn validate(info: &LeaseInfo, fds: &[OwnedFd]) -> Result<(), LeaseErr
         });
     }
     if info.clock != ClockId::Monotonic {
-        return Err(LeaseError::Clock { got: info.clock });
+        return Err(LeaseError::Clock {
+            got: info.clock_name(),
+        });
     }
     let ring_bytes = info.layout.ring_bytes();
     match info.device {

@@ -1,11 +1,13 @@
 //! [`EngineConfig`] and what start-up reports back ([`StartInfo`]).
 
-use super::WakeMode;
 use crate::events::EventQueue;
+use crate::layout::StreamLayout;
 use pcmring_rt::alloc_guard::Mode;
 use std::time::Duration;
 
-/// How the RT thread wakes up.
+/// How the RT thread wakes up: asked for in [`EngineConfig::wake`],
+/// reported (never `Auto`: the strategy in force) in [`StartInfo::wake`]
+/// and [`TelemetrySnapshot::wake_mode`](super::TelemetrySnapshot::wake_mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WakeStrategy {
     /// Timer when the block is shorter than a period or the device has no
@@ -123,20 +125,48 @@ impl Default for EngineConfig {
     }
 }
 
-/// What start-up found, reported once the RT thread runs.
-#[derive(Debug, Clone)]
+/// What an engine's start-up found, reported once its RT thread runs: one
+/// type for the output ([`Engine::start_info`](super::Engine::start_info)),
+/// input ([`InputEngine::start_info`](super::InputEngine::start_info)) and
+/// duplex ([`DuplexEngine::start_info`](super::DuplexEngine::start_info))
+/// engines. What a kind of engine does not have is `None` (or 0 where a
+/// field says so).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StartInfo {
-    /// The wake strategy chosen.
-    pub wake: WakeMode,
-    /// The margin in frames at start.
+    /// The playback stream's layout (output and duplex engines).
+    pub output: Option<StreamLayout>,
+    /// The capture stream's layout (input and duplex engines).
+    pub input: Option<StreamLayout>,
+    /// The capture-device frame the first input block starts at (input
+    /// and duplex engines).
+    pub first_frame: Option<u64>,
+    /// The wake strategy in force: [`WakeStrategy::Period`] or
+    /// [`WakeStrategy::Timer`], never `Auto` (start-up resolves it).
+    pub wake: WakeStrategy,
+    /// Frames kept written ahead of the output position at start (0 for
+    /// an input engine: it writes nothing).
     pub margin_frames: u64,
-    /// The jitter allowance in the margin, nanoseconds.
+    /// The wake-up jitter allowance in the margin, nanoseconds (0 for an
+    /// input engine).
     pub jitter_ns: u64,
     /// Whether SCHED_FIFO was granted; if not, why.
     pub realtime: std::result::Result<i32, String>,
-    /// Whether memory was locked (when asked); if not, why.
+    /// Whether memory was locked (output engine, when asked); if not, why.
     pub memory_locked: Option<std::result::Result<(), String>>,
     /// Whether a `SIGXCPU` overrun demotes the RT thread instead of
-    /// killing the process; if not, why (only tried when realtime).
+    /// killing the process; if not, why (output engine, only tried when
+    /// realtime).
     pub demotion_watch: Option<std::result::Result<(), String>>,
+    /// Duplex: the block offset at start (see
+    /// [`DuplexInfo::offset`](super::DuplexInfo::offset)).
+    pub offset_frames: Option<i64>,
+    /// Duplex: output minus input hardware position at start.
+    pub hw_skew_frames: Option<i64>,
+}
+
+impl StartInfo {
+    /// Duplex: the round trip at start, in frames: `offset - hw_skew`.
+    pub fn round_trip_frames(&self) -> Option<i64> {
+        Some(self.offset_frames? - self.hw_skew_frames?)
+    }
 }

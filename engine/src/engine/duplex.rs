@@ -23,15 +23,16 @@
 //! `hw_skew` measured at each realign (0 for linked streams, within a
 //! granule); a sound entering at input frame `t` leaves the output
 //! `offset - hw_skew` frames later, plus what the converters and the
-//! cable add. [`IoSnapshot::offset_frames`] and
-//! [`IoSnapshot::hw_skew_frames`] give both.
+//! cable add. [`TelemetrySnapshot::offset_frames`] and
+//! [`TelemetrySnapshot::hw_skew_frames`] give both.
 //!
 //! Same RT rules and guards as the output engine: no allocation, no locks,
 //! no blocking besides the wait, callback panics caught (silence after).
 
-use super::config::{EngineConfig, Margin};
+use super::config::{EngineConfig, Margin, StartInfo, WakeStrategy};
 use super::input::{check_block, position_error, stream_error, MAX_POSITION_ERRORS};
-use super::io::{IoHandle, IoLoop, IoShared, IoSnapshot, IoTelemetry};
+use super::io::{IoHandle, IoLoop, IoShared};
+use super::telemetry::{Telemetry, TelemetrySnapshot};
 use crate::device::Device;
 use crate::error::{DeviceError, Error, Result};
 use crate::layout::StreamLayout;
@@ -80,32 +81,10 @@ impl<F: FnMut(&[f32], &mut [f32], &DuplexInfo) + Send + 'static> DuplexRenderer 
     }
 }
 
-/// What a duplex engine's start-up found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DuplexStart {
-    /// The capture stream.
-    pub input: StreamLayout,
-    /// The playback stream.
-    pub output: StreamLayout,
-    /// Frames kept written ahead of the output position at each write.
-    pub margin_frames: u64,
-    /// The block offset at start (see [`DuplexInfo::offset`]).
-    pub offset_frames: i64,
-    /// Output minus input hardware position at start.
-    pub hw_skew_frames: i64,
-}
-
-impl DuplexStart {
-    /// The round trip at start, in frames: `offset - hw_skew`.
-    pub fn round_trip_frames(&self) -> i64 {
-        self.offset_frames - self.hw_skew_frames
-    }
-}
-
 /// A running duplex engine; see the module docs.
 #[derive(Debug)]
 pub struct DuplexEngine {
-    handle: IoHandle<DuplexStart>,
+    handle: IoHandle,
 }
 
 impl DuplexEngine {
@@ -155,18 +134,19 @@ impl DuplexEngine {
         DuplexEngine::start(input, output, renderer, config)
     }
 
-    /// What start-up found (margin, offset, skew).
-    pub fn start_info(&self) -> &DuplexStart {
+    /// What start-up found: both layouts, the margin, the offset and
+    /// skew ([`StartInfo::round_trip_frames`]), the realtime status.
+    pub fn start_info(&self) -> &StartInfo {
         &self.handle.info
     }
 
     /// Live telemetry (offset, realigns, overruns, underruns...).
-    pub fn telemetry(&self) -> &IoTelemetry {
+    pub fn telemetry(&self) -> &Telemetry {
         &self.handle.shared.telemetry
     }
 
     /// A copy of the telemetry.
-    pub fn snapshot(&self) -> IoSnapshot {
+    pub fn snapshot(&self) -> TelemetrySnapshot {
         self.telemetry().snapshot()
     }
 
@@ -191,7 +171,7 @@ impl DuplexEngine {
     }
 
     /// Stops and returns the final telemetry too.
-    pub fn stop_with_report(mut self) -> (IoSnapshot, Result<()>) {
+    pub fn stop_with_report(mut self) -> (TelemetrySnapshot, Result<()>) {
         let r = self.handle.stop();
         (self.snapshot(), r)
     }
@@ -237,7 +217,7 @@ impl<I: Device, O: Device, R: DuplexRenderer> DuplexLoop<I, O, R> {
         renderer: R,
         cfg: &EngineConfig,
         shared: &IoShared,
-    ) -> Result<(Self, DuplexStart)> {
+    ) -> Result<(Self, StartInfo)> {
         let name = cfg.name.clone();
         let li = input.layout();
         let lo = output.layout();
@@ -324,12 +304,19 @@ impl<I: Device, O: Device, R: DuplexRenderer> DuplexLoop<I, O, R> {
         let tel = &shared.telemetry;
         tel.offset_frames.store(offset, Ordering::Relaxed);
         tel.hw_skew_frames.store(skew, Ordering::Relaxed);
-        let info = DuplexStart {
-            input: li,
-            output: lo,
+        let info = StartInfo {
+            output: Some(lo),
+            input: Some(li),
+            first_frame: Some(lp.reader.cursor()),
+            wake: WakeStrategy::Timer,
             margin_frames: margin,
-            offset_frames: offset,
-            hw_skew_frames: skew,
+            jitter_ns: cfg.default_jitter_ns,
+            // Filled in by `IoHandle::spawn`, which promoted the thread.
+            realtime: Err("not requested".to_owned()),
+            memory_locked: None,
+            demotion_watch: None,
+            offset_frames: Some(offset),
+            hw_skew_frames: Some(skew),
         };
         Ok((lp, info))
     }
@@ -400,7 +387,7 @@ impl<I: Device, O: Device, R: DuplexRenderer> DuplexLoop<I, O, R> {
 
     fn cycle_loop(
         &mut self,
-        tel: &IoTelemetry,
+        tel: &Telemetry,
         stop: &AtomicBool,
         guard: Option<&AllocGuard>,
     ) -> std::result::Result<(), Failure> {
@@ -486,7 +473,7 @@ impl<I: Device, O: Device, R: DuplexRenderer> DuplexLoop<I, O, R> {
 
     /// One cycle with both streams running: detect xruns, realign if
     /// needed, then process every whole input block.
-    fn cycle(&mut self, tel: &IoTelemetry) -> std::result::Result<(), Failure> {
+    fn cycle(&mut self, tel: &Telemetry) -> std::result::Result<(), Failure> {
         let now = now_ns();
         let c_in = self
             .reader
@@ -645,8 +632,6 @@ fn input_intact<I: Device>(
 }
 
 impl<I: Device, O: Device, R: DuplexRenderer> IoLoop for DuplexLoop<I, O, R> {
-    type Info = DuplexStart;
-
     fn run(&mut self, shared: &IoShared, guard: Option<&AllocGuard>) -> Result<()> {
         let r = self.cycle_loop(&shared.telemetry, &shared.stop, guard);
         r.map_err(|f| {

@@ -15,8 +15,9 @@
 //! [`EngineConfig::alloc_guard`] cover this loop); capturer panics are
 //! caught and counted, the engine goes on reading and drops the input.
 
-use super::config::EngineConfig;
-use super::io::{IoHandle, IoLoop, IoShared, IoSnapshot, IoTelemetry};
+use super::config::{EngineConfig, StartInfo, WakeStrategy};
+use super::io::{IoHandle, IoLoop, IoShared};
+use super::telemetry::{Telemetry, TelemetrySnapshot};
 use crate::device::Device;
 use crate::error::{DeviceError, Error, Result};
 use crate::layout::StreamLayout;
@@ -45,19 +46,10 @@ impl<F: FnMut(&[f32], &BlockInfo) + Send + 'static> Capturer for F {
     }
 }
 
-/// What an input engine's start-up found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct InputInfo {
-    /// The capture stream's layout.
-    pub layout: StreamLayout,
-    /// The device frame the first block starts at.
-    pub first_frame: u64,
-}
-
 /// A running input engine; see the module docs.
 #[derive(Debug)]
 pub struct InputEngine {
-    handle: IoHandle<InputInfo>,
+    handle: IoHandle,
 }
 
 impl InputEngine {
@@ -98,18 +90,20 @@ impl InputEngine {
         InputEngine::start(device, capturer, config)
     }
 
-    /// What start-up found.
-    pub fn info(&self) -> &InputInfo {
+    /// What start-up found: the capture layout
+    /// ([`StartInfo::input`]), the first block's frame
+    /// ([`StartInfo::first_frame`]) and the realtime status.
+    pub fn start_info(&self) -> &StartInfo {
         &self.handle.info
     }
 
     /// Live telemetry.
-    pub fn telemetry(&self) -> &IoTelemetry {
+    pub fn telemetry(&self) -> &Telemetry {
         &self.handle.shared.telemetry
     }
 
     /// A copy of the telemetry.
-    pub fn snapshot(&self) -> IoSnapshot {
+    pub fn snapshot(&self) -> TelemetrySnapshot {
         self.telemetry().snapshot()
     }
 
@@ -136,7 +130,7 @@ impl InputEngine {
 
     /// Stops like [`InputEngine::stop`] and also returns the final
     /// telemetry (what a recorder reports at the end).
-    pub fn stop_with_report(mut self) -> (IoSnapshot, Result<()>) {
+    pub fn stop_with_report(mut self) -> (TelemetrySnapshot, Result<()>) {
         let r = self.handle.stop();
         (self.snapshot(), r)
     }
@@ -165,7 +159,7 @@ impl<D: Device, C: Capturer> InputLoop<D, C> {
         capturer: C,
         cfg: &EngineConfig,
         shared: &IoShared,
-    ) -> Result<(Self, InputInfo)> {
+    ) -> Result<(Self, StartInfo)> {
         let layout = dev.layout();
         check_block(&cfg.name, cfg.block_frames, &layout)?;
         if dev.ring().len() < layout.ring_bytes() {
@@ -192,9 +186,19 @@ impl<D: Device, C: Capturer> InputLoop<D, C> {
             .telemetry
             .input_frames
             .store(model.frames(), Ordering::Relaxed);
-        let info = InputInfo {
-            layout,
-            first_frame: reader.cursor(),
+        let info = StartInfo {
+            output: None,
+            input: Some(layout),
+            first_frame: Some(reader.cursor()),
+            wake: WakeStrategy::Timer,
+            margin_frames: 0,
+            jitter_ns: 0,
+            // Filled in by `IoHandle::spawn`, which promoted the thread.
+            realtime: Err("not requested".to_owned()),
+            memory_locked: None,
+            demotion_watch: None,
+            offset_frames: None,
+            hw_skew_frames: None,
         };
         Ok((
             InputLoop {
@@ -216,7 +220,7 @@ impl<D: Device, C: Capturer> InputLoop<D, C> {
 
     fn cycle_loop(
         &mut self,
-        tel: &IoTelemetry,
+        tel: &Telemetry,
         stop: &std::sync::atomic::AtomicBool,
         guard: Option<&AllocGuard>,
     ) -> std::result::Result<(), Failure> {
@@ -321,7 +325,7 @@ impl<D: Device, C: Capturer> InputLoop<D, C> {
         }
     }
 
-    fn deliver(&mut self, t: u64, tel: &IoTelemetry) {
+    fn deliver(&mut self, t: u64, tel: &Telemetry) {
         if self.poisoned {
             return;
         }
@@ -349,8 +353,6 @@ pub(crate) enum Failure {
 }
 
 impl<D: Device, C: Capturer> IoLoop for InputLoop<D, C> {
-    type Info = InputInfo;
-
     fn run(&mut self, shared: &IoShared, guard: Option<&AllocGuard>) -> Result<()> {
         let r = self.cycle_loop(&shared.telemetry, &shared.stop, guard);
         r.map_err(|f| {

@@ -5,7 +5,7 @@ use super::acquire::{upper_bound, Page, SyncPolicy, SyncReason};
 use super::config::{EngineConfig, Margin, StartInfo, WakeStrategy};
 use super::margin::MarginPolicy;
 use super::shared::Shared;
-use super::telemetry::{EngineState, Telemetry, WakeMode};
+use super::telemetry::{EngineState, Telemetry};
 use super::wake::WakePlan;
 use crate::device::{Device, PcmState};
 use crate::error::{DeviceError, Error, Result, Step};
@@ -51,7 +51,7 @@ pub(super) fn rt_main<D: Device, R: Renderer>(
         let guard = cfg.alloc_guard.map(AllocGuard::enter);
         let r = rt.run(guard.as_ref());
         if let Some(g) = &guard {
-            publish_allocs(tel, g);
+            tel.publish_allocs(g);
         }
         r
     };
@@ -67,13 +67,6 @@ pub(super) fn rt_main<D: Device, R: Renderer>(
         }
     }
     let _ = pcmring_rt::sched::demote();
-}
-
-fn publish_allocs(tel: &Telemetry, g: &AllocGuard) {
-    let c = g.counts();
-    tel.rt_allocs.store(c.allocs, Ordering::Relaxed);
-    tel.rt_frees.store(c.frees, Ordering::Relaxed);
-    tel.rt_reallocs.store(c.reallocs, Ordering::Relaxed);
 }
 
 /// Why the loop ended with an error, built off the hot path.
@@ -117,7 +110,8 @@ struct RtLoop<D, R> {
     rate: u32,
     period: u64,
     buffer: u64,
-    mode: WakeMode,
+    /// The strategy in force: `Period` or `Timer`, never `Auto`.
+    mode: WakeStrategy,
     /// Blocks per wake-up, the start-up lead and the deadlines.
     plan: WakePlan,
     /// Frames between planned wake-ups now ([`WakePlan::interval`]).
@@ -194,13 +188,15 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
         let block = cfg.block_frames;
         let has_fd = dev.poll_fd().is_some();
         let mode = match cfg.wake {
-            WakeStrategy::Timer => WakeMode::Timer,
-            WakeStrategy::Period if has_fd => WakeMode::Period,
+            WakeStrategy::Timer => WakeStrategy::Timer,
+            WakeStrategy::Period if has_fd => WakeStrategy::Period,
             WakeStrategy::Period => {
                 return Err(bad("period wake-ups need a device poll fd".to_owned()))
             }
-            WakeStrategy::Auto if has_fd && block as u64 >= layout.period_size => WakeMode::Period,
-            WakeStrategy::Auto => WakeMode::Timer,
+            WakeStrategy::Auto if has_fd && block as u64 >= layout.period_size => {
+                WakeStrategy::Period
+            }
+            WakeStrategy::Auto => WakeStrategy::Timer,
         };
         let block_ns = block as u64 * 1_000_000_000 / u64::from(rate);
         // Touch every page of the ring now (reads: the hardware may be
@@ -208,7 +204,7 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
         prefault(dev.ring(), layout.ring_bytes());
         let jitter_ns = match cfg.margin {
             Margin::Auto { probe } if !probe.is_zero() => {
-                let period_ns = if mode == WakeMode::Timer {
+                let period_ns = if mode == WakeStrategy::Timer {
                     block_ns
                 } else {
                     layout.period_size * 1_000_000_000 / u64::from(rate)
@@ -220,13 +216,13 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
         let ns_to_frames = |ns: u64| (ns as u128 * u128::from(rate)).div_ceil(1_000_000_000) as u64;
         let allowance_frames = ns_to_frames(jitter_ns + cfg.safety_ns);
         let plan = match mode {
-            WakeMode::Timer => WakePlan::timer(
+            WakeStrategy::Timer | WakeStrategy::Auto => WakePlan::timer(
                 block as u64,
                 ns_to_frames(cfg.min_wake_ns).div_ceil(block as u64),
                 u64::from(cfg.margin_wakes),
                 layout.buffer_size,
             ),
-            WakeMode::Period => {
+            WakeStrategy::Period => {
                 WakePlan::period(block as u64, layout.period_size, layout.buffer_size)
             }
         }
@@ -244,7 +240,7 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
             }
         }
         let tel = &shared.telemetry;
-        tel.wake_mode.store(mode as u8, Ordering::Relaxed);
+        tel.set_wake(mode);
         tel.rate.store(u64::from(rate), Ordering::Relaxed);
         tel.jitter_ns.store(jitter_ns, Ordering::Relaxed);
         let mut rt = RtLoop {
@@ -300,12 +296,17 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
             });
         }
         let info = StartInfo {
+            output: Some(layout),
+            input: None,
+            first_frame: None,
             wake: mode,
             margin_frames: rt.margin,
             jitter_ns,
             realtime,
             memory_locked,
             demotion_watch,
+            offset_frames: None,
+            hw_skew_frames: None,
         };
         Ok((rt, info))
     }
@@ -427,7 +428,7 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
         let events = PollEvents::IN | PollEvents::OUT;
         while !self.shared.stop.load(Ordering::Acquire) {
             // 1. Wait.
-            let use_poll = self.mode == WakeMode::Period && !idle;
+            let use_poll = self.mode == WakeStrategy::Period && !idle;
             // When the wake-up is due: the deadline, or for a poll the
             // expected time of the next period boundary.
             let planned = if use_poll {
@@ -542,7 +543,7 @@ impl<D: Device, R: Renderer> RtLoop<D, R> {
                     .store(mon.report().unexpected(), Ordering::Relaxed);
             }
             if let Some(g) = guard {
-                publish_allocs(tel, g);
+                tel.publish_allocs(g);
             }
 
             // 4. Plan the next wake: when the lead (against the bound of

@@ -2,6 +2,8 @@
 //! thread reads, lock-free.
 
 use super::acquire::SyncReason;
+use super::config::WakeStrategy;
+use pcmring_rt::alloc_guard::AllocGuard;
 use pcmring_rt::histogram::{HistogramSnapshot, LatencyHistogram};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicU8, Ordering};
 
@@ -30,18 +32,10 @@ impl EngineState {
     }
 }
 
-/// How the RT thread waits for its next cycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum WakeMode {
-    /// Poll on the device fd (period interrupts).
-    Period = 1,
-    /// Absolute-deadline timer with position interpolation.
-    Timer = 2,
-}
-
-/// Live counters of one engine. All fields are written by its RT thread
-/// only; read them with [`Telemetry::snapshot`] from anywhere.
+/// Live counters of one engine (output, input or duplex: one set, the
+/// counters a kind of engine does not use stay zero). All fields are
+/// written by its RT thread only; read them with [`Telemetry::snapshot`]
+/// from anywhere.
 #[derive(Debug)]
 pub struct Telemetry {
     pub(crate) state: AtomicU8,
@@ -78,6 +72,20 @@ pub struct Telemetry {
     pub(crate) bound_overshoot_max: AtomicU64,
     pub(crate) suspected_underruns: AtomicU64,
     pub(crate) rate: AtomicU64,
+    pub(crate) frames_read: AtomicU64,
+    pub(crate) overruns: AtomicU64,
+    pub(crate) frames_lost: AtomicU64,
+    pub(crate) realigns: AtomicU64,
+    pub(crate) offset_frames: AtomicI64,
+    pub(crate) hw_skew_frames: AtomicI64,
+    pub(crate) input_frames: AtomicU64,
+    pub(crate) output_frames: AtomicU64,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Telemetry {
@@ -117,7 +125,33 @@ impl Telemetry {
             bound_overshoot_max: AtomicU64::new(0),
             suspected_underruns: AtomicU64::new(0),
             rate: AtomicU64::new(0),
+            frames_read: AtomicU64::new(0),
+            overruns: AtomicU64::new(0),
+            frames_lost: AtomicU64::new(0),
+            realigns: AtomicU64::new(0),
+            offset_frames: AtomicI64::new(0),
+            hw_skew_frames: AtomicI64::new(0),
+            input_frames: AtomicU64::new(0),
+            output_frames: AtomicU64::new(0),
         }
+    }
+
+    /// Publishes the wake strategy in force (`Period` or `Timer`).
+    pub(crate) fn set_wake(&self, w: WakeStrategy) {
+        let v = match w {
+            WakeStrategy::Auto => 0,
+            WakeStrategy::Period => 1,
+            WakeStrategy::Timer => 2,
+        };
+        self.wake_mode.store(v, Ordering::Relaxed);
+    }
+
+    /// Publishes the allocation guard's counts.
+    pub(crate) fn publish_allocs(&self, g: &AllocGuard) {
+        let c = g.counts();
+        self.rt_allocs.store(c.allocs, Ordering::Relaxed);
+        self.rt_frees.store(c.frees, Ordering::Relaxed);
+        self.rt_reallocs.store(c.reallocs, Ordering::Relaxed);
     }
 
     pub(crate) fn set_state(&self, s: EngineState) {
@@ -158,11 +192,12 @@ impl Telemetry {
     /// atomically; values are not mutually synchronised).
     pub fn snapshot(&self) -> TelemetrySnapshot {
         let min_lead = self.min_lead.load(Ordering::Relaxed);
+        let sync = |r: SyncReason| self.sync_reasons[r as usize].load(Ordering::Relaxed);
         TelemetrySnapshot {
             state: self.state(),
             wake_mode: match self.wake_mode.load(Ordering::Relaxed) {
-                1 => Some(WakeMode::Period),
-                2 => Some(WakeMode::Timer),
+                1 => Some(WakeStrategy::Period),
+                2 => Some(WakeStrategy::Timer),
                 _ => None,
             },
             xruns: self.xruns(),
@@ -191,22 +226,25 @@ impl Telemetry {
             wake_late_ns: self.wake_late_ns.snapshot(),
             position_syncs: self.position_syncs.load(Ordering::Relaxed),
             page_reads: self.page_reads.load(Ordering::Relaxed),
-            sync_reasons: SyncCounts {
-                start: self.sync_reasons[SyncReason::Start as usize].load(Ordering::Relaxed),
-                page_stale: self.sync_reasons[SyncReason::PageStale as usize]
-                    .load(Ordering::Relaxed),
-                low_lead: self.sync_reasons[SyncReason::LowLead as usize].load(Ordering::Relaxed),
-                refresh: self.sync_reasons[SyncReason::Refresh as usize].load(Ordering::Relaxed),
-                page_state: self.sync_reasons[SyncReason::PageState as usize]
-                    .load(Ordering::Relaxed),
-                bound_failed: self.sync_reasons[SyncReason::BoundFailed as usize]
-                    .load(Ordering::Relaxed),
-            },
+            syncs_start: sync(SyncReason::Start),
+            syncs_page_stale: sync(SyncReason::PageStale),
+            syncs_low_lead: sync(SyncReason::LowLead),
+            syncs_refresh: sync(SyncReason::Refresh),
+            syncs_page_state: sync(SyncReason::PageState),
+            syncs_bound_failed: sync(SyncReason::BoundFailed),
             rt_syscalls: self.rt_syscalls.load(Ordering::Relaxed),
             rt_cpu_ns: self.rt_cpu_ns.load(Ordering::Relaxed),
             bound_overshoot_max_frames: self.bound_overshoot_max.load(Ordering::Relaxed),
             suspected_underruns: self.suspected_underruns.load(Ordering::Relaxed),
             nominal_rate: self.rate.load(Ordering::Relaxed),
+            frames_read: self.frames_read.load(Ordering::Relaxed),
+            overruns: self.overruns.load(Ordering::Relaxed),
+            frames_lost: self.frames_lost.load(Ordering::Relaxed),
+            realigns: self.realigns.load(Ordering::Relaxed),
+            offset_frames: self.offset_frames.load(Ordering::Relaxed),
+            hw_skew_frames: self.hw_skew_frames.load(Ordering::Relaxed),
+            input_frames: self.input_frames.load(Ordering::Relaxed),
+            output_frames: self.output_frames.load(Ordering::Relaxed),
         }
     }
 }
@@ -216,8 +254,9 @@ impl Telemetry {
 pub struct TelemetrySnapshot {
     /// Engine state.
     pub state: EngineState,
-    /// The wake strategy in use (`None` before start-up finished).
-    pub wake_mode: Option<WakeMode>,
+    /// The wake strategy in force, `Period` or `Timer` (never `Auto`;
+    /// `None` before start-up finished).
+    pub wake_mode: Option<WakeStrategy>,
     /// Xruns so far: cycles that found frames the hardware consumed (or
     /// was about to consume) that the engine had not written.
     pub xruns: u64,
@@ -283,8 +322,25 @@ pub struct TelemetrySnapshot {
     pub position_syncs: u64,
     /// Cycles that read the mapped status page (no system call).
     pub page_reads: u64,
-    /// Why the refreshes were made.
-    pub sync_reasons: SyncCounts,
+    /// Refreshes at start-up and in the cycles after an underrun or a
+    /// state change (the `syncs_*` fields split
+    /// [`TelemetrySnapshot::position_syncs`] by why the engine re-read the
+    /// position instead of trusting its model).
+    pub syncs_start: u64,
+    /// Refreshes because the page had not moved for longer than a period
+    /// interrupt takes (or the device has no usable page).
+    pub syncs_page_stale: u64,
+    /// Refreshes because the write cursor was too close to the bound of
+    /// the position.
+    pub syncs_low_lead: u64,
+    /// The bounded-rate refreshes.
+    pub syncs_refresh: u64,
+    /// Refreshes because the page showed a state other than running, or
+    /// was unreadable.
+    pub syncs_page_state: u64,
+    /// Refreshes after a reading found the device beyond the page's bound
+    /// (the page is then not trusted for 2 s).
+    pub syncs_bound_failed: u64,
     /// System calls the RT thread made itself: its waits (one per cycle),
     /// position refreshes and CPU clock reads. Not counted: what a device
     /// does inside `peek_position`/`commit` (the simulated device drains
@@ -304,26 +360,30 @@ pub struct TelemetrySnapshot {
     pub suspected_underruns: u64,
     /// The device's nominal rate (frames per second).
     pub nominal_rate: u64,
-}
-
-/// Position refreshes by reason: why the engine re-read the device's
-/// position instead of trusting its model.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SyncCounts {
-    /// Start-up and the cycles after an underrun or a state change.
-    pub start: u64,
-    /// The page had not moved for longer than a period interrupt takes
-    /// (or the device has no usable page).
-    pub page_stale: u64,
-    /// The write cursor was too close to the bound of the position.
-    pub low_lead: u64,
-    /// The bounded-rate refresh.
-    pub refresh: u64,
-    /// The page showed a state other than running, or was unreadable.
-    pub page_state: u64,
-    /// A reading found the device beyond the page's bound: the page was
-    /// not trusted for 2 s.
-    pub bound_failed: u64,
+    /// Input and duplex engines: input frames handed to the callback.
+    pub frames_read: u64,
+    /// Input and duplex engines: input overruns, the hardware lapped the
+    /// reader (or reached a block while it was copied); each one
+    /// re-anchors the reader.
+    pub overruns: u64,
+    /// Input and duplex engines: input frames lost to overruns.
+    pub frames_lost: u64,
+    /// Duplex: times the loop re-aligned input and output after an xrun
+    /// or overrun (each sets a new [`TelemetrySnapshot::offset_frames`]).
+    pub realigns: u64,
+    /// Duplex: output frame time minus input frame time of every block
+    /// (fixed between realigns).
+    pub offset_frames: i64,
+    /// Duplex: output minus input hardware position measured at start-up
+    /// (0 for linked streams, within a granule); the round trip in frames
+    /// is `offset_frames - hw_skew_frames`.
+    pub hw_skew_frames: i64,
+    /// Input and duplex engines: the input device's position (widened
+    /// frames) at the last cycle.
+    pub input_frames: u64,
+    /// Duplex: the output device's position (widened frames) at the last
+    /// cycle.
+    pub output_frames: u64,
 }
 
 impl TelemetrySnapshot {

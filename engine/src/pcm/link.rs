@@ -3,7 +3,7 @@
 //! same instant (the hardware's frame clocks then agree from the first
 //! frame). Where the kernel refuses the link (streams that cannot be
 //! linked, a restricted fd, a stream already in another group),
-//! [`crate::pcm::start_together`] prepares and starts them back to back and
+//! [`Pcm::start_together`](crate::pcm::Pcm::start_together) prepares and starts them back to back and
 //! says so ([`StartTogether::Unlinked`]); the duplex engine measures the
 //! offset between the two clocks instead of assuming it is zero.
 
@@ -12,7 +12,7 @@ use crate::sys::ioctl::{ioctl_none, ioctl_raw};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-/// How [`crate::pcm::start_together`] started the two streams.
+/// How [`Pcm::start_together`](crate::pcm::Pcm::start_together) started the two streams.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StartTogether {
     /// Linked: one START started both.

@@ -609,26 +609,26 @@ impl Pcm {
     pub fn close(&mut self) {
         self.fd = None;
     }
-}
 
-/// Prepares and starts `first` and `second` together: linked if the
-/// kernel allows it (one PREPARE and one START through `first`), else
-/// prepared and started back to back ([`StartTogether::Unlinked`] says
-/// why).
-pub fn start_together(first: &mut Pcm, second: &mut Pcm) -> Result<StartTogether> {
-    match first.link(second) {
-        Ok(()) => {
-            first.prepare()?;
-            first.start()?;
-            Ok(StartTogether::Linked)
-        }
-        Err(e) => {
-            let reason = e.to_string();
-            first.prepare()?;
-            second.prepare()?;
-            first.start()?;
-            second.start()?;
-            Ok(StartTogether::Unlinked { reason })
+    /// Prepares and starts this stream and `other` together (a duplex
+    /// pair): linked if the kernel allows it (one PREPARE and one START
+    /// through `self`), else prepared and started back to back
+    /// ([`StartTogether::Unlinked`] says why).
+    pub fn start_together(&mut self, other: &mut Pcm) -> Result<StartTogether> {
+        match self.link(other) {
+            Ok(()) => {
+                self.prepare()?;
+                self.start()?;
+                Ok(StartTogether::Linked)
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                self.prepare()?;
+                other.prepare()?;
+                self.start()?;
+                other.start()?;
+                Ok(StartTogether::Unlinked { reason })
+            }
         }
     }
 }

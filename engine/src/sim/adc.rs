@@ -15,7 +15,7 @@
 //! instead of written), so the fds travel to another process the same way.
 
 use super::config::{SimConfig, SimFds, SimLayout};
-use super::dac::{signal, SimReport};
+use super::dac::{signal, SimReport, SimStats};
 use super::device::SimDevice;
 use super::page::StatusPage;
 use super::record::Recording;
@@ -34,19 +34,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 const NAME: &str = "sim capture";
-
-/// Counters of a running ADC.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SimAdcStats {
-    /// Frames captured into the ring since the start.
-    pub captured_frames: u64,
-    /// The ADC's 64-bit hardware position (frames, widened).
-    pub hw_frames: u64,
-    /// Worst lateness of a step against its schedule, nanoseconds.
-    pub max_late_ns: u64,
-    /// Whether the ADC thread runs SCHED_FIFO.
-    pub realtime: bool,
-}
 
 #[derive(Debug, Default)]
 struct Shared {
@@ -157,22 +144,23 @@ impl SimAdc {
     }
 
     /// Current counters.
-    pub fn stats(&self) -> SimAdcStats {
+    pub fn stats(&self) -> SimStats {
         let s = &self.shared;
-        SimAdcStats {
-            captured_frames: s.captured.load(Ordering::Acquire),
+        SimStats {
+            frames: s.captured.load(Ordering::Acquire),
             hw_frames: s.hw.load(Ordering::Acquire),
             max_late_ns: s.max_late.load(Ordering::Acquire),
             realtime: s.realtime.load(Ordering::Acquire),
+            ..SimStats::default()
         }
     }
 
     /// Stops the ADC thread; returns the counters and the recording.
-    pub fn stop(mut self) -> Result<SimReport<SimAdcStats>> {
+    pub fn stop(mut self) -> Result<SimReport> {
         self.finish()
     }
 
-    fn finish(&mut self) -> Result<SimReport<SimAdcStats>> {
+    fn finish(&mut self) -> Result<SimReport> {
         self.shared.stop.store(true, Ordering::Release);
         let Some(t) = self.thread.take() else {
             return Err(Error::BadState {

@@ -19,23 +19,29 @@ use std::thread::JoinHandle;
 
 const NAME: &str = "sim";
 
-/// Counters of a running DAC, readable any time.
+/// Counters of a running simulated DAC ([`SimDac::stats`]) or ADC
+/// ([`SimAdc::stats`](super::SimAdc::stats)), readable any time; the
+/// DAC-only counters stay zero for an ADC.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SimStats {
-    /// Frames the DAC consumed (played) since it started.
-    pub consumed_frames: u64,
-    /// Frames it played that the writer had not written (see [`super`]).
+    /// Frames the DAC consumed (played), or the ADC captured into the
+    /// ring, since it started.
+    pub frames: u64,
+    /// DAC: frames it played that the writer had not written (see
+    /// [`super`]).
     pub underrun_frames: u64,
-    /// Runs of consecutive underrun frames (one per underrun episode).
+    /// DAC: runs of consecutive underrun frames (one per underrun
+    /// episode).
     pub underrun_events: u64,
-    /// The DAC's 64-bit hardware position (frames, widened).
+    /// The device's 64-bit hardware position (frames, widened).
     pub hw_frames: u64,
-    /// Worst lateness of a DAC step against its schedule, nanoseconds.
+    /// Worst lateness of a step against its schedule, nanoseconds.
     pub max_late_ns: u64,
-    /// Whether the DAC thread runs SCHED_FIFO.
+    /// Whether the DAC (or ADC) thread runs SCHED_FIFO.
     pub realtime: bool,
-    /// Position refreshes (the sim's HWSYNC, [`crate::Device::position`])
-    /// clients made; reading the status page is not one.
+    /// DAC: position refreshes (the sim's HWSYNC,
+    /// [`crate::Device::position`]) clients made; reading the status page
+    /// is not one.
     pub syncs: u64,
 }
 
@@ -53,13 +59,12 @@ struct Shared {
     release: AtomicBool,
 }
 
-/// What [`SimDac::stop`] (with [`SimStats`]) and
-/// [`SimAdc::stop`](super::SimAdc::stop) (with
-/// [`SimAdcStats`](super::SimAdcStats)) hand back.
+/// What [`SimDac::stop`] and [`SimAdc::stop`](super::SimAdc::stop) hand
+/// back.
 #[derive(Debug)]
-pub struct SimReport<S = SimStats> {
+pub struct SimReport {
     /// Final counters.
-    pub stats: S,
+    pub stats: SimStats,
     /// What the DAC played, or what the ADC put into the ring, in order
     /// (empty unless [`super::SimConfig::record_frames`] was set): frame
     /// `i` is device frame `recording.start_frame() + i`.
@@ -185,7 +190,7 @@ impl SimDac {
         let s = &self.shared;
         let hw = s.hw.load(Ordering::Acquire);
         SimStats {
-            consumed_frames: s.consumed.load(Ordering::Acquire),
+            frames: s.consumed.load(Ordering::Acquire),
             underrun_frames: s.underrun_frames.load(Ordering::Acquire),
             underrun_events: s.underrun_events.load(Ordering::Acquire),
             hw_frames: hw,

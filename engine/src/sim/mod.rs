@@ -80,7 +80,7 @@ mod seal;
 mod setup;
 mod source;
 
-pub use adc::{SimAdc, SimAdcStats};
+pub use adc::SimAdc;
 pub use config::{DacMode, PageUpdates, SimConfig};
 // Sharing a sim with another process (the broker's sim source, the
 // tests): the plumbing is public with `testing`.

@@ -152,13 +152,13 @@ pub fn run(a: &Args) -> Result<(), String> {
         snap.cpu_per_audio_second() * 100.0,
         snap.position_syncs,
         snap.page_reads,
-        snap.sync_reasons.start,
-        snap.sync_reasons.page_stale,
-        snap.sync_reasons.low_lead,
-        snap.sync_reasons.refresh,
+        snap.syncs_start,
+        snap.syncs_page_stale,
+        snap.syncs_low_lead,
+        snap.syncs_refresh,
         snap.bound_overshoot_max_frames,
         snap.suspected_underruns,
-        snap.sync_reasons.bound_failed,
+        snap.syncs_bound_failed,
         err.or(stopped.err().map(|e| e.to_string()))
             .unwrap_or_else(|| "none".to_owned())
             .replace(' ', "_"),

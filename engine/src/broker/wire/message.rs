@@ -183,7 +183,9 @@ pub struct LeaseInfo {
     /// Whether the status page of a hardware fd can be mapped (otherwise
     /// the client reads the position with the POSITION ioctl).
     pub status_mappable: bool,
-    /// The clock of the position timestamps.
+    /// The clock of the position timestamps (clients:
+    /// [`LeaseInfo::clock_name`]; the type is `broker::wire::ClockId`,
+    /// public with the `server` feature).
     pub clock: ClockId,
     /// Whether the position moves in whole periods.
     pub batch: bool,
@@ -194,6 +196,13 @@ pub struct LeaseInfo {
 }
 
 impl LeaseInfo {
+    /// The Linux name of the clock the position timestamps use
+    /// (`CLOCK_MONOTONIC`, the one the engine needs, `CLOCK_MONOTONIC_RAW`
+    /// or `CLOCK_BOOTTIME`).
+    pub const fn clock_name(&self) -> &'static str {
+        self.clock.name()
+    }
+
     /// How many fds the lease message carries.
     pub const fn fd_count(&self) -> usize {
         self.device.base_fd_count() + self.wake_fd as usize

@@ -415,3 +415,11 @@ fn the_documented_capture_hello_is_what_the_encoder_sends() {
         &doc
     );
 }
+
+#[test]
+fn a_client_reads_the_lease_clock_by_name() {
+    let mut info = sample_lease();
+    assert_eq!(info.clock_name(), "CLOCK_MONOTONIC");
+    info.clock = ClockId::Boottime;
+    assert_eq!(info.clock_name(), "CLOCK_BOOTTIME");
+}
