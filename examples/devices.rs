@@ -5,7 +5,7 @@
 //! cargo run --example devices
 //! ```
 
-use pcmring::pcm::{list, Direction};
+use pcmring::pcm::{Direction, PcmDevice};
 use std::process::ExitCode;
 
 const HELP: &str = "\
@@ -26,7 +26,7 @@ fn main() -> ExitCode {
         eprintln!("devices: unknown argument {a:?}\n\n{HELP}");
         return ExitCode::from(2);
     }
-    let devices = match list() {
+    let devices = match PcmDevice::list() {
         Ok(d) => d,
         Err(e) => {
             eprintln!("devices: {e}");

@@ -7,7 +7,7 @@
 //! is off, and given back when the engine stops.
 //!
 //! [`open`] with [`Choice::Auto`] takes the first playback device
-//! [`pcmring::pcm::list`] finds. If there is none, or it refuses the
+//! [`pcmring::pcm::PcmDevice::list`] finds. If there is none, or it refuses the
 //! settings, it says why and falls back to the simulated device. If the
 //! card is busy and its holder keeps it, it fails and names the holder:
 //! falling back would play where nobody hears it (`--device sim` chooses
@@ -127,7 +127,7 @@ pub fn open(choice: &Choice, req: &Request) -> Result<Output, String> {
         Choice::Hw(name) => open_hw(name, req).map_err(|e| e.to_string()),
         Choice::Connect(addr) => open_leased(addr),
         Choice::Auto => {
-            let first = match pcm::list() {
+            let first = match pcm::PcmDevice::list() {
                 Ok(list) => list
                     .into_iter()
                     .find(|d| d.direction == Direction::Playback),

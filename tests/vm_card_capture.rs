@@ -149,7 +149,10 @@ fn hda_capture_of_the_host_file_is_bit_exact() {
     let input = InputEngine::start(pcm, capturer, engine_config).expect("input engine");
     // Live input: the engine starts at the card's position when it
     // starts; what the DMA wrote before is not delivered.
-    let first_frame = input.info().first_frame;
+    let first_frame = input
+        .start_info()
+        .first_frame
+        .expect("an input engine reports its first frame");
     std::thread::sleep(Duration::from_secs_f64(CAPTURE_SECS));
     let (tel, r) = input.stop_with_report();
     r.expect("input engine stop");

@@ -222,7 +222,7 @@ fn broker_example_on_aloop_is_bit_exact() {
 #[test]
 #[ignore = "needs /dev/snd: runs in the VM suite (kernel/vm/run)"]
 fn play_example_picks_the_first_card_by_itself() {
-    // No --device: the first playback device pcm::list() finds (the
+    // No --device: the first playback device PcmDevice::list() finds (the
     // guest's card 0 is snd-dummy, id Dummy), not the simulated device.
     let mut args =
         PlayArgs::try_parse_from(["play", "--quiet", "--margin", "2048"]).expect("arguments");

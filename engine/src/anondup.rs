@@ -278,12 +278,14 @@ pub fn anonymous_dup_fd(pcm: BorrowedFd<'_>, mode: DupMode, device: &str) -> Res
 }
 
 impl crate::pcm::Pcm {
-    /// A restricted duplicate of this PCM's fd (see [`anonymous_dup_fd`]):
-    /// [`DupMode::Buffer`] for a client, [`DupMode::Full`] for a peer.
+    /// A restricted duplicate of this PCM's fd (the native ioctl first,
+    /// then `/dev/snd/anondup`; the error says to load `snd-pcm-anondup`
+    /// when neither exists): [`DupMode::Buffer`] for a client,
+    /// [`DupMode::Full`] for a peer.
     ///
     /// ```no_run
-    /// use pcmring::anondup::DupMode;
     /// use pcmring::pcm::{Config, Direction, Pcm};
+    /// use pcmring::restricted::DupMode;
     ///
     /// let pcm = Pcm::open("hw:Loopback,0", Direction::Playback, &Config::default())?;
     /// let client_fd = pcm.anonymous_dup(DupMode::Buffer)?;

@@ -61,7 +61,7 @@
 //!   [`RestrictedPcm`]), [`sim`] (the simulated device, [`SimDac`]),
 //!   [`client`] (a stream leased from a broker, [`LeasedDevice`]).
 //! - Making restricted fds, for a process that owns a PCM:
-//!   [`Pcm::anonymous_dup`], [`restricted::anonymous_dup_fd`].
+//!   [`Pcm::anonymous_dup`].
 //! - [`broker`]: the protocol's types a client sees; the broker itself,
 //!   and what it leases, is the `pcmring-broker` crate (the server side
 //!   is public here with the `server` feature).
@@ -157,7 +157,7 @@ mod status;
 
 mechanism_mod!(
     /// The anondup module's ABI and the dup calls (the front door is
-    /// [`Pcm::anonymous_dup`] and [`restricted::anonymous_dup_fd`]).
+    /// [`Pcm::anonymous_dup`]).
     anondup
 );
 mechanism_mod!(

@@ -3,7 +3,7 @@
 //! hardware position read from the page, or from the `snd-pcm-anondup`
 //! POSITION ioctl where the page cannot be mapped.
 
-pub use crate::anondup::{anonymous_dup_fd, DupMode};
+pub use crate::anondup::DupMode;
 
 use crate::anondup::{position_ioctl, AnondupPosition};
 use crate::device::{Device, HwPosition, PositionSource};

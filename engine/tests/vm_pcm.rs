@@ -4,7 +4,8 @@
 
 use pcmring::pcm::verify::{find_signal, test_pattern_i16, test_pattern_i32};
 use pcmring::pcm::{
-    list, BufferSize, Config, ControlPath, Direction, Match, Pcm, StatusPath, SwConfig, XrunMode,
+    BufferSize, Config, ControlPath, Direction, Match, Pcm, PcmDevice, StatusPath, SwConfig,
+    XrunMode,
 };
 use pcmring::wrap::Widener;
 use pcmring::{Device, DeviceError, Error, Format, PcmState, PositionSource};
@@ -59,7 +60,7 @@ fn check_consistent(pcm: &Pcm) {
 #[test]
 #[ignore = "needs /dev/snd: runs in the VM suite (kernel/vm/run)"]
 fn lists_dummy_and_loopback() {
-    let devs = list().expect("list");
+    let devs = PcmDevice::list().expect("list");
     for d in &devs {
         out(&format!(
             "pcm-list {} card {} {:?} dev {} {} {}/{} {:?}",

@@ -37,7 +37,7 @@ pub use direction::Direction;
 pub use hw::HwConfig;
 pub use hw::{BufferSize, Match};
 pub use link::StartTogether;
-pub use list::{list, PcmDevice};
+pub use list::PcmDevice;
 pub use name::CardRef;
 pub use name::DeviceName;
 pub use sw::{SwConfig, XrunMode};
