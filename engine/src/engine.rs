@@ -156,7 +156,7 @@ use crate::device::{Device, RingIdentity};
 use crate::error::{Error, Result, Step};
 use crate::events::{EventQueue, EventSender, Events, DEFAULT_EVENT_CAPACITY};
 use clock::ClockShared;
-use shared::Shared;
+use shared::{ErrorSlot, Shared};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
@@ -199,7 +199,7 @@ impl Engine {
             stop: AtomicBool::new(false),
             telemetry: Telemetry::new(),
             clock: Arc::new(ClockShared::default()),
-            error: Mutex::new(None),
+            error: ErrorSlot::default(),
             panic: OnceLock::new(),
             tx: events.sender(),
             events,
@@ -294,11 +294,7 @@ impl Engine {
     /// The error that stopped the engine, or the render panic that
     /// silenced it, as text, if either happened.
     pub fn error(&self) -> Option<String> {
-        let stopped = match self.shared.error.lock() {
-            Ok(g) => g.as_ref().map(|e| e.to_string()),
-            Err(p) => p.into_inner().as_ref().map(|e| e.to_string()),
-        };
-        stopped.or_else(|| {
+        self.shared.error.text().or_else(|| {
             self.shared
                 .panic
                 .get()
@@ -323,11 +319,7 @@ impl Engine {
     /// Returns the error that had stopped the engine, if any.
     pub fn stop(mut self) -> Result<()> {
         self.halt();
-        let e = match self.shared.error.lock() {
-            Ok(mut g) => g.take(),
-            Err(p) => p.into_inner().take(),
-        };
-        e.map_or(Ok(()), Err)
+        self.shared.error.take().map_or(Ok(()), Err)
     }
 
     fn halt(&mut self) {

@@ -4,11 +4,12 @@
 //! are the output engine's [`Telemetry`], with the input-side fields.
 
 use super::config::{EngineConfig, StartInfo};
+use super::shared::ErrorSlot;
 use super::telemetry::{EngineState, Telemetry};
 use crate::error::{Error, Result, Step};
 use pcmring_rt::alloc_guard::AllocGuard;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use std::time::Duration;
 pub(crate) struct IoShared {
     pub(crate) stop: AtomicBool,
     pub(crate) telemetry: Telemetry,
-    pub(crate) error: Mutex<Option<Error>>,
+    pub(crate) error: ErrorSlot,
 }
 
 /// The RT thread's body: set up (reporting the outcome), then run until
@@ -92,9 +93,7 @@ impl IoHandle {
                 match outcome {
                     Ok(()) => tel.set_state(EngineState::Stopped),
                     Err(e) => {
-                        if let Ok(mut g) = sh.error.lock() {
-                            *g = Some(e);
-                        }
+                        sh.error.set(e);
                         tel.set_state(EngineState::Failed);
                     }
                 }
@@ -137,19 +136,12 @@ impl IoHandle {
     }
 
     pub(crate) fn error(&self) -> Option<String> {
-        match self.shared.error.lock() {
-            Ok(g) => g.as_ref().map(|e| e.to_string()),
-            Err(p) => p.into_inner().as_ref().map(|e| e.to_string()),
-        }
+        self.shared.error.text()
     }
 
     pub(crate) fn stop(&mut self) -> Result<()> {
         self.halt();
-        let e = match self.shared.error.lock() {
-            Ok(mut g) => g.take(),
-            Err(p) => p.into_inner().take(),
-        };
-        e.map_or(Ok(()), Err)
+        self.shared.error.take().map_or(Ok(()), Err)
     }
 
     fn halt(&mut self) {
@@ -162,9 +154,6 @@ impl IoHandle {
 
 impl Drop for IoHandle {
     fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::Release);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.halt();
     }
 }

@@ -59,9 +59,7 @@ pub(super) fn rt_main<D: Device, R: Renderer>(
     match outcome {
         Ok(()) => tel.set_state(EngineState::Stopped),
         Err((e, reason)) => {
-            if let Ok(mut g) = shared.error.lock() {
-                *g = Some(e);
-            }
+            shared.error.set(e);
             tel.set_state(EngineState::Failed);
             shared.tx.post(EngineEvent::Stopped { reason });
         }
