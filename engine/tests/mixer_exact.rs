@@ -448,7 +448,7 @@ fn a_hundred_thousand_voices() {
 fn simd_and_portable_loops_agree_bit_for_bit() {
     let run = |portable: bool| {
         let (m, mut r) = mixer();
-        r.force_portable(portable);
+        r.limit_simd(if portable { 128 } else { 512 });
         let mono = ramp_sound(777);
         let st = Sound::from_samples(
             (0..1000)

@@ -21,6 +21,7 @@
 /// in f64) and linearly interpolated between steps (error below 3e-7), so a
 /// pan change costs a few operations on the realtime thread; the steps
 /// include the centre and both ends, which are exact.
+#[inline]
 pub fn pan_gains(pan: f32, channels: u16) -> (f32, f32) {
     let t = pan_table();
     let x = (pan.clamp(-1.0, 1.0) + 1.0) * (PAN_STEPS as f32 / 2.0);

@@ -19,7 +19,7 @@ use super::command::{BusOp, Command};
 use super::denormal::FlushDenormals;
 use super::effect::Effect;
 use super::event::{EndReason, MixerEvent};
-use super::kernel;
+use super::kernel::{self, Simd};
 use super::param;
 use super::planes::Planes;
 use super::shared::{Garbage, Shared};
@@ -105,7 +105,7 @@ pub struct MixerRenderer {
     master_gain: GainRamp,
     clip: Clip,
     ramp: u32,
-    avx2: bool,
+    simd: Simd,
     prefetch_ahead: usize,
     /// Set when a chunk held non-finite output: the next chunks mix every
     /// voice into `hunt_buf` first, to find and silence the voice responsible.
@@ -137,10 +137,6 @@ impl MixerRenderer {
     ) -> Self {
         let voices = shared.generations.len();
         let buses = shared.bus_names.len();
-        #[cfg(target_arch = "x86_64")]
-        let avx2 = std::is_x86_feature_detected!("avx2");
-        #[cfg(not(target_arch = "x86_64"))]
-        let avx2 = false;
         MixerRenderer {
             voices: (0..voices).map(|_| Voice::new()).collect(),
             active: Vec::with_capacity(voices),
@@ -151,7 +147,7 @@ impl MixerRenderer {
             master_gain: GainRamp::new(1.0),
             clip,
             ramp: shared.ramp_frames,
-            avx2,
+            simd: Simd::detect(),
             prefetch_ahead: PREFETCH_AHEAD,
             hunting: false,
             hunt_buf: vec![0.0; BUS_STRIDE].into_boxed_slice(),
@@ -161,15 +157,12 @@ impl MixerRenderer {
         }
     }
 
-    /// Uses the portable (SSE2) loops even where AVX2 is available (for
-    /// benchmarks and tests of both paths).
-    pub fn force_portable(&mut self, portable: bool) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            self.avx2 = !portable && std::is_x86_feature_detected!("avx2");
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = portable;
+    /// Limits the mixing loops to vectors of `bits` (128: the portable
+    /// SSE2 loops, 256: AVX2, 512: AVX-512; the default is the widest this
+    /// CPU has). For benchmarks and tests of every path.
+    #[doc(hidden)]
+    pub fn limit_simd(&mut self, bits: u32) {
+        self.simd = Simd::up_to(bits);
     }
 
     /// How many voices ahead the voice loop prefetches source data (default
@@ -312,16 +305,15 @@ impl MixerRenderer {
                 p[..n].fill(0.0);
             }
         }
-        #[cfg(target_arch = "x86_64")]
-        if self.avx2 {
-            // SAFETY: `avx2` is true only if the CPU reported AVX2 at run time
-            // (`is_x86_feature_detected!` in `new`/`force_portable`).
-            unsafe { mix_voices_avx2(self, t0, n) };
-        } else {
-            mix_voices_portable(self, t0, n);
+        match self.simd {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `simd` is at most what `Simd::detect` found on this CPU.
+            Simd::Avx512 => unsafe { mix_voices_avx512(self, t0, n) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            Simd::Avx2 => unsafe { mix_voices_avx2(self, t0, n) },
+            _ => mix_voices(self, t0, n),
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        mix_voices_portable(self, t0, n);
 
         // Keep NaN and infinities out of the mix: a bus chunk holding one is
         // silenced, and the next chunks look for the voice responsible.
@@ -527,7 +519,7 @@ pub const PREFETCH_AHEAD: usize = 8;
 
 /// The voice loop, inlined into each instruction-set variant.
 #[inline(always)]
-fn mix_voices(r: &mut MixerRenderer, t0: u64, n: usize, gather: bool) {
+fn mix_voices(r: &mut MixerRenderer, t0: u64, n: usize) {
     let MixerRenderer {
         shared,
         voices,
@@ -535,6 +527,7 @@ fn mix_voices(r: &mut MixerRenderer, t0: u64, n: usize, gather: bool) {
         bus_buf,
         layout,
         ramp,
+        simd,
         prefetch_ahead,
         hunting,
         hunt_buf,
@@ -557,9 +550,12 @@ fn mix_voices(r: &mut MixerRenderer, t0: u64, n: usize, gather: bool) {
             if let Some(&ahead) = active.get(i + ahead_by) {
                 voices[ahead as usize].prefetch(n);
             }
+            if let Some(&further) = active.get(i + 2 * ahead_by) {
+                voices[further as usize].prefetch_state();
+            }
         }
         let v = &mut voices[slot];
-        v.gather = gather;
+        v.simd = *simd;
         v.set_layout(layout);
         if v.state != State::Dead {
             v.poll_params(&shared.params[slot], *ramp);
@@ -669,13 +665,16 @@ fn stream_underrun(shared: &Shared, v: &mut Voice, slot: usize, t0: u64, n: usiz
     v.starving = true;
 }
 
-fn mix_voices_portable(r: &mut MixerRenderer, t0: u64, n: usize) {
-    mix_voices(r, t0, n, false)
-}
-
+/// The voice loop compiled for AVX2 (the caller checked the CPU has it).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn mix_voices_avx2(r: &mut MixerRenderer, t0: u64, n: usize) {
-    // The gather kernels need AVX2, which the caller guarantees.
-    mix_voices(r, t0, n, true)
+    mix_voices(r, t0, n)
+}
+
+/// The voice loop compiled for AVX-512F (the caller checked the CPU has it).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn mix_voices_avx512(r: &mut MixerRenderer, t0: u64, n: usize) {
+    mix_voices(r, t0, n)
 }

@@ -177,7 +177,25 @@ impl OutputLayout {
     /// every plane carries the source; for 3 to 8 channels each plane
     /// carries its row of [`OutputLayout::matrix`] (gain 1 where the row is
     /// not all zero, and the position is ignored).
+    #[inline]
     pub fn gains(self, position: Position, source_channels: u16) -> [f32; MAX_OUTPUT_CHANNELS] {
+        // The common case (a pan on a stereo output) inline, the rest not.
+        match (self, position) {
+            (OutputLayout::Mono | OutputLayout::Stereo, Position::Pan(pan))
+                if source_channels <= 2 =>
+            {
+                let (l, r) = pan_gains(pan, source_channels);
+                let mut g = [0.0f32; MAX_OUTPUT_CHANNELS];
+                g[0] = l;
+                g[1] = r;
+                g
+            }
+            _ => self.gains_general(position, source_channels),
+        }
+    }
+
+    #[inline(never)]
+    fn gains_general(self, position: Position, source_channels: u16) -> [f32; MAX_OUTPUT_CHANNELS] {
         let mut g = [0.0f32; MAX_OUTPUT_CHANNELS];
         if source_channels > 2 {
             // Through the matrix: unity on every plane some channel reaches.

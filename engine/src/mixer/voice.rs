@@ -6,7 +6,7 @@
 use std::sync::atomic::Ordering;
 
 use super::command::{Loop, PlayParams, Start};
-use super::kernel::{self, ONE};
+use super::kernel::{self, Simd, ONE};
 use super::param;
 use super::planes::Planes;
 use super::shared::SlotParams;
@@ -43,48 +43,55 @@ pub(crate) enum FadeEnd {
     Pause,
 }
 
-/// Realtime state of one voice slot.
+/// Realtime state of one voice slot: the fields every block reads first,
+/// in declaration order, on cache-line-aligned slots.
+#[repr(C, align(64))]
 pub(crate) struct Voice {
+    // The hot part: what every block reads (the renderer prefetches it).
     pub pos: u64,
     pub step: u64,
-    /// Gain per output plane now, its target and its slope per frame.
-    pub g: [f32; MAX_OUTPUT_CHANNELS],
-    pub t: [f32; MAX_OUTPUT_CHANNELS],
-    pub d: [f32; MAX_OUTPUT_CHANNELS],
-    /// The output layout the gains are for, and its plane pairs.
-    pub layout: OutputLayout,
-    pub pairs: usize,
-    /// For a sound of 3 to 8 channels: its matrix onto the layout.
-    pub matrix: &'static Matrix,
-    pub ramp_left: u32,
-    pub step_left: u32,
     pub step_target: u64,
     pub step_delta: i64,
     pub loop_start: u64,
     pub loop_end: u64,
-    pub looping: bool,
-    pub channels: u16,
-    pub state: State,
-    pub fade: FadeEnd,
-    pub bus: u16,
-    pub generation: u32,
-    pub start_at: u64,
     pub stop_at: u64,
-    pub stop_fade: u32,
     pub seen_gain: u64,
     pub seen_pan: u64,
     pub seen_rate: u64,
-    pub gain: f32,
-    pub pan: f32,
     pub sound: Option<Sound>,
     /// For a streaming voice: its ring (and `sound` is `None`).
     pub stream: Option<Arc<StreamShared>>,
-    /// The stream's jump index this voice has followed.
-    pub jump_seen: u64,
+    /// The plane pairs of `layout`.
+    pub pairs: usize,
+    pub ramp_left: u32,
+    pub step_left: u32,
+    pub generation: u32,
+    pub gain: f32,
+    pub pan: f32,
+    pub bus: u16,
+    pub channels: u16,
+    /// The output layout the gains are for.
+    pub layout: OutputLayout,
+    pub state: State,
+    pub fade: FadeEnd,
+    pub looping: bool,
     /// Whether the previous chunk underran (a run of underruns is reported once).
     pub starving: bool,
-    /// Use the AVX2 gather kernels (set by the renderer's AVX2 copy only).
-    pub gather: bool,
+    /// The kernels' instruction set (set by the renderer's copy for it).
+    pub simd: Simd,
+    /// Whether any of `tweens` or `pending` is set.
+    pub tweening: bool,
+    /// Gain per output plane now, its target and its slope per frame.
+    pub g: [f32; MAX_OUTPUT_CHANNELS],
+    pub t: [f32; MAX_OUTPUT_CHANNELS],
+    pub d: [f32; MAX_OUTPUT_CHANNELS],
+    // The cold part.
+    /// For a sound of 3 to 8 channels: its matrix onto the layout.
+    pub matrix: &'static Matrix,
+    pub start_at: u64,
+    pub stop_fade: u32,
+    /// The stream's jump index this voice has followed.
+    pub jump_seen: u64,
     /// The running tween of each parameter (by [`TweenParam`]) and the
     /// frames left in its segment.
     pub tweens: [Option<ParamTween>; 3],
@@ -92,6 +99,9 @@ pub(crate) struct Voice {
     /// Tweens waiting for their start frame.
     pub pending: [Option<ParamTween>; PENDING_TWEENS],
 }
+
+/// Bytes at the start of a [`Voice`] that every block reads.
+const HOT_BYTES: usize = std::mem::offset_of!(Voice, matrix);
 
 /// Tweens (scheduled changes) a voice holds waiting for their frame.
 pub const PENDING_TWEENS: usize = 4;
@@ -138,9 +148,10 @@ impl Voice {
             stream: None,
             jump_seen: 0,
             starving: false,
-            gather: false,
+            simd: Simd::Portable,
             tweens: [None; 3],
             tween_seg_left: [0; 3],
+            tweening: false,
             pending: [None; PENDING_TWEENS],
         }
     }
@@ -171,6 +182,7 @@ impl Voice {
         self.tweens = [None; 3];
         self.tween_seg_left = [0; 3];
         self.pending = [None; PENDING_TWEENS];
+        self.tweening = false;
         self.pos = p.offset << 32;
         self.step = rate_step(p.rate);
         self.step_target = self.step;
@@ -306,6 +318,7 @@ impl Voice {
                 *p = None;
             }
         }
+        self.tweens_changed();
     }
 
     /// The current value of `param` (where its tween starts from).
@@ -350,12 +363,20 @@ impl Voice {
             }
         };
         self.pending[slot] = Some(new);
+        self.tweening = true;
     }
 
-    /// Whether a tween runs or waits.
+    /// Whether a tween runs or waits (a field, so that the common case
+    /// does not read the tween slots' cache lines).
     #[inline(always)]
     fn has_tweens(&self) -> bool {
-        self.tweens.iter().any(Option::is_some) || self.pending.iter().any(Option::is_some)
+        self.tweening
+    }
+
+    /// Recomputes [`Voice::has_tweens`] after the tween slots changed.
+    fn tweens_changed(&mut self) {
+        self.tweening =
+            self.tweens.iter().any(Option::is_some) || self.pending.iter().any(Option::is_some);
     }
 
     /// The waiting tween that starts first: its index and frame.
@@ -447,6 +468,7 @@ impl Voice {
                 }
             }
         }
+        self.tweens_changed();
     }
 
     /// Frames from offset `off` to the next tween event, if any.
@@ -559,9 +581,11 @@ impl Voice {
                 if !more {
                     break false;
                 }
-                for (tw, left) in self.tweens.iter().zip(&mut self.tween_seg_left) {
-                    if tw.is_some() {
-                        *left = left.saturating_sub((until - off) as u32);
+                if self.tweening {
+                    for (tw, left) in self.tweens.iter().zip(&mut self.tween_seg_left) {
+                        if tw.is_some() {
+                            *left = left.saturating_sub((until - off) as u32);
+                        }
                     }
                 }
             }
@@ -703,6 +727,24 @@ impl Voice {
     #[inline(always)]
     fn silent(&self) -> bool {
         self.ramp_left == 0 && self.g.iter().all(|&g| g == 0.0)
+    }
+
+    /// Asks the CPU to start loading the hot part of this voice's state (a hint).
+    #[inline(always)]
+    pub fn prefetch_state(&self) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let p = self as *const Voice as *const i8;
+            let mut at = 0;
+            while at < HOT_BYTES {
+                // SAFETY: `at` is inside this voice; prefetch has no
+                // architectural effect besides caching.
+                unsafe {
+                    std::arch::x86_64::_mm_prefetch(p.add(at), std::arch::x86_64::_MM_HINT_T0)
+                };
+                at += 64;
+            }
+        }
     }
 
     /// Asks the CPU to start loading the source frames the next `n` output
@@ -899,8 +941,8 @@ impl Voice {
     ) -> (u64, u64) {
         let (p, step, dstep) = at;
         match self.channels {
-            1 => kernel::mono_lerp(s, p, step, dstep, l, r, g, self.gather),
-            2 => kernel::stereo_lerp(s, p, step, dstep, l, r, g, self.gather),
+            1 => kernel::mono_lerp(s, p, step, dstep, l, r, g, self.simd),
+            2 => kernel::stereo_lerp(s, p, step, dstep, l, r, g, self.simd),
             ch => {
                 let (ma, mb) = (&self.matrix[2 * q], &self.matrix[2 * q + 1]);
                 kernel::matrix_lerp(s, ch as usize, p, step, dstep, l, r, ma, mb, g)
