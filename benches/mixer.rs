@@ -228,6 +228,9 @@ fn pcmring_mixer_ahead(
     if let Some(a) = ahead {
         r.set_prefetch_ahead(a);
     }
+    if let Some(bits) = simd_limit() {
+        r.limit_simd(bits);
+    }
     let mut handles: Vec<VoiceHandle> = Vec::with_capacity(n);
     for i in 0..n {
         let s = if packed {
@@ -733,6 +736,11 @@ fn streaming_under_load(streams: usize, voices: usize, secs: f64) -> (u64, f64, 
     let underrun = open.iter().map(|s| s.underrun_frames()).sum();
     let p99 = mixer.stats().mix_time.percentile(99.0) as f64 / 1e3;
     (underrun, p99, late)
+}
+
+/// `MIXER_BENCH_SIMD`: the widest vectors the mixer may use (128, 256 or 512).
+fn simd_limit() -> Option<u32> {
+    std::env::var("MIXER_BENCH_SIMD").ok()?.parse().ok()
 }
 
 fn env_f64(name: &str, d: f64) -> f64 {

@@ -108,13 +108,17 @@ pub fn stereo_ramp(src: &[f32], l: &mut [f32], r: &mut [f32], g: [f32; 4]) {
 
 /// Where a rate ramp puts a voice after `k` frames from `pos` with `step`
 /// growing by `dstep` per frame: `pos + k * step + dstep * k (k - 1) / 2`,
-/// and the step then in use.
+/// and the step then in use, `step + k * dstep`. Wrapping arithmetic, exact
+/// because positions and steps are never negative and fit in a u64.
 #[inline(always)]
 pub fn advance(pos: u64, step: u64, dstep: i64, k: usize) -> (u64, u64) {
-    let k = k as i128;
-    let p = pos as i128 + k * step as i128 + dstep as i128 * k * (k - 1) / 2;
-    let s = step as i128 + dstep as i128 * k;
-    (p.max(0) as u64, s.max(1) as u64)
+    let k = k as u64;
+    let tri = k.wrapping_mul(k.saturating_sub(1)) / 2;
+    let d = dstep as u64;
+    let p = pos
+        .wrapping_add(step.wrapping_mul(k))
+        .wrapping_add(d.wrapping_mul(tri));
+    (p, step.wrapping_add(d.wrapping_mul(k)))
 }
 
 /// Index of the first source frame the last of `n > 0` output frames reads.
@@ -445,12 +449,7 @@ mod gather {
         }
         // The last frames one by one, the scalar loop's way.
         let done = blocks * 8;
-        let (mut pos, mut step) = if done > 0 {
-            let (p, _) = advance(pos, step, dstep, done);
-            (p, step.wrapping_add_signed(dstep.wrapping_mul(done as i64)))
-        } else {
-            (pos, step)
-        };
+        let (mut pos, mut step) = advance(pos, step, dstep, done);
         for i in done..n {
             let idx = (pos >> 32) as usize * CH;
             let frac = ((pos as u32) >> 8) as i32 as f32 * FRAC24;
@@ -661,8 +660,7 @@ mod wide {
                 done += 16;
             }
         }
-        let (p, _) = advance(pos, step, dstep, n);
-        (p, step.wrapping_add_signed(dstep.wrapping_mul(n as i64)))
+        advance(pos, step, dstep, n)
     }
 
     /// `x * k` per 64-bit lane, wrapping, for lanes `k < 2^32`.

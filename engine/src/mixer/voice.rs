@@ -103,6 +103,20 @@ pub(crate) struct Voice {
 /// Bytes at the start of a [`Voice`] that every block reads.
 const HOT_BYTES: usize = std::mem::offset_of!(Voice, matrix);
 
+/// How many of the next `want` frames, from position `pos` with steps of
+/// at most `smax`, start before position `last` (all of them, without a
+/// division, in the common case).
+#[inline(always)]
+fn frames_before(pos: u64, last: u64, smax: u64, want: usize) -> usize {
+    if pos >= last {
+        0
+    } else if (want as u64).saturating_sub(1) * smax < last - pos {
+        want
+    } else {
+        (((last - pos - 1) / smax + 1) as usize).min(want)
+    }
+}
+
 /// Tweens (scheduled changes) a voice holds waiting for their frame.
 pub const PENDING_TWEENS: usize = 4;
 
@@ -651,18 +665,9 @@ impl Voice {
                 m.min(n - o)
             } else {
                 // Frames whose interpolation partner is inside the window.
-                let smax = if self.step_left > 0 {
-                    self.step.max(self.step_target)
-                } else {
-                    self.step
-                };
                 let rel = self.pos - (base << 32);
                 let last = (m as u64).saturating_sub(1) << 32;
-                if rel < last {
-                    (((last - rel - 1) / smax + 1) as usize).min(n - o)
-                } else {
-                    0
-                }
+                frames_before(rel, last, self.max_step(), n - o)
             };
             if k == 0 {
                 *underrun += (n - o) as u32;
@@ -788,6 +793,17 @@ impl Voice {
         true
     }
 
+    /// The largest step until the rate ramp ends (a ramp moves
+    /// monotonically towards its target), or the steady step.
+    #[inline(always)]
+    fn max_step(&self) -> u64 {
+        if self.step_left > 0 {
+            self.step.max(self.step_target)
+        } else {
+            self.step
+        }
+    }
+
     /// Mixes a span with no events inside into every plane pair that gets
     /// signal. `false` when a one-shot ends.
     #[inline(always)]
@@ -854,21 +870,9 @@ impl Voice {
                 // grows by `dstep` per frame (0 when steady).
                 let ramping = self.step_left > 0;
                 let dstep = if ramping { self.step_delta } else { 0 };
-                // No step in this span exceeds `smax` (a ramp moves monotonically
-                // towards its target), so this bound is safe for the whole span.
-                let smax = if ramping {
-                    self.step.max(self.step_target)
-                } else {
-                    self.step
-                };
                 // Frames whose interpolation partner idx + 1 is still inside the segment.
                 let last = ((seg_end as u64) - 1) << 32;
-                let safe = if self.pos < last {
-                    ((last - self.pos - 1) / smax + 1) as usize
-                } else {
-                    0
-                };
-                let mut k = (n - o).min(safe);
+                let mut k = frames_before(self.pos, last, self.max_step(), n - o);
                 if ramping {
                     k = k.min(self.step_left as usize);
                 }
