@@ -25,8 +25,10 @@
 pub fn pan_gains(pan: f32, channels: u16) -> (f32, f32) {
     let t = pan_table();
     let x = (pan.clamp(-1.0, 1.0) + 1.0) * (PAN_STEPS as f32 / 2.0);
-    let i = (x as usize).min(PAN_STEPS - 1);
+    // (Through i32: the cheaper conversions; `x` is in 0..=PAN_STEPS.)
+    let i = (x as i32).clamp(0, PAN_STEPS as i32 - 1);
     let f = x - i as f32;
+    let i = i as usize;
     let lerp = |a: [f32; 2], b: [f32; 2], k: usize| a[k] + (b[k] - a[k]) * f;
     let (a, b) = if channels >= 2 {
         (t.balance[i], t.balance[i + 1])

@@ -731,7 +731,7 @@ impl Voice {
 
     #[inline(always)]
     fn silent(&self) -> bool {
-        self.ramp_left == 0 && self.g.iter().all(|&g| g == 0.0)
+        self.ramp_left == 0 && self.g[..2 * self.pairs].iter().all(|&g| g == 0.0)
     }
 
     /// Asks the CPU to start loading the hot part of this voice's state (a hint).
@@ -763,17 +763,24 @@ impl Voice {
             let start = (self.pos >> 32) as usize * ch;
             let len = (((n as u64 * self.step) >> 32) as usize + 2) * ch;
             let end = (start + len).min(s.len());
-            let mut i = start;
-            while i < end {
-                // SAFETY: `i < s.len()`, so the address is inside the sample
-                // buffer; prefetch has no architectural effect besides caching.
-                unsafe {
-                    std::arch::x86_64::_mm_prefetch(
-                        s.as_ptr().add(i) as *const i8,
-                        std::arch::x86_64::_MM_HINT_T0,
-                    )
-                };
-                i += 16;
+            // Whole cache lines, four per step (a few lines past `end` are
+            // harmless: prefetch never faults).
+            let first = s.as_ptr().wrapping_add(start) as *const i8;
+            let mut line = first.wrapping_sub(first as usize & 63);
+            let end = s.as_ptr().wrapping_add(end) as *const i8;
+            while line < end {
+                for k in 0..4 {
+                    // SAFETY: prefetch has no architectural effect besides
+                    // caching, on any address; `wrapping_add` computes the
+                    // address without asserting it is in bounds.
+                    unsafe {
+                        std::arch::x86_64::_mm_prefetch(
+                            line.wrapping_add(64 * k),
+                            std::arch::x86_64::_MM_HINT_T0,
+                        )
+                    };
+                }
+                line = line.wrapping_add(256);
             }
         }
     }
