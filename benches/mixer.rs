@@ -14,16 +14,21 @@
 //! Columns (ns per voice-frame):
 //! - `bare`: a naive planar multiply-add loop (what the compiler makes of it
 //!   for baseline x86_64, SSE2), fixed gains, unit rate, no features.
-//! - `avx2`: the strongest baseline: the same multiply-add written with AVX2
-//!   intrinsics (8 frames per instruction, no FMA, like the mixer), the next
-//!   voices' sources prefetched, with and without an early page-walk hint
-//!   (the faster of the two); `-` without AVX2 (detected at run time).
+//! - `avx2`: the strongest baseline the issue names: the same multiply-add
+//!   written with AVX2 intrinsics (8 frames per instruction, no FMA, like the
+//!   mixer), the next voices' sources prefetched, with and without an early
+//!   page-walk hint (the faster of the two); `-` without AVX2 (detected at
+//!   run time).
+//! - `avx512`: the same loop with AVX-512 (16 frames per instruction), since
+//!   the mixer uses AVX-512 where the CPU has it; `-` without AVX-512F.
 //! - `static`: the mixer, fixed gain and pan, unit rate.
 //! - `gp`: gain and pan changed on every voice every block (each change a
 //!   ramp over the next 240 frames), unit rate.
 //! - `dyn`: gain, pan *and* rate (0.95..1.05) changed on every voice every
 //!   block: every frame goes through the interpolating kernel, with gain and
 //!   rate ramps live. The realistic game workload (Doppler, pitch jitter).
+//! - `dyn256`: `dyn` with the mixer limited to AVX2 (what a CPU without
+//!   AVX-512 runs: gathers for the ramping interpolation).
 //! - `r1.3`: every voice at a fixed rate 1.3, separate sounds.
 //! - `packed`: `static` with the sounds in one huge-page bank (`Sound::pack`).
 //! - `kira`: kira with the `dyn` workload (volume, panning and playback rate
@@ -36,15 +41,16 @@
 //! - `fx bus`: `static` with every voice on a bus that has a low-pass biquad
 //!   and a reverb as inserts (the bus cost is per frame, so it shows at
 //!   small N); compare with `static`. These two print in a second table.
-//! - Ratios: `dyn/avx2` (the cost of every feature over the best bare
-//!   loop), `kira/dyn`, and voices in real time for `dyn` and `static`.
+//! - Ratios: `dyn/avx2` and `dyn/512` (the cost of every feature over the
+//!   bare loops), `kira/dyn`, and voices in real time for `dyn` and `static`.
 //!
 //! Run with `cargo bench --bench mixer` (a few minutes; about 6 GiB of
 //! memory at N = 15,000). Environment: `MIXER_BENCH_SECS` (CPU time per
 //! measurement, default 0.6), `MIXER_BENCH_NS` (comma-separated voice counts,
 //! default `100,1000,5000,15000`), `MIXER_BENCH_PEERS_MAX` (default 5000),
 //! `MIXER_BENCH_PROFILE=static|gp|dyn` (instead, run only that column, for a
-//! profiler; with `MIXER_BENCH_AHEADS=0,8,16` alternating those prefetch
+//! profiler; `MIXER_BENCH_SIMD=128|256|512` limits the mixer's vectors;
+//! with `MIXER_BENCH_AHEADS=0,8,16` alternating those prefetch
 //! distances and `MIXER_BENCH_REPS` repetitions), `MIXER_BENCH_STREAMS` (default 64; 0 skips the streaming run)
 //! and `MIXER_BENCH_STREAM_VOICES` (default 5000),
 //! `MIXER_BENCH_STREAM_VOICES_ONLY` (default 64; 0 skips the streaming
@@ -207,10 +213,11 @@ enum Changes {
 }
 
 fn pcmring_mixer(w: &Workload, rate: f32, packed: bool, changes: Changes, secs: f64) -> (f64, f64) {
-    pcmring_mixer_ahead(w, rate, packed, changes, secs, None)
+    pcmring_mixer_ahead(w, rate, packed, changes, secs, None, None)
 }
 
-/// [`pcmring_mixer`] with a prefetch distance other than the default.
+/// [`pcmring_mixer`] with a prefetch distance other than the default, or
+/// limited to vectors of `simd_bits`.
 fn pcmring_mixer_ahead(
     w: &Workload,
     rate: f32,
@@ -218,6 +225,7 @@ fn pcmring_mixer_ahead(
     changes: Changes,
     secs: f64,
     ahead: Option<usize>,
+    simd_bits: Option<u32>,
 ) -> (f64, f64) {
     let n = w.sources.len();
     let (mixer, mut r) = MixerBuilder::new(RATE)
@@ -228,7 +236,7 @@ fn pcmring_mixer_ahead(
     if let Some(a) = ahead {
         r.set_prefetch_ahead(a);
     }
-    if let Some(bits) = simd_limit() {
+    if let Some(bits) = simd_bits {
         r.limit_simd(bits);
     }
     let mut handles: Vec<VoiceHandle> = Vec::with_capacity(n);
@@ -462,6 +470,32 @@ mod avx2_bare {
 
     const AHEAD: usize = 8;
 
+    /// Prefetches the sources of the voice `AHEAD` places on (and with
+    /// `PAGE`, the first line of the one `4 * AHEAD` on, to start its page walk).
+    ///
+    /// # Safety
+    /// Every `pos[v] + BLOCK <= src[v].len()`.
+    #[inline(always)]
+    unsafe fn prefetch<const PAGE: bool>(src: &[Arc<[f32]>], pos: &[usize], v: usize) {
+        let n = src.len();
+        // SAFETY: by the contract, every address is inside `src[v + AHEAD]`
+        // or `src[v + 4 * AHEAD]`.
+        unsafe {
+            if v + AHEAD < n {
+                let s = src[v + AHEAD].as_ptr().add(pos[v + AHEAD]);
+                let mut k = 0;
+                while k < BLOCK {
+                    _mm_prefetch(s.add(k) as *const i8, _MM_HINT_T0);
+                    k += 16;
+                }
+            }
+            if PAGE && v + 4 * AHEAD < n {
+                let s = src[v + 4 * AHEAD].as_ptr().add(pos[v + 4 * AHEAD]);
+                _mm_prefetch(s as *const i8, _MM_HINT_T2);
+            }
+        }
+    }
+
     /// # Safety
     /// The CPU must support AVX2; every `pos[v] + BLOCK <= src[v].len()`.
     #[target_feature(enable = "avx2")]
@@ -473,24 +507,12 @@ mod avx2_bare {
         l: &mut [f32; BLOCK],
         r: &mut [f32; BLOCK],
     ) {
-        let n = src.len();
         // SAFETY: the caller's contract: AVX2 is available and every
         // source has BLOCK frames from its position, so each load, store
         // and prefetch address is inside `src[v]`, `l` or `r`.
         unsafe {
-            for v in 0..n {
-                if v + AHEAD < n {
-                    let s = src[v + AHEAD].as_ptr().add(pos[v + AHEAD]);
-                    let mut k = 0;
-                    while k < BLOCK {
-                        _mm_prefetch(s.add(k) as *const i8, _MM_HINT_T0);
-                        k += 16;
-                    }
-                }
-                if PAGE && v + 4 * AHEAD < n {
-                    let s = src[v + 4 * AHEAD].as_ptr().add(pos[v + 4 * AHEAD]);
-                    _mm_prefetch(s as *const i8, _MM_HINT_T2);
-                }
+            for v in 0..src.len() {
+                prefetch::<PAGE>(src, pos, v);
                 let s = src[v].as_ptr().add(pos[v]);
                 let a = _mm256_set1_ps(gl[v]);
                 let b = _mm256_set1_ps(gr[v]);
@@ -507,14 +529,54 @@ mod avx2_bare {
         }
     }
 
-    pub fn run(w: &Workload, secs: f64) -> Option<(f64, f64)> {
-        let a = run_variant::<true>(w, secs)?;
-        let b = run_variant::<false>(w, secs)?;
+    /// [`block`] with AVX-512: 16 frames per instruction.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F; every `pos[v] + BLOCK <= src[v].len()`.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn block512<const PAGE: bool>(
+        src: &[Arc<[f32]>],
+        pos: &[usize],
+        gl: &[f32],
+        gr: &[f32],
+        l: &mut [f32; BLOCK],
+        r: &mut [f32; BLOCK],
+    ) {
+        // SAFETY: as in `block`, with AVX-512F available.
+        unsafe {
+            for v in 0..src.len() {
+                prefetch::<PAGE>(src, pos, v);
+                let s = src[v].as_ptr().add(pos[v]);
+                let a = _mm512_set1_ps(gl[v]);
+                let b = _mm512_set1_ps(gr[v]);
+                let mut i = 0;
+                while i < BLOCK {
+                    let x = _mm512_loadu_ps(s.add(i));
+                    let lp = l.as_mut_ptr().add(i);
+                    let rp = r.as_mut_ptr().add(i);
+                    _mm512_storeu_ps(lp, _mm512_add_ps(_mm512_loadu_ps(lp), _mm512_mul_ps(x, a)));
+                    _mm512_storeu_ps(rp, _mm512_add_ps(_mm512_loadu_ps(rp), _mm512_mul_ps(x, b)));
+                    i += 16;
+                }
+            }
+        }
+    }
+
+    /// The faster of the AVX2 (or with `wide`, AVX-512) loop with and
+    /// without the page-walk hint; `None` if the CPU lacks the extension.
+    pub fn run(w: &Workload, secs: f64, wide: bool) -> Option<(f64, f64)> {
+        let a = run_variant::<true>(w, secs, wide)?;
+        let b = run_variant::<false>(w, secs, wide)?;
         Some(if a.0 <= b.0 { a } else { b })
     }
 
-    fn run_variant<const PAGE: bool>(w: &Workload, secs: f64) -> Option<(f64, f64)> {
-        if !std::is_x86_feature_detected!("avx2") {
+    fn run_variant<const PAGE: bool>(w: &Workload, secs: f64, wide: bool) -> Option<(f64, f64)> {
+        let has = if wide {
+            std::is_x86_feature_detected!("avx512f")
+        } else {
+            std::is_x86_feature_detected!("avx2")
+        };
+        if !has {
             return None;
         }
         let n = w.sources.len();
@@ -534,9 +596,15 @@ mod avx2_bare {
             |out| {
                 l.fill(0.0);
                 r.fill(0.0);
-                // SAFETY: AVX2 was detected above; every position leaves a
-                // whole block inside its 1-second source.
-                unsafe { block::<PAGE>(&w.sources, &pos, &gl, &gr, &mut l, &mut r) };
+                // SAFETY: the extension was detected above; every position
+                // leaves a whole block inside its 1-second source.
+                unsafe {
+                    if wide {
+                        block512::<PAGE>(&w.sources, &pos, &gl, &gr, &mut l, &mut r)
+                    } else {
+                        block::<PAGE>(&w.sources, &pos, &gl, &gr, &mut l, &mut r)
+                    }
+                };
                 for p in pos.iter_mut() {
                     *p = if *p + 2 * BLOCK > SOUND_FRAMES {
                         0
@@ -738,7 +806,8 @@ fn streaming_under_load(streams: usize, voices: usize, secs: f64) -> (u64, f64, 
     (underrun, p99, late)
 }
 
-/// `MIXER_BENCH_SIMD`: the widest vectors the mixer may use (128, 256 or 512).
+/// `MIXER_BENCH_SIMD`: the widest vectors the mixer may use in the
+/// profiling mode (128, 256 or 512).
 fn simd_limit() -> Option<u32> {
     std::env::var("MIXER_BENCH_SIMD").ok()?.parse().ok()
 }
@@ -776,9 +845,9 @@ fn main() {
         .unwrap_or_else(|| vec![100, 1000, 5000, 15000]);
     println!("cpu: {}", cpu_model());
     println!(
-        "{:>6} | {:>6} {:>6} | {:>6} {:>6} {:>6} {:>6} {:>6} | {:>6} {:>6} | {:>8} {:>8} | {:>6} {:>6}",
-        "N", "bare", "avx2", "static", "gp", "dyn", "r1.3", "packed", "kira", "rodio", "dyn/avx2",
-        "kira/dyn", "rt dyn", "rt st"
+        "{:>6} | {:>6} {:>6} {:>6} | {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} | {:>6} {:>6} | {:>8} {:>8} {:>8} | {:>6} {:>6}",
+        "N", "bare", "avx2", "avx512", "static", "gp", "dyn", "dyn256", "r1.3", "packed", "kira",
+        "rodio", "dyn/avx2", "dyn/512", "kira/dyn", "rt dyn", "rt st"
     );
     let started = Instant::now();
     let mut scenes = Vec::new();
@@ -800,7 +869,7 @@ fn main() {
             let w = workload(n);
             for _ in 0..reps {
                 for &a in &aheads {
-                    let (t, _) = pcmring_mixer_ahead(&w, 1.0, false, changes, secs, a);
+                    let (t, _) = pcmring_mixer_ahead(&w, 1.0, false, changes, secs, a, simd_limit());
                     println!("{which} N {n} ahead {a:?}: {t:.3} ns per voice-frame");
                 }
             }
@@ -811,12 +880,14 @@ fn main() {
         let w = workload(n);
         let (bare, e0) = bare_loop(&w, secs);
         #[cfg(target_arch = "x86_64")]
-        let avx2 = avx2_bare::run(&w, secs);
+        let (avx2, avx512) = (avx2_bare::run(&w, secs, false), avx2_bare::run(&w, secs, true));
         #[cfg(not(target_arch = "x86_64"))]
-        let avx2: Option<(f64, f64)> = None;
+        let (avx2, avx512): (Option<(f64, f64)>, Option<(f64, f64)>) = (None, None);
         let (st, e1) = pcmring_mixer(&w, 1.0, false, Changes::None, secs);
         let (gp, e2) = pcmring_mixer(&w, 1.0, false, Changes::GainPan, secs);
         let (dy, e3) = pcmring_mixer(&w, 1.0, false, Changes::All, secs);
+        let (dy256, e8) =
+            pcmring_mixer_ahead(&w, 1.0, false, Changes::All, secs, None, Some(256));
         let (r13, e4) = pcmring_mixer(&w, 1.3, false, Changes::None, secs);
         let (packed, e5) = pcmring_mixer(&w, 1.0, true, Changes::None, secs);
         let (e3d, e6) = pcmring_scene(&w, Scene::Emitters51, secs);
@@ -824,9 +895,11 @@ fn main() {
         for (name, e) in [
             ("bare", e0),
             ("avx2", avx2.map_or(2.0, |a| a.1)),
+            ("avx512", avx512.map_or(2.0, |a| a.1)),
             ("static", e1),
             ("gp", e2),
             ("dyn", e3),
+            ("dyn avx2", e8),
             ("r1.3", e4),
             ("packed", e5),
             ("3d 5.1", e6),
@@ -848,18 +921,21 @@ fn main() {
             |x: Option<f64>, d: f64| x.map_or("-".to_string(), |v| format!("{:.2}x", v / d));
         let inv = |x: Option<f64>, d: f64| x.map_or("-".to_string(), |v| format!("{:.2}x", d / v));
         println!(
-            "{:>6} | {:>6.3} {:>6} | {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} | {:>6} {:>6} | {:>8} {:>8} | {:>6.0} {:>6.0}",
+            "{:>6} | {:>6.3} {:>6} {:>6} | {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} | {:>6} {:>6} | {:>8} {:>8} {:>8} | {:>6.0} {:>6.0}",
             n,
             bare,
             f(avx2.map(|a| a.0)),
+            f(avx512.map(|a| a.0)),
             st,
             gp,
             dy,
+            dy256,
             r13,
             packed,
             kira.map_or("-".into(), |v| format!("{v:.2}")),
             rodio.map_or("-".into(), |v| format!("{v:.2}")),
             inv(avx2.map(|a| a.0), dy),
+            inv(avx512.map(|a| a.0), dy),
             ratio(kira, dy),
             rt_voices(dy),
             rt_voices(st)

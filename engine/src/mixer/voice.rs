@@ -61,8 +61,6 @@ pub(crate) struct Voice {
     pub sound: Option<Sound>,
     /// For a streaming voice: its ring (and `sound` is `None`).
     pub stream: Option<Arc<StreamShared>>,
-    /// The plane pairs of `layout`.
-    pub pairs: usize,
     pub ramp_left: u32,
     pub step_left: u32,
     pub generation: u32,
@@ -81,6 +79,8 @@ pub(crate) struct Voice {
     pub simd: Simd,
     /// Whether any of `tweens` or `pending` is set.
     pub tweening: bool,
+    /// The plane pairs of `layout` (a byte: the hot part fits four cache lines).
+    pub pairs: u8,
     /// Gain per output plane now, its target and its slope per frame.
     pub g: [f32; MAX_OUTPUT_CHANNELS],
     pub t: [f32; MAX_OUTPUT_CHANNELS],
@@ -102,6 +102,9 @@ pub(crate) struct Voice {
 
 /// Bytes at the start of a [`Voice`] that every block reads.
 const HOT_BYTES: usize = std::mem::offset_of!(Voice, matrix);
+
+// Four cache lines: a new hot field must push a cold one out.
+const _: () = assert!(HOT_BYTES <= 256);
 
 /// How many of the next `want` frames, from position `pos` with steps of
 /// at most `smax`, start before position `last` (all of them, without a
@@ -239,7 +242,7 @@ impl Voice {
     pub fn set_layout(&mut self, layout: OutputLayout) {
         if layout != self.layout {
             self.layout = layout;
-            self.pairs = layout.planes() / 2;
+            self.pairs = (layout.planes() / 2) as u8;
             self.matrix = layout.matrix(self.channels);
             if self.fade == FadeEnd::None && self.state != State::Paused {
                 let t = self.targets();
@@ -256,7 +259,7 @@ impl Voice {
             self.d = [0.0; MAX_OUTPUT_CHANNELS];
             self.ramp_left = 0;
         } else {
-            let used = 2 * self.pairs;
+            let used = 2 * self.pairs as usize;
             for ((d, t), g) in self.d[..used].iter_mut().zip(&t).zip(&self.g) {
                 *d = (t - g) / frames as f32;
             }
@@ -721,7 +724,7 @@ impl Voice {
                 self.g = self.t;
             } else {
                 // Planes past the layout's are never mixed (a layout change snaps them).
-                let used = 2 * self.pairs;
+                let used = 2 * self.pairs as usize;
                 for (g, d) in self.g[..used].iter_mut().zip(&self.d[..used]) {
                     *g += d * kr as f32;
                 }
@@ -731,7 +734,7 @@ impl Voice {
 
     #[inline(always)]
     fn silent(&self) -> bool {
-        self.ramp_left == 0 && self.g[..2 * self.pairs].iter().all(|&g| g == 0.0)
+        self.ramp_left == 0 && self.g[..2 * self.pairs as usize].iter().all(|&g| g == 0.0)
     }
 
     /// Asks the CPU to start loading the hot part of this voice's state (a hint).
@@ -817,7 +820,7 @@ impl Voice {
     fn mix_span(&mut self, src: &[f32], out: &mut Planes) -> bool {
         let n = out.len();
         let ch = self.channels as usize;
-        let pairs = self.pairs;
+        let pairs = self.pairs as usize;
         let mut o = 0;
         while o < n {
             if !self.wrap() {
@@ -1004,7 +1007,7 @@ impl Voice {
                 let (a, b) = (self.fetch(src, idx, c), self.fetch(src, idx + 1, c));
                 *v = a + (b - a) * frac;
             }
-            for q in 0..self.pairs {
+            for q in 0..self.pairs as usize {
                 if !self.pair_live(q) {
                     continue;
                 }
@@ -1021,7 +1024,7 @@ impl Voice {
                 r[0] += xb * self.g[2 * q + 1];
             }
         } else {
-            for q in 0..self.pairs {
+            for q in 0..self.pairs as usize {
                 if !self.pair_live(q) {
                     continue;
                 }
