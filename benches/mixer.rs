@@ -869,7 +869,8 @@ fn main() {
             let w = workload(n);
             for _ in 0..reps {
                 for &a in &aheads {
-                    let (t, _) = pcmring_mixer_ahead(&w, 1.0, false, changes, secs, a, simd_limit());
+                    let (t, _) =
+                        pcmring_mixer_ahead(&w, 1.0, false, changes, secs, a, simd_limit());
                     println!("{which} N {n} ahead {a:?}: {t:.3} ns per voice-frame");
                 }
             }
@@ -880,14 +881,16 @@ fn main() {
         let w = workload(n);
         let (bare, e0) = bare_loop(&w, secs);
         #[cfg(target_arch = "x86_64")]
-        let (avx2, avx512) = (avx2_bare::run(&w, secs, false), avx2_bare::run(&w, secs, true));
+        let (avx2, avx512) = (
+            avx2_bare::run(&w, secs, false),
+            avx2_bare::run(&w, secs, true),
+        );
         #[cfg(not(target_arch = "x86_64"))]
         let (avx2, avx512): (Option<(f64, f64)>, Option<(f64, f64)>) = (None, None);
         let (st, e1) = pcmring_mixer(&w, 1.0, false, Changes::None, secs);
         let (gp, e2) = pcmring_mixer(&w, 1.0, false, Changes::GainPan, secs);
         let (dy, e3) = pcmring_mixer(&w, 1.0, false, Changes::All, secs);
-        let (dy256, e8) =
-            pcmring_mixer_ahead(&w, 1.0, false, Changes::All, secs, None, Some(256));
+        let (dy256, e8) = pcmring_mixer_ahead(&w, 1.0, false, Changes::All, secs, None, Some(256));
         let (r13, e4) = pcmring_mixer(&w, 1.3, false, Changes::None, secs);
         let (packed, e5) = pcmring_mixer(&w, 1.0, true, Changes::None, secs);
         let (e3d, e6) = pcmring_scene(&w, Scene::Emitters51, secs);

@@ -763,27 +763,3 @@ pub fn matrix_lerp(
     }
     (pos, step)
 }
-#[cfg(test)]
-mod xbench {
-    use super::*;
-    #[test]
-    #[ignore]
-    fn xbench_kernel() {
-        let src: Vec<f32> = (0..4096).map(|i| (i as f32 * 0.01).sin()).collect();
-        let mut l = vec![0.0f32; 256];
-        let mut r = vec![0.0f32; 256];
-        for (simd, ramp) in [(Simd::Avx512, true), (Simd::Avx512, false), (Simd::Avx2, true), (Simd::Portable, true), (Simd::Portable, false)] {
-            let g = if ramp { [0.3, 0.4, 0.001, 0.002] } else { [0.3, 0.4, 0.0, 0.0] };
-            let dstep = if ramp { 12345 } else { 0 };
-            let t = std::time::Instant::now();
-            let reps = 200_000;
-            for k in 0..reps {
-                let pos = ((k % 1000) as u64) << 32 | 0x1234_5678;
-                let x = mono_lerp(&src, pos, 4_400_000_000, dstep, &mut l, &mut r, g, simd);
-                std::hint::black_box(x);
-            }
-            let ns = t.elapsed().as_nanos() as f64 / (reps as f64 * 256.0);
-            eprintln!("{simd:?} ramp {ramp}: {ns:.3} ns/frame = {:.2} cycles/16 frames at 4.2 GHz", ns * 4.2 * 16.0);
-        }
-    }
-}
