@@ -488,14 +488,30 @@ mod gather {
                 (4_080_218_931u64, 0, true),
                 (5_583_457_484u64, -1_234_567, true),
                 (3_000_000_000u64, 2_345_678, false),
+                // Above 1.9 frames per step (gathers in the AVX-512 kernel),
+                // steady and ramping across it.
+                (9_000_000_000u64, 0, true),
+                (7_900_000_000u64, 40_000_000, true),
             ] {
-                for n in [1usize, 7, 8, 9, 64, 255, 256] {
+                // The whole source, and only as much as the last frame needs
+                // (the window loads then fall back near the end).
+                for (n, short) in [1usize, 7, 8, 9, 64, 255, 256]
+                    .into_iter()
+                    .flat_map(|n| [(n, false), (n, true)])
+                {
                     let g = if ramp {
                         [0.3, 0.7, 0.001, -0.002]
                     } else {
                         [0.3, 0.7, 0.0, 0.0]
                     };
                     let pos = 123u64 << 32 | 0x89AB_CDEF;
+                    let need = super::super::last_index(pos, step, dstep, n) + 2;
+                    // Stereo reads two samples per frame.
+                    let (mono, stereo) = if short {
+                        (&src[..need], &src[..2 * need])
+                    } else {
+                        (&src[..], &src[..])
+                    };
                     let mut out = [
                         vec![0.1f32; n],
                         vec![0.2f32; n],
@@ -510,18 +526,18 @@ mod gather {
                         let (mut a, mut b) = (a.clone(), b.clone());
                         let (mut c, mut d) = (a.clone(), b.clone());
                         let x =
-                            mono_lerp(&src, pos, step, dstep, &mut a, &mut b, g, Simd::Portable);
-                        let y = mono_lerp(&src, pos, step, dstep, &mut c, &mut d, g, simd);
+                            mono_lerp(mono, pos, step, dstep, &mut a, &mut b, g, Simd::Portable);
+                        let y = mono_lerp(mono, pos, step, dstep, &mut c, &mut d, g, simd);
                         assert_eq!(x, y);
-                        assert_eq!((a, b), (c, d), "mono {simd:?} {step} {dstep} {n}");
+                        assert_eq!((a, b), (c, d), "mono {simd:?} {step} {dstep} {n} {short}");
                     }
-                    let x = stereo_lerp(&src, pos, step, dstep, a, b, g, Simd::Portable);
-                    let y = stereo_lerp(&src, pos, step, dstep, c, d, g, Simd::Avx2);
+                    let x = stereo_lerp(stereo, pos, step, dstep, a, b, g, Simd::Portable);
+                    let y = stereo_lerp(stereo, pos, step, dstep, c, d, g, Simd::Avx2);
                     assert_eq!(x, y);
                     assert_eq!(
                         (a.clone(), b.clone()),
                         (c.clone(), d.clone()),
-                        "stereo {step} {dstep} {n}"
+                        "stereo {step} {dstep} {n} {short}"
                     );
                 }
             }
@@ -537,7 +553,8 @@ mod gather {
 /// two-register permutes fetch them; otherwise (and near the end of the
 /// source) a masked gather does. The last group is masked, so there is no
 /// scalar tail. Same operations in the same order as the scalar loop,
-/// without fused multiply-add: bit-identical results (tested below).
+/// without fused multiply-add: bit-identical results (tested with the
+/// AVX2 kernels, in [`gather`]).
 #[cfg(target_arch = "x86_64")]
 mod wide {
     use super::{advance, FRAC24};

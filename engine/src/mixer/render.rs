@@ -543,10 +543,10 @@ fn mix_voices(r: &mut MixerRenderer, t0: u64, n: usize) {
     while i < active.len() {
         let slot = active[i] as usize;
         if ahead_by > 0 {
-            // Only this one prefetch run per voice: an extra early touch of
-            // the first line of a voice further ahead (to start its page
-            // walk) held up retirement in the profile and measured up to a
-            // quarter slower at 15,000 voices (benches/mixer.rs).
+            // The sources of the voice `ahead_by` on, and the hot state of
+            // the one twice as far (read by the source prefetch then). An
+            // early touch of a source page, to start its walk, measured no
+            // better (benches/mixer.rs, README).
             if let Some(&ahead) = active.get(i + ahead_by) {
                 voices[ahead as usize].prefetch(n);
             }
