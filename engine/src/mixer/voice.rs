@@ -120,6 +120,33 @@ fn frames_before(pos: u64, last: u64, smax: u64, want: usize) -> usize {
     }
 }
 
+/// Asks the CPU to start loading every cache line of `[first, end)`, four
+/// lines per step (a few lines past `end` are harmless: prefetch never
+/// faults). Does nothing off x86_64.
+#[inline(always)]
+fn prefetch_lines(first: *const i8, end: *const i8) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut line = first.wrapping_sub(first as usize & 63);
+        while line < end {
+            for k in 0..4 {
+                // SAFETY: prefetch has no architectural effect besides
+                // caching, on any address; `wrapping_add` computes the
+                // address without asserting it is in bounds.
+                unsafe {
+                    std::arch::x86_64::_mm_prefetch(
+                        line.wrapping_add(64 * k),
+                        std::arch::x86_64::_MM_HINT_T0,
+                    )
+                };
+            }
+            line = line.wrapping_add(256);
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (first, end);
+}
+
 /// Tweens (scheduled changes) a voice holds waiting for their frame.
 pub const PENDING_TWEENS: usize = 4;
 
@@ -740,51 +767,22 @@ impl Voice {
     /// Asks the CPU to start loading the hot part of this voice's state (a hint).
     #[inline(always)]
     pub fn prefetch_state(&self) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let p = self as *const Voice as *const i8;
-            let mut at = 0;
-            while at < HOT_BYTES {
-                // SAFETY: `at` is inside this voice; prefetch has no
-                // architectural effect besides caching.
-                unsafe {
-                    std::arch::x86_64::_mm_prefetch(p.add(at), std::arch::x86_64::_MM_HINT_T0)
-                };
-                at += 64;
-            }
-        }
+        let p = self as *const Voice as *const i8;
+        prefetch_lines(p, p.wrapping_add(HOT_BYTES));
     }
 
     /// Asks the CPU to start loading the source frames the next `n` output
     /// frames will read (a hint; never faults).
     #[inline(always)]
     pub fn prefetch(&self, n: usize) {
-        #[cfg(target_arch = "x86_64")]
         if let Some(sound) = &self.sound {
             let s = sound.samples();
             let ch = self.channels as usize;
             let start = (self.pos >> 32) as usize * ch;
             let len = (((n as u64 * self.step) >> 32) as usize + 2) * ch;
             let end = (start + len).min(s.len());
-            // Whole cache lines, four per step (a few lines past `end` are
-            // harmless: prefetch never faults).
-            let first = s.as_ptr().wrapping_add(start) as *const i8;
-            let mut line = first.wrapping_sub(first as usize & 63);
-            let end = s.as_ptr().wrapping_add(end) as *const i8;
-            while line < end {
-                for k in 0..4 {
-                    // SAFETY: prefetch has no architectural effect besides
-                    // caching, on any address; `wrapping_add` computes the
-                    // address without asserting it is in bounds.
-                    unsafe {
-                        std::arch::x86_64::_mm_prefetch(
-                            line.wrapping_add(64 * k),
-                            std::arch::x86_64::_MM_HINT_T0,
-                        )
-                    };
-                }
-                line = line.wrapping_add(256);
-            }
+            let p = s.as_ptr() as *const i8;
+            prefetch_lines(p.wrapping_add(4 * start), p.wrapping_add(4 * end));
         }
     }
 
