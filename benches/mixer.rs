@@ -461,8 +461,11 @@ fn bare_loop(w: &Workload, secs: f64) -> (f64, f64) {
 }
 
 /// The strongest bare loop: AVX2 intrinsics, sources of the voices
-/// `AHEAD` places on prefetched; measured with and without a page-walk hint
-/// (the first line of the voice `4 * AHEAD` places on), the faster counts.
+/// `AHEAD` places on prefetched; measured without a page-walk hint, with
+/// one per voice (the first line of the voice `4 * AHEAD` places on) and
+/// with them batched (every `WALK_BATCH` voices, the next `WALK_BATCH`
+/// voices' first lines at once, so their page walks overlap, as the mixer
+/// does); the fastest counts.
 #[cfg(target_arch = "x86_64")]
 mod avx2_bare {
     use super::*;
@@ -470,16 +473,23 @@ mod avx2_bare {
 
     const AHEAD: usize = 8;
 
-    /// Prefetches the sources of the voice `AHEAD` places on (and with
-    /// `PAGE`, the first line of the one `4 * AHEAD` on, to start its page walk).
+    /// Page-walk hints: none, one per voice, or batched.
+    const NO_WALK: usize = 0;
+    const WALK_EACH: usize = 1;
+    const WALK_BATCH: usize = 16;
+
+    /// Prefetches the sources of the voice `AHEAD` places on, and the
+    /// first lines of voices `4 * AHEAD` on to start their page walks: with
+    /// `PAGE` 1 one voice's, with `PAGE` > 1 the next `PAGE` voices' every
+    /// `PAGE` voices.
     ///
     /// # Safety
     /// Every `pos[v] + BLOCK <= src[v].len()`.
     #[inline(always)]
-    unsafe fn prefetch<const PAGE: bool>(src: &[Arc<[f32]>], pos: &[usize], v: usize) {
+    unsafe fn prefetch<const PAGE: usize>(src: &[Arc<[f32]>], pos: &[usize], v: usize) {
         let n = src.len();
         // SAFETY: by the contract, every address is inside `src[v + AHEAD]`
-        // or `src[v + 4 * AHEAD]`.
+        // or a `src[v + 4 * AHEAD + k]`.
         unsafe {
             if v + AHEAD < n {
                 let s = src[v + AHEAD].as_ptr().add(pos[v + AHEAD]);
@@ -489,9 +499,10 @@ mod avx2_bare {
                     k += 16;
                 }
             }
-            if PAGE && v + 4 * AHEAD < n {
-                let s = src[v + 4 * AHEAD].as_ptr().add(pos[v + 4 * AHEAD]);
-                _mm_prefetch(s as *const i8, _MM_HINT_T2);
+            if PAGE > 0 && v.is_multiple_of(PAGE) {
+                for w in (v + 4 * AHEAD..n).take(PAGE) {
+                    _mm_prefetch(src[w].as_ptr().add(pos[w]) as *const i8, _MM_HINT_T2);
+                }
             }
         }
     }
@@ -499,7 +510,7 @@ mod avx2_bare {
     /// # Safety
     /// The CPU must support AVX2; every `pos[v] + BLOCK <= src[v].len()`.
     #[target_feature(enable = "avx2")]
-    unsafe fn block<const PAGE: bool>(
+    unsafe fn block<const PAGE: usize>(
         src: &[Arc<[f32]>],
         pos: &[usize],
         gl: &[f32],
@@ -534,7 +545,7 @@ mod avx2_bare {
     /// # Safety
     /// The CPU must support AVX-512F; every `pos[v] + BLOCK <= src[v].len()`.
     #[target_feature(enable = "avx512f")]
-    unsafe fn block512<const PAGE: bool>(
+    unsafe fn block512<const PAGE: usize>(
         src: &[Arc<[f32]>],
         pos: &[usize],
         gl: &[f32],
@@ -562,15 +573,31 @@ mod avx2_bare {
         }
     }
 
-    /// The faster of the AVX2 (or with `wide`, AVX-512) loop with and
-    /// without the page-walk hint; `None` if the CPU lacks the extension.
+    /// The fastest of the AVX2 (or with `wide`, AVX-512) loop without,
+    /// with and with batched page-walk hints; `None` if the CPU lacks the
+    /// extension.
     pub fn run(w: &Workload, secs: f64, wide: bool) -> Option<(f64, f64)> {
-        let a = run_variant::<true>(w, secs, wide)?;
-        let b = run_variant::<false>(w, secs, wide)?;
-        Some(if a.0 <= b.0 { a } else { b })
+        let a = run_variant::<NO_WALK>(w, secs, wide)?;
+        let b = run_variant::<WALK_EACH>(w, secs, wide)?;
+        let c = run_variant::<WALK_BATCH>(w, secs, wide)?;
+        Some(
+            [a, b, c]
+                .into_iter()
+                .fold(a, |x, y| if y.0 < x.0 { y } else { x }),
+        )
     }
 
-    fn run_variant<const PAGE: bool>(w: &Workload, secs: f64, wide: bool) -> Option<(f64, f64)> {
+    /// The AVX2 loop's three variants (no, per-voice and batched page-walk
+    /// hints), for `MIXER_BENCH_PROFILE=avx2`.
+    pub fn variants(w: &Workload, secs: f64) -> Option<[f64; 3]> {
+        Some([
+            run_variant::<NO_WALK>(w, secs, false)?.0,
+            run_variant::<WALK_EACH>(w, secs, false)?.0,
+            run_variant::<WALK_BATCH>(w, secs, false)?.0,
+        ])
+    }
+
+    fn run_variant<const PAGE: usize>(w: &Workload, secs: f64, wide: bool) -> Option<(f64, f64)> {
         let has = if wide {
             std::is_x86_feature_detected!("avx512f")
         } else {
@@ -852,7 +879,8 @@ fn main() {
     let started = Instant::now();
     let mut scenes = Vec::new();
     if let Ok(which) = std::env::var("MIXER_BENCH_PROFILE") {
-        // Profiling aid: one pcmring column (`static`, `gp` or `dyn`) for a while.
+        // Profiling aid: one pcmring column (`static`, `gp` or `dyn`) for a
+        // while, or the AVX2 bare loop's variants (`avx2`).
         let changes = match which.as_str() {
             "gp" => Changes::GainPan,
             "dyn" => Changes::All,
@@ -867,6 +895,15 @@ fn main() {
         let reps = env_f64("MIXER_BENCH_REPS", 1.0) as usize;
         for &n in &ns {
             let w = workload(n);
+            #[cfg(target_arch = "x86_64")]
+            if which == "avx2" {
+                for _ in 0..reps {
+                    if let Some([a, b, c]) = avx2_bare::variants(&w, secs) {
+                        println!("avx2 N {n}: no hint {a:.3}, per voice {b:.3}, batched {c:.3} ns per voice-frame");
+                    }
+                }
+                continue;
+            }
             for _ in 0..reps {
                 for &a in &aheads {
                     let (t, _) =

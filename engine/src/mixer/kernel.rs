@@ -164,11 +164,15 @@ pub fn mono_lerp(
             Simd::Avx512 if ramp => {
                 // SAFETY: `simd` is at most what `Simd::detect` found on this
                 // CPU; the index bound is checked above, the length just now.
-                return unsafe { wide::mono_lerp::<true>(src, pos, step, dstep, l, r, g) };
+                return unsafe {
+                    wide::mono_lerp::<true>(src, pos, step, dstep, l, r, g[0], g[1], g[2], g[3])
+                };
             }
             Simd::Avx512 => {
                 // SAFETY: as above.
-                return unsafe { wide::mono_lerp::<false>(src, pos, step, dstep, l, r, g) };
+                return unsafe {
+                    wide::mono_lerp::<false>(src, pos, step, dstep, l, r, g[0], g[1], g[2], g[3])
+                };
             }
             Simd::Avx2 if ramp => {
                 // SAFETY: as above.
@@ -568,7 +572,12 @@ mod wide {
     /// The CPU has AVX-512F; `r.len() >= l.len()`; the last frame's index
     /// `last` has `last + 1 < src.len()` (checked by the caller);
     /// `src.len() < 2^31`.
+    ///
+    /// (The gains come as four scalars, in registers: as an array they
+    /// went through the stack, and the kernel's first load of them waited
+    /// on a failed store forward.)
     #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
     pub unsafe fn mono_lerp<const RAMP: bool>(
         src: &[f32],
         pos: u64,
@@ -576,7 +585,10 @@ mod wide {
         dstep: i64,
         l: &mut [f32],
         r: &mut [f32],
-        g: [f32; 4],
+        gl: f32,
+        gr: f32,
+        dl: f32,
+        dr: f32,
     ) -> (u64, u64) {
         let n = l.len();
         let ptr = src.as_ptr();
@@ -619,7 +631,6 @@ mod wide {
             let zero = _mm512_setzero_si512();
             let one = _mm512_set1_epi32(1);
             let scale = _mm512_set1_ps(FRAC24);
-            let [gl, gr, dl, dr] = g;
             let (vgl, vgr, vdl, vdr) = (
                 _mm512_set1_ps(gl),
                 _mm512_set1_ps(gr),
