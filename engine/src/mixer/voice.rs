@@ -80,12 +80,11 @@ pub(crate) struct Voice {
     pub simd: Simd,
     /// Whether any of `tweens` or `pending` is set.
     pub tweening: bool,
-    /// The plane pairs of `layout` (a byte: the hot part fits four cache lines).
+    /// The plane pairs of `layout` (a byte: the hot part fits three cache lines).
     pub pairs: u8,
-    /// Gain per output plane now, its target and its slope per frame.
-    pub g: [f32; MAX_OUTPUT_CHANNELS],
-    pub t: [f32; MAX_OUTPUT_CHANNELS],
-    pub d: [f32; MAX_OUTPUT_CHANNELS],
+    /// Per plane pair: the gains now, their targets and slopes per frame
+    /// (a stereo layout's pair ends the hot part; the others are cold).
+    pub gains: [PairGains; MAX_OUTPUT_CHANNELS / 2],
     // The cold part.
     /// For a sound of 3 to 8 channels: its matrix onto the layout.
     pub matrix: &'static Matrix,
@@ -101,11 +100,23 @@ pub(crate) struct Voice {
     pub pending: [Option<ParamTween>; PENDING_TWEENS],
 }
 
-/// Bytes at the start of a [`Voice`] that every block reads.
-const HOT_BYTES: usize = std::mem::offset_of!(Voice, matrix);
+/// The gains of one output plane pair (planes `2p` and `2p + 1`): now, the
+/// ramp's targets, and the slopes per frame.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct PairGains {
+    pub g: [f32; 2],
+    pub t: [f32; 2],
+    pub d: [f32; 2],
+}
 
-// Four cache lines: a new hot field must push a cold one out.
-const _: () = assert!(HOT_BYTES <= 256);
+/// Bytes at the start of a [`Voice`] that every block of a voice on a
+/// stereo output reads: up to its first plane pair's gains.
+const HOT_BYTES: usize = std::mem::offset_of!(Voice, gains) + std::mem::size_of::<PairGains>();
+
+// Three cache lines: a new hot field must push a cold one out (the first
+// pair's gains are interleaved so they fit; as three arrays of eight they
+// had made it four).
+const _: () = assert!(HOT_BYTES <= 192);
 
 /// How many of the next `want` frames, from position `pos` with steps of
 /// at most `smax`, start before position `last` (all of them, without a
@@ -121,16 +132,16 @@ fn frames_before(pos: u64, last: u64, smax: u64, want: usize) -> usize {
     }
 }
 
-/// Asks the CPU to start loading every cache line of `[first, end)`, four
-/// lines per step (a few lines past `end` are harmless: prefetch never
-/// faults). Does nothing off x86_64.
+/// Asks the CPU to start loading every cache line of `[first, end)`,
+/// `STEP` lines per step (a few lines past `end` are harmless: prefetch
+/// never faults). Does nothing off x86_64.
 #[inline(always)]
-fn prefetch_lines(first: *const i8, end: *const i8) {
+fn prefetch_lines<const STEP: usize>(first: *const i8, end: *const i8) {
     #[cfg(target_arch = "x86_64")]
     {
         let mut line = first.wrapping_sub(first as usize & 63);
         while line < end {
-            for k in 0..4 {
+            for k in 0..STEP {
                 // SAFETY: prefetch has no architectural effect besides
                 // caching, on any address; `wrapping_add` computes the
                 // address without asserting it is in bounds.
@@ -141,7 +152,7 @@ fn prefetch_lines(first: *const i8, end: *const i8) {
                     )
                 };
             }
-            line = line.wrapping_add(256);
+            line = line.wrapping_add(64 * STEP);
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -179,9 +190,7 @@ impl Voice {
         Voice {
             pos: 0,
             step: ONE,
-            g: [0.0; MAX_OUTPUT_CHANNELS],
-            t: [0.0; MAX_OUTPUT_CHANNELS],
-            d: [0.0; MAX_OUTPUT_CHANNELS],
+            gains: [PairGains::default(); MAX_OUTPUT_CHANNELS / 2],
             layout: OutputLayout::Stereo,
             pairs: 1,
             matrix: OutputLayout::Stereo.matrix(1),
@@ -266,7 +275,7 @@ impl Voice {
         self.seen_rate = sp.rate.load(Ordering::Acquire);
         self.gain = param::unpack(self.seen_gain).1;
         self.pan = param::unpack(self.seen_pan).1;
-        self.g = [0.0; MAX_OUTPUT_CHANNELS];
+        self.gains = [PairGains::default(); MAX_OUTPUT_CHANNELS / 2];
         self.retarget(p.fade_in);
     }
 
@@ -289,18 +298,16 @@ impl Voice {
         // The operations of `targets` and `ramp_to`, so the result is the
         // same to the bit (these layouts mix planes 0 and 1 only).
         let (l, r) = pan_gains(pan, self.channels);
-        let mut t = [0.0; MAX_OUTPUT_CHANNELS];
-        (t[0], t[1]) = (l * self.gain, r * self.gain);
-        self.t = t;
+        let t = [l * self.gain, r * self.gain];
+        let p = &mut self.gains[0];
+        p.t = t;
         if frames == 0 {
-            self.g = t;
-            self.d = [0.0; MAX_OUTPUT_CHANNELS];
+            p.g = t;
+            p.d = [0.0; 2];
             self.ramp_left = 0;
         } else {
             let f = frames as f32;
-            let mut d = [0.0; MAX_OUTPUT_CHANNELS];
-            (d[0], d[1]) = ((t[0] - self.g[0]) / f, (t[1] - self.g[1]) / f);
-            self.d = d;
+            p.d = [(t[0] - p.g[0]) / f, (t[1] - p.g[1]) / f];
             self.ramp_left = frames;
         }
     }
@@ -322,6 +329,10 @@ impl Voice {
         if layout != self.layout {
             self.layout = layout;
             self.pairs = (layout.planes() / 2) as u8;
+            // The pairs past the layout's stay silent until it grows.
+            for p in &mut self.gains[self.pairs as usize..] {
+                *p = PairGains::default();
+            }
             self.matrix = layout.matrix(self.channels);
             if self.fade == FadeEnd::None && self.state != State::Paused {
                 self.retarget(0);
@@ -331,15 +342,18 @@ impl Voice {
 
     /// Starts a linear ramp of the effective gains to `t` over `frames`.
     pub fn ramp_to(&mut self, t: [f32; MAX_OUTPUT_CHANNELS], frames: u32) {
-        self.t = t;
+        for (p, t) in self.gains.iter_mut().zip(t.chunks_exact(2)) {
+            p.t = [t[0], t[1]];
+        }
         if frames == 0 {
-            self.g = t;
-            self.d = [0.0; MAX_OUTPUT_CHANNELS];
+            for p in &mut self.gains {
+                (p.g, p.d) = (p.t, [0.0; 2]);
+            }
             self.ramp_left = 0;
         } else {
-            let used = 2 * self.pairs as usize;
-            for ((d, t), g) in self.d[..used].iter_mut().zip(&t).zip(&self.g) {
-                *d = (t - g) / frames as f32;
+            let f = frames as f32;
+            for p in &mut self.gains[..self.pairs as usize] {
+                p.d = [(p.t[0] - p.g[0]) / f, (p.t[1] - p.g[1]) / f];
             }
             self.ramp_left = frames;
         }
@@ -608,7 +622,9 @@ impl Voice {
         match self.state {
             State::Pending => {
                 self.state = State::Paused;
-                self.g = [0.0; MAX_OUTPUT_CHANNELS];
+                for p in &mut self.gains {
+                    p.g = [0.0; 2];
+                }
                 self.ramp_left = 0;
             }
             State::Playing if self.fade == FadeEnd::None => self.fade_out(fade, FadeEnd::Pause),
@@ -779,15 +795,15 @@ impl Voice {
     /// `[g0, g1, d0, d1]`.
     #[inline(always)]
     fn pair_ramp(&self, p: usize) -> [f32; 4] {
-        let (a, b) = (2 * p, 2 * p + 1);
-        [self.g[a], self.g[b], self.d[a], self.d[b]]
+        let x = &self.gains[p];
+        [x.g[0], x.g[1], x.d[0], x.d[1]]
     }
 
     /// Whether plane pair `p` gets any signal in the current ramp.
     #[inline(always)]
     fn pair_live(&self, p: usize) -> bool {
-        let (a, b) = (2 * p, 2 * p + 1);
-        self.g[a] != 0.0 || self.g[b] != 0.0 || self.t[a] != 0.0 || self.t[b] != 0.0
+        let x = &self.gains[p];
+        x.g != [0.0; 2] || x.t != [0.0; 2]
     }
 
     /// Advances the gain ramp by `kr` frames (snapping to the target at its end).
@@ -795,13 +811,16 @@ impl Voice {
     fn advance_gain(&mut self, kr: usize) {
         if kr > 0 {
             self.ramp_left -= kr as u32;
+            // Pairs past the layout's are never mixed, and stay 0 (see
+            // `set_layout`): only the layout's are touched.
+            let pairs = &mut self.gains[..self.pairs as usize];
             if self.ramp_left == 0 {
-                self.g = self.t;
+                for p in pairs {
+                    p.g = p.t;
+                }
             } else {
-                // Planes past the layout's are never mixed (a layout change snaps them).
-                let used = 2 * self.pairs as usize;
-                for (g, d) in self.g[..used].iter_mut().zip(&self.d[..used]) {
-                    *g += d * kr as f32;
+                for p in pairs {
+                    p.g = [p.g[0] + p.d[0] * kr as f32, p.g[1] + p.d[1] * kr as f32];
                 }
             }
         }
@@ -809,14 +828,17 @@ impl Voice {
 
     #[inline(always)]
     fn silent(&self) -> bool {
-        self.ramp_left == 0 && self.g[..2 * self.pairs as usize].iter().all(|&g| g == 0.0)
+        self.ramp_left == 0
+            && self.gains[..self.pairs as usize]
+                .iter()
+                .all(|p| p.g == [0.0; 2])
     }
 
     /// Asks the CPU to start loading the hot part of this voice's state (a hint).
     #[inline(always)]
     pub fn prefetch_state(&self) {
         let p = self as *const Voice as *const i8;
-        prefetch_lines(p, p.wrapping_add(HOT_BYTES));
+        prefetch_lines::<{ HOT_BYTES.div_ceil(64) }>(p, p.wrapping_add(HOT_BYTES));
     }
 
     /// Asks the CPU to start loading the source frames the next `n` output
@@ -830,7 +852,7 @@ impl Voice {
             let len = (((n as u64 * self.step) >> 32) as usize + 2) * ch;
             let end = (start + len).min(s.len());
             let p = s.as_ptr() as *const i8;
-            prefetch_lines(p.wrapping_add(4 * start), p.wrapping_add(4 * end));
+            prefetch_lines::<4>(p.wrapping_add(4 * start), p.wrapping_add(4 * end));
         }
     }
 
@@ -918,7 +940,7 @@ impl Voice {
                             if !self.pair_live(p) {
                                 continue;
                             }
-                            let (gl, gr) = (self.g[2 * p], self.g[2 * p + 1]);
+                            let [gl, gr] = self.gains[p].g;
                             let (l, r) = out.pair(p, o + kr, o + k);
                             match ch {
                                 1 => kernel::mono_flat(&s[kr..], l, r, gl, gr),
@@ -979,7 +1001,8 @@ impl Voice {
                             if !self.pair_live(q) {
                                 continue;
                             }
-                            let g = [self.g[2 * q], self.g[2 * q + 1], 0.0, 0.0];
+                            let [gl, gr] = self.gains[q].g;
+                            let g = [gl, gr, 0.0, 0.0];
                             let (l, r) = out.pair(q, o + kr, o + k);
                             next = Some(self.lerp_pair(s, q, (p, step, dstep), l, r, g));
                         }
@@ -1049,14 +1072,7 @@ impl Voice {
         let a1 = self.fetch(src, idx, c1);
         let b1 = self.fetch(src, idx + 1, c1);
         if self.ramp_left > 0 {
-            self.ramp_left -= 1;
-            if self.ramp_left == 0 {
-                self.g = self.t;
-            } else {
-                for (g, d) in self.g.iter_mut().zip(self.d) {
-                    *g += d;
-                }
-            }
+            self.advance_gain(1);
         }
         let (v0, v1) = (a0 + (b0 - a0) * frac, a1 + (b1 - a1) * frac);
         let ch = self.channels as usize;
@@ -1079,8 +1095,8 @@ impl Voice {
                 };
                 let (xa, xb) = (dot(&self.matrix[2 * q]), dot(&self.matrix[2 * q + 1]));
                 let (l, r) = out.pair(q, 0, 1);
-                l[0] += xa * self.g[2 * q];
-                r[0] += xb * self.g[2 * q + 1];
+                l[0] += xa * self.gains[q].g[0];
+                r[0] += xb * self.gains[q].g[1];
             }
         } else {
             for q in 0..self.pairs as usize {
@@ -1088,8 +1104,8 @@ impl Voice {
                     continue;
                 }
                 let (l, r) = out.pair(q, 0, 1);
-                l[0] += v0 * self.g[2 * q];
-                r[0] += v1 * self.g[2 * q + 1];
+                l[0] += v0 * self.gains[q].g[0];
+                r[0] += v1 * self.gains[q].g[1];
             }
         }
         self.pos += self.step;
