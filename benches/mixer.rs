@@ -16,9 +16,9 @@
 //!   for baseline x86_64, SSE2), fixed gains, unit rate, no features.
 //! - `avx2`: the strongest baseline the issue names: the same multiply-add
 //!   written with AVX2 intrinsics (8 frames per instruction, no FMA, like the
-//!   mixer), the next voices' sources prefetched, with and without an early
-//!   page-walk hint (the faster of the two); `-` without AVX2 (detected at
-//!   run time).
+//!   mixer), the next voices' sources prefetched, without page-walk hints,
+//!   with one per voice, and with them batched as the mixer does (the
+//!   fastest of the three); `-` without AVX2 (detected at run time).
 //! - `avx512`: the same loop with AVX-512 (16 frames per instruction), since
 //!   the mixer uses AVX-512 where the CPU has it; `-` without AVX-512F.
 //! - `static`: the mixer, fixed gain and pan, unit rate.
@@ -49,7 +49,8 @@
 //! measurement, default 0.6), `MIXER_BENCH_NS` (comma-separated voice counts,
 //! default `100,1000,5000,15000`), `MIXER_BENCH_PEERS_MAX` (default 5000),
 //! `MIXER_BENCH_PROFILE=static|gp|dyn` (instead, run only that column, for a
-//! profiler; `MIXER_BENCH_SIMD=128|256|512` limits the mixer's vectors;
+//! profiler, or with `avx2` the AVX2 bare loop's three variants;
+//! `MIXER_BENCH_SIMD=128|256|512` limits the mixer's vectors;
 //! with `MIXER_BENCH_AHEADS=0,8,16` alternating those prefetch
 //! distances and `MIXER_BENCH_REPS` repetitions), `MIXER_BENCH_STREAMS` (default 64; 0 skips the streaming run)
 //! and `MIXER_BENCH_STREAM_VOICES` (default 5000),

@@ -45,10 +45,11 @@
 //!   SSE2, AVX2 and AVX-512, picked at run time; with AVX-512 the
 //!   interpolation runs sixteen frames per instruction (AVX2: gathers).
 //!   Every variant gives bit-identical output. The voice loop prefetches
-//!   the sources of the voices a few places ahead and, further ahead, the
-//!   hot part of their state. With tens of thousands of voices on distinct
-//!   sounds, page-translation misses dominate: pack the sounds into one bank
-//!   with [`crate::sound::Sound::pack`] (huge pages) to cut the cost
+//!   the sources of the voices a few places ahead, further ahead the hot
+//!   part of their state, and further still starts the page walks of a
+//!   batch of voices at once. With tens of thousands of voices on distinct
+//!   sounds, page-translation misses still cost: pack the sounds into one
+//!   bank with [`crate::sound::Sound::pack`] (huge pages) to cut them
 //!   (`benches/mixer.rs` measures both).
 //! - **Buses**: every voice mixes into a bus ([`BusId::MAIN`] or one added by
 //!   [`MixerBuilder::bus`]); buses have ramped gains, then the master gain and
