@@ -225,6 +225,43 @@ fn a_pair_change_crossfades_with_power_bounded() {
 }
 
 #[test]
+fn the_centre_fades_back_in_from_silence_after_a_stereo_spell() {
+    // A voice panned between FL and FC on 5.1; the device turns stereo and
+    // the voice is paused there; the device is 5.1 again, then the voice
+    // resumes: FL and FC fade in from silence over the ramp, never jumping
+    // back to the levels they had before the stereo spell (on stereo only
+    // the front pair's gains are kept up to date).
+    let ramp = 64;
+    let (mixer, mut r) = MixerBuilder::new(RATE)
+        .ramp_frames(ramp)
+        .default_fade(ramp)
+        .build();
+    let snd = Sound::from_samples(vec![0.5f32; 8000], 1, RATE).unwrap();
+    let v = mixer.play(&snd, PlayParams::new().pan(-0.5)).unwrap();
+    let _ = render(&mut r, 6, 128, 0);
+    let out = render(&mut r, 6, 128, 128);
+    let (fl, fc) = (out[FL], out[FC]);
+    assert!(fl > 0.1 && fc > 0.1, "{:?}", &out[..6]);
+    assert!(out
+        .chunks_exact(6)
+        .all(|f| f == [fl, 0.0, 0.0, 0.0, fc, 0.0]));
+    let _ = render(&mut r, 2, 128, 256);
+    v.pause().unwrap();
+    let out = render(&mut r, 2, 128, 384);
+    assert!(out[2 * ramp as usize..].iter().all(|&x| x == 0.0), "paused");
+    let out = render(&mut r, 6, 128, 512);
+    assert!(out.iter().all(|&x| x == 0.0), "paused on 5.1");
+    v.resume().unwrap();
+    let out = render(&mut r, 6, 128, 640);
+    for (i, f) in out.chunks_exact(6).enumerate() {
+        let k = ((i + 1).min(ramp as usize)) as f32 / ramp as f32;
+        assert!((f[FL] - fl * k).abs() < 1e-6, "frame {i}: {f:?}");
+        assert!((f[FC] - fc * k).abs() < 1e-6, "frame {i}: {f:?}");
+        assert_eq!((f[FR], f[RL], f[RR], f[LFE]), (0.0, 0.0, 0.0, 0.0));
+    }
+}
+
+#[test]
 fn resampled_voice_on_a_side_speaker_equals_the_stereo_right_channel() {
     // Rate 1.3 takes the interpolating kernel: a 7.1 voice on SR (the right
     // lane of the last plane pair) must equal the same voice hard right on stereo.
