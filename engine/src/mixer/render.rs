@@ -578,7 +578,9 @@ fn mix_voices(r: &mut MixerRenderer, t0: u64, n: usize) {
                 voices[further as usize].prefetch_state();
             }
             if i.is_multiple_of(WALK_BATCH) {
-                for &s in active.iter().skip(i + 4 * ahead_by).take(WALK_BATCH) {
+                let from = (i + 4 * ahead_by).min(active.len());
+                let to = (from + WALK_BATCH).min(active.len());
+                for &s in &active[from..to] {
                     prefetch_walk(next_read[s as usize]);
                 }
             }
