@@ -445,6 +445,62 @@ fn a_hundred_thousand_voices() {
 }
 
 #[test]
+fn ramps_that_end_inside_a_block_mix_as_if_the_block_ended_there() {
+    // Gain, pan and rate change every 256 frames and ramp over 240: one
+    // 256-frame block (the ramp's end and the steady rest in one kernel
+    // call per voice) must equal blocks of 240 and 16, bit for bit, at
+    // every vector width, through rates up to 2.5 and loop wraps.
+    let run = |bits: u32, split: bool| {
+        let (m, mut r) = MixerBuilder::new(RATE)
+            .voices(64)
+            .clip(Clip::Off)
+            .ramp_frames(240)
+            .build();
+        r.limit_simd(bits);
+        let mono = ramp_sound(1500);
+        let voices: Vec<_> = (0..9)
+            .map(|k| {
+                let p = PlayParams::new()
+                    .rate(0.6 + 0.2 * k as f32)
+                    .offset(k * 37)
+                    .looping(Loop::Region {
+                        start: 5,
+                        end: 1200 + k,
+                    });
+                m.play(&mono, p).unwrap()
+            })
+            .collect();
+        let mut out = Vec::new();
+        for round in 0..12u64 {
+            for (k, v) in voices.iter().enumerate() {
+                let x = (round * 7 + k as u64 * 3) % 11;
+                v.set_rate(0.5 + 0.2 * x as f32).unwrap();
+                v.set_gain(0.2 + 0.07 * x as f32).unwrap();
+                v.set_pan(x as f32 / 5.0 - 1.0).unwrap();
+            }
+            let t0 = round * 256;
+            if split {
+                out.extend(render_stereo(&mut r, t0, 240, 240));
+                out.extend(render_stereo(&mut r, t0 + 240, 16, 16));
+            } else {
+                out.extend(render_stereo(&mut r, t0, 256, 256));
+            }
+        }
+        out
+    };
+    let reference = run(128, true);
+    assert!(reference.iter().any(|&x| x != 0.0));
+    for bits in [128, 256, 512] {
+        let merged = run(bits, false);
+        let same = reference
+            .iter()
+            .zip(&merged)
+            .all(|(x, y)| x.to_bits() == y.to_bits());
+        assert!(same, "{bits} bits: one block differs from two");
+    }
+}
+
+#[test]
 fn simd_and_portable_loops_agree_bit_for_bit() {
     // 128: the portable loops; 256: AVX2; 512: AVX-512 (each capped at what
     // this CPU has, so on a CPU without them the runs repeat a narrower one).

@@ -188,6 +188,64 @@ pub fn mono_lerp(
     unsafe { mono_lerp_unchecked(src, pos, step, dstep, l, r, g) }
 }
 
+/// What follows a ramp in [`mono_lerp_then`]: `frames` more frames at the
+/// steady step `step` with the flat gains `gl`, `gr` (where the rate and
+/// gain ramps land).
+#[derive(Debug, Clone, Copy)]
+pub struct Then {
+    pub frames: usize,
+    pub step: u64,
+    pub gl: f32,
+    pub gr: f32,
+}
+
+/// [`mono_lerp`] over the first `l.len() - then.frames` frames, then the
+/// steady, flat phase `then` over the rest: the same result as two calls,
+/// in one (on AVX-512 one kernel entry, without the voice loop's second
+/// span).
+///
+/// # Panics
+///
+/// If `then.frames > l.len()`, or as [`mono_lerp`] does for either phase.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn mono_lerp_then(
+    src: &[f32],
+    pos: u64,
+    step: u64,
+    dstep: i64,
+    l: &mut [f32],
+    r: &mut [f32],
+    g: [f32; 4],
+    then: Then,
+    simd: Simd,
+) -> (u64, u64) {
+    let n = l.len().min(r.len());
+    let k = n - then.frames;
+    // (The wide path when `mono_lerp` would take its ramping kernel first.)
+    let ramp = dstep != 0 || g[2] != 0.0 || g[3] != 0.0;
+    #[cfg(target_arch = "x86_64")]
+    if simd == Simd::Avx512 && ramp && k > 0 && then.frames > 0 && src.len() < 1 << 31 {
+        let mid = advance(pos, step, dstep, k).0;
+        // Positions only grow: the last frame of the steady phase reads the
+        // furthest.
+        let last = last_index(mid, then.step, 0, then.frames);
+        assert!(last + 1 < src.len(), "interpolation past the source");
+        let (l, r) = (&mut l[..n], &mut r[..n]);
+        // SAFETY: `simd` is at most what `Simd::detect` found on this CPU;
+        // every index of both phases is at most `last`, checked above, and
+        // the length just now.
+        return unsafe { wide::mono_lerp_then(src, pos, step, dstep, l, r, g, then) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = ramp;
+    let (l0, l1) = l[..n].split_at_mut(k);
+    let (r0, r1) = r[..n].split_at_mut(k);
+    let (mid, _) = mono_lerp(src, pos, step, dstep, l0, r0, g, simd);
+    let flat = [then.gl, then.gr, 0.0, 0.0];
+    mono_lerp(src, mid, then.step, 0, l1, r1, flat, simd)
+}
+
 /// # Safety
 /// The last frame's index `last` (see [`last_index`]) has `last + 1 < src.len()`,
 /// `r.len() >= l.len()`, and `step + k * dstep >= 1` for every `k < l.len()`.
@@ -689,6 +747,34 @@ mod wide {
             }
         }
         advance(pos, step, dstep, n)
+    }
+
+    /// [`super::mono_lerp_then`]: the ramping kernel over the first
+    /// `l.len() - then.frames` frames, then the steady, flat one.
+    ///
+    /// # Safety
+    /// As [`mono_lerp`], for both phases; `then.frames <= l.len()`.
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn mono_lerp_then(
+        src: &[f32],
+        pos: u64,
+        step: u64,
+        dstep: i64,
+        l: &mut [f32],
+        r: &mut [f32],
+        g: [f32; 4],
+        then: super::Then,
+    ) -> (u64, u64) {
+        let k = l.len() - then.frames;
+        let (l0, l1) = l.split_at_mut(k);
+        let (r0, r1) = r.split_at_mut(k);
+        let [gl, gr, dl, dr] = g;
+        // SAFETY: the caller's contract covers both phases' frames.
+        unsafe {
+            let (mid, _) = mono_lerp::<true>(src, pos, step, dstep, l0, r0, gl, gr, dl, dr);
+            mono_lerp::<false>(src, mid, then.step, 0, l1, r1, then.gl, then.gr, 0.0, 0.0)
+        }
     }
 
     /// `x * k` per 64-bit lane, wrapping, for lanes `k < 2^32`.

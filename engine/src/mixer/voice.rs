@@ -972,6 +972,14 @@ impl Voice {
                     o += 1;
                     continue;
                 }
+                if ramping && ch == 1 {
+                    let m = self.steady_after_ramp(k, last, n - o - k);
+                    if m > 0 {
+                        self.mix_ramp_then_steady(src, &mut out.sub(o, o + k + m), k);
+                        o += k + m;
+                        continue;
+                    }
+                }
                 let mut step = self.step;
                 if self.silent() {
                     (self.pos, step) = kernel::advance(self.pos, step, dstep, k);
@@ -1021,6 +1029,67 @@ impl Voice {
             }
         }
         self.wrap()
+    }
+
+    /// When the rate and gain ramps both end after the next `k` frames, how
+    /// many of the following `room` frames the steady rate can mix in the
+    /// same kernel call (before position `last`); else 0. Not when a pair
+    /// falls silent at the ramp's end (a separate span skips it), nor at
+    /// unit rate (a separate span may take the copy path).
+    #[inline(always)]
+    fn steady_after_ramp(&self, k: usize, last: u64, room: usize) -> usize {
+        let ends_together = self.step_left as usize == k && self.ramp_left as usize == k;
+        let pairs = &self.gains[..self.pairs as usize];
+        if room == 0
+            || !ends_together
+            || self.step_target == ONE
+            || pairs.iter().any(|p| p.t == [0.0; 2])
+        {
+            return 0;
+        }
+        let (mid, _) = kernel::advance(self.pos, self.step, self.step_delta, k);
+        frames_before(mid, last, self.step_target, room)
+    }
+
+    /// Mixes a mono span whose first `k` frames end the rate and gain
+    /// ramps and whose rest runs at the steady rate and flat gains, with
+    /// one kernel call per plane pair (as two spans would, to the bit).
+    #[inline(always)]
+    fn mix_ramp_then_steady(&mut self, src: &[f32], out: &mut Planes, k: usize) {
+        let n = out.len();
+        let base = (self.pos >> 32) as usize;
+        let s = &src[base..self.loop_end as usize];
+        let p = self.pos - ((base as u64) << 32);
+        let mut next = None;
+        for q in 0..self.pairs as usize {
+            if !self.pair_live(q) {
+                continue;
+            }
+            let [gl, gr] = self.gains[q].t;
+            let then = kernel::Then {
+                frames: n - k,
+                step: self.step_target,
+                gl,
+                gr,
+            };
+            let g = self.pair_ramp(q);
+            let (l, r) = out.pair(q, 0, n);
+            let at = (p, self.step, self.step_delta);
+            next = Some(kernel::mono_lerp_then(
+                s, at.0, at.1, at.2, l, r, g, then, self.simd,
+            ));
+        }
+        let p = match next {
+            Some((p, _)) => p,
+            None => {
+                let mid = kernel::advance(p, self.step, self.step_delta, k).0;
+                kernel::advance(mid, self.step_target, 0, n - k).0
+            }
+        };
+        self.pos = p + ((base as u64) << 32);
+        self.advance_gain(k);
+        self.step = self.step_target;
+        self.step_left = 0;
     }
 
     /// The interpolating kernel for this voice's channel count, into plane
