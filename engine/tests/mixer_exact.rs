@@ -446,11 +446,12 @@ fn a_hundred_thousand_voices() {
 
 #[test]
 fn ramps_that_end_inside_a_block_mix_as_if_the_block_ended_there() {
-    // Gain, pan and rate change every 256 frames and ramp over 240: one
-    // 256-frame block (the ramp's end and the steady rest in one kernel
-    // call per voice) must equal blocks of 240 and 16, bit for bit, at
-    // every vector width, through rates up to 2.5 and loop wraps.
-    let run = |bits: u32, split: bool| {
+    // Gain, pan (or azimuth on 5.1) and rate change every 256 frames and
+    // ramp over 240: one 256-frame block (the ramp's end and the steady
+    // rest in one kernel call per plane pair) must equal blocks of 240 and
+    // 16, bit for bit, at every vector width, through rates up to 2.5, loop
+    // wraps, and on 5.1 plane pairs that fall silent or come alive.
+    let run = |bits: u32, channels: usize, split: bool| {
         let (m, mut r) = MixerBuilder::new(RATE)
             .voices(64)
             .clip(Clip::Off)
@@ -471,32 +472,52 @@ fn ramps_that_end_inside_a_block_mix_as_if_the_block_ended_there() {
             })
             .collect();
         let mut out = Vec::new();
+        let mut render = |t0: u64, frames: usize| {
+            let mut block = vec![0.0f32; frames * channels];
+            let info = BlockInfo {
+                frame_time: t0,
+                frames,
+                channels,
+                rate: RATE,
+            };
+            r.render(&mut block, &info);
+            out.extend(block);
+        };
         for round in 0..12u64 {
             for (k, v) in voices.iter().enumerate() {
                 let x = (round * 7 + k as u64 * 3) % 11;
                 v.set_rate(0.5 + 0.2 * x as f32).unwrap();
                 v.set_gain(0.2 + 0.07 * x as f32).unwrap();
-                v.set_pan(x as f32 / 5.0 - 1.0).unwrap();
+                if channels == 2 {
+                    v.set_pan(x as f32 / 5.0 - 1.0).unwrap();
+                } else {
+                    v.set_azimuth(x as f32 * 33.0 - 180.0).unwrap();
+                }
             }
             let t0 = round * 256;
             if split {
-                out.extend(render_stereo(&mut r, t0, 240, 240));
-                out.extend(render_stereo(&mut r, t0 + 240, 16, 16));
+                render(t0, 240);
+                render(t0 + 240, 16);
             } else {
-                out.extend(render_stereo(&mut r, t0, 256, 256));
+                render(t0, 256);
             }
         }
         out
     };
-    let reference = run(128, true);
-    assert!(reference.iter().any(|&x| x != 0.0));
-    for bits in [128, 256, 512] {
-        let merged = run(bits, false);
-        let same = reference
-            .iter()
-            .zip(&merged)
-            .all(|(x, y)| x.to_bits() == y.to_bits());
-        assert!(same, "{bits} bits: one block differs from two");
+    for channels in [2, 6] {
+        let reference = run(128, channels, true);
+        assert!(reference.iter().any(|&x| x != 0.0));
+        for bits in [128, 256, 512] {
+            let merged = run(bits, channels, false);
+            let same = reference
+                .iter()
+                .zip(&merged)
+                .all(|(x, y)| x.to_bits() == y.to_bits());
+            assert!(
+                same,
+                "{channels} channels, {bits} bits: one block differs from two"
+            );
+        }
     }
 }
 

@@ -1043,7 +1043,7 @@ impl Voice {
         if room == 0
             || !ends_together
             || self.step_target == ONE
-            || pairs.iter().any(|p| p.t == [0.0; 2])
+            || pairs.iter().any(|p| p.t == [0.0; 2] && p.g != [0.0; 2])
         {
             return 0;
         }
