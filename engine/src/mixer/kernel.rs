@@ -231,11 +231,15 @@ pub fn mono_lerp_then(
         // furthest.
         let last = last_index(mid, then.step, 0, then.frames);
         assert!(last + 1 < src.len(), "interpolation past the source");
-        let (l, r) = (&mut l[..n], &mut r[..n]);
+        let (l, r) = (l[..n].split_at_mut(k), r[..n].split_at_mut(k));
+        let [gl, gr, dl, dr] = g;
+        let (s1, gl1, gr1) = (then.step, then.gl, then.gr);
         // SAFETY: `simd` is at most what `Simd::detect` found on this CPU;
         // every index of both phases is at most `last`, checked above, and
         // the length just now.
-        return unsafe { wide::mono_lerp_then(src, pos, step, dstep, l, r, g, then) };
+        return unsafe {
+            wide::mono_lerp_then(src, pos, step, dstep, l, r, gl, gr, dl, dr, s1, gl1, gr1)
+        };
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = ramp;
@@ -749,11 +753,14 @@ mod wide {
         advance(pos, step, dstep, n)
     }
 
-    /// [`super::mono_lerp_then`]: the ramping kernel over the first
-    /// `l.len() - then.frames` frames, then the steady, flat one.
+    /// [`super::mono_lerp_then`]: the ramping kernel into `l0`, `r0`, then
+    /// the steady, flat one (step `then_step`, gains `then_gl`, `then_gr`)
+    /// into `l1`, `r1`. Everything comes as scalars and slices, in
+    /// registers, as for [`mono_lerp`].
     ///
     /// # Safety
-    /// As [`mono_lerp`], for both phases; `then.frames <= l.len()`.
+    /// As [`mono_lerp`], for both phases (`r0`, `r1` at least as long as
+    /// `l0`, `l1`).
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
     pub unsafe fn mono_lerp_then(
@@ -761,19 +768,20 @@ mod wide {
         pos: u64,
         step: u64,
         dstep: i64,
-        l: &mut [f32],
-        r: &mut [f32],
-        g: [f32; 4],
-        then: super::Then,
+        (l0, l1): (&mut [f32], &mut [f32]),
+        (r0, r1): (&mut [f32], &mut [f32]),
+        gl: f32,
+        gr: f32,
+        dl: f32,
+        dr: f32,
+        then_step: u64,
+        then_gl: f32,
+        then_gr: f32,
     ) -> (u64, u64) {
-        let k = l.len() - then.frames;
-        let (l0, l1) = l.split_at_mut(k);
-        let (r0, r1) = r.split_at_mut(k);
-        let [gl, gr, dl, dr] = g;
         // SAFETY: the caller's contract covers both phases' frames.
         unsafe {
             let (mid, _) = mono_lerp::<true>(src, pos, step, dstep, l0, r0, gl, gr, dl, dr);
-            mono_lerp::<false>(src, mid, then.step, 0, l1, r1, then.gl, then.gr, 0.0, 0.0)
+            mono_lerp::<false>(src, mid, then_step, 0, l1, r1, then_gl, then_gr, 0.0, 0.0)
         }
     }
 

@@ -1074,9 +1074,9 @@ impl Voice {
             };
             let g = self.pair_ramp(q);
             let (l, r) = out.pair(q, 0, n);
-            let at = (p, self.step, self.step_delta);
+            let (step, dstep) = (self.step, self.step_delta);
             next = Some(kernel::mono_lerp_then(
-                s, at.0, at.1, at.2, l, r, g, then, self.simd,
+                s, p, step, dstep, l, r, g, then, self.simd,
             ));
         }
         let p = match next {
