@@ -109,6 +109,19 @@ pub(crate) struct PairGains {
     pub d: [f32; 2],
 }
 
+impl PairGains {
+    /// Starts the ramp from `g` to `t` over `frames` (0: snaps to `t`).
+    #[inline(always)]
+    fn start_ramp(&mut self, frames: u32) {
+        if frames == 0 {
+            (self.g, self.d) = (self.t, [0.0; 2]);
+        } else {
+            let f = frames as f32;
+            self.d = [(self.t[0] - self.g[0]) / f, (self.t[1] - self.g[1]) / f];
+        }
+    }
+}
+
 /// Bytes at the start of a [`Voice`] that every block of a voice on a
 /// stereo output reads: up to its first plane pair's gains.
 const HOT_BYTES: usize = std::mem::offset_of!(Voice, gains) + std::mem::size_of::<PairGains>();
@@ -287,29 +300,19 @@ impl Voice {
     #[inline(always)]
     fn retarget(&mut self, frames: u32) {
         let stereo_out = matches!(self.layout, OutputLayout::Mono | OutputLayout::Stereo);
-        if !(stereo_out && self.channels <= 2) {
-            let t = self.targets();
-            return self.ramp_to(t, frames);
-        }
-        let Position::Pan(pan) = decode_position(self.pan) else {
-            let t = self.targets();
-            return self.ramp_to(t, frames);
+        let pan = match decode_position(self.pan) {
+            Position::Pan(pan) if stereo_out && self.channels <= 2 => pan,
+            _ => {
+                let t = self.targets();
+                return self.ramp_to(t, frames);
+            }
         };
         // The operations of `targets` and `ramp_to`, so the result is the
         // same to the bit (these layouts mix planes 0 and 1 only).
         let (l, r) = pan_gains(pan, self.channels);
-        let t = [l * self.gain, r * self.gain];
-        let p = &mut self.gains[0];
-        p.t = t;
-        if frames == 0 {
-            p.g = t;
-            p.d = [0.0; 2];
-            self.ramp_left = 0;
-        } else {
-            let f = frames as f32;
-            p.d = [(t[0] - p.g[0]) / f, (t[1] - p.g[1]) / f];
-            self.ramp_left = frames;
-        }
+        self.gains[0].t = [l * self.gain, r * self.gain];
+        self.gains[0].start_ramp(frames);
+        self.ramp_left = frames;
     }
 
     /// Gains per output plane the current gain, pan and layout call for.
@@ -345,18 +348,17 @@ impl Voice {
         for (p, t) in self.gains.iter_mut().zip(t.chunks_exact(2)) {
             p.t = [t[0], t[1]];
         }
-        if frames == 0 {
-            for p in &mut self.gains {
-                (p.g, p.d) = (p.t, [0.0; 2]);
-            }
-            self.ramp_left = 0;
+        // A snap sets every pair; a ramp only the layout's (the others are
+        // never mixed).
+        let ramped = if frames == 0 {
+            self.gains.len()
         } else {
-            let f = frames as f32;
-            for p in &mut self.gains[..self.pairs as usize] {
-                p.d = [(p.t[0] - p.g[0]) / f, (p.t[1] - p.g[1]) / f];
-            }
-            self.ramp_left = frames;
+            self.pairs as usize
+        };
+        for p in &mut self.gains[..ramped] {
+            p.start_ramp(frames);
         }
+        self.ramp_left = frames;
     }
 
     /// Picks up gain/pan/rate changes from the slot's parameter words.
