@@ -518,71 +518,69 @@ mod avx2_bare {
         }
     }
 
-    /// # Safety
-    /// The CPU must support AVX2; every `pos[v] + BLOCK <= src[v].len()`.
-    #[target_feature(enable = "avx2")]
-    unsafe fn block<const PAGE: usize>(
-        src: &[Arc<[f32]>],
-        pos: &[usize],
-        gl: &[f32],
-        gr: &[f32],
-        l: &mut [f32; BLOCK],
-        r: &mut [f32; BLOCK],
-    ) {
-        // SAFETY: the caller's contract: AVX2 is available and every
-        // source has BLOCK frames from its position, so each load, store
-        // and prefetch address is inside `src[v]`, `l` or `r`.
-        unsafe {
-            for v in 0..src.len() {
-                prefetch::<PAGE>(src, pos, v);
-                let s = src[v].as_ptr().add(pos[v]);
-                let a = _mm256_set1_ps(gl[v]);
-                let b = _mm256_set1_ps(gr[v]);
-                let mut i = 0;
-                while i < BLOCK {
-                    let x = _mm256_loadu_ps(s.add(i));
-                    let lp = l.as_mut_ptr().add(i);
-                    let rp = r.as_mut_ptr().add(i);
-                    _mm256_storeu_ps(lp, _mm256_add_ps(_mm256_loadu_ps(lp), _mm256_mul_ps(x, a)));
-                    _mm256_storeu_ps(rp, _mm256_add_ps(_mm256_loadu_ps(rp), _mm256_mul_ps(x, b)));
-                    i += 8;
+    /// Defines `$name`, the bare loop with the vector intrinsics of one
+    /// instruction set (`$lanes` frames per instruction): every voice's
+    /// block multiplied by its two gains and added to `l` and `r`, the
+    /// sources ahead prefetched.
+    macro_rules! bare_block {
+        ($name:ident, $feature:literal, $lanes:literal, $set1:ident, $load:ident,
+         $store:ident, $add:ident, $mul:ident) => {
+            /// # Safety
+            #[doc = concat!("The CPU must support ", $feature, "; every `pos[v] + BLOCK <= src[v].len()`.")]
+            #[target_feature(enable = $feature)]
+            unsafe fn $name<const PAGE: usize>(
+                src: &[Arc<[f32]>],
+                pos: &[usize],
+                gl: &[f32],
+                gr: &[f32],
+                l: &mut [f32; BLOCK],
+                r: &mut [f32; BLOCK],
+            ) {
+                // SAFETY: the caller's contract: the extension is available
+                // and every source has BLOCK frames from its position, so
+                // each load, store and prefetch address is inside `src[v]`,
+                // `l` or `r`.
+                unsafe {
+                    for v in 0..src.len() {
+                        prefetch::<PAGE>(src, pos, v);
+                        let s = src[v].as_ptr().add(pos[v]);
+                        let a = $set1(gl[v]);
+                        let b = $set1(gr[v]);
+                        let mut i = 0;
+                        while i < BLOCK {
+                            let x = $load(s.add(i));
+                            let lp = l.as_mut_ptr().add(i);
+                            let rp = r.as_mut_ptr().add(i);
+                            $store(lp, $add($load(lp), $mul(x, a)));
+                            $store(rp, $add($load(rp), $mul(x, b)));
+                            i += $lanes;
+                        }
+                    }
                 }
             }
-        }
+        };
     }
 
-    /// [`block`] with AVX-512: 16 frames per instruction.
-    ///
-    /// # Safety
-    /// The CPU must support AVX-512F; every `pos[v] + BLOCK <= src[v].len()`.
-    #[target_feature(enable = "avx512f")]
-    unsafe fn block512<const PAGE: usize>(
-        src: &[Arc<[f32]>],
-        pos: &[usize],
-        gl: &[f32],
-        gr: &[f32],
-        l: &mut [f32; BLOCK],
-        r: &mut [f32; BLOCK],
-    ) {
-        // SAFETY: as in `block`, with AVX-512F available.
-        unsafe {
-            for v in 0..src.len() {
-                prefetch::<PAGE>(src, pos, v);
-                let s = src[v].as_ptr().add(pos[v]);
-                let a = _mm512_set1_ps(gl[v]);
-                let b = _mm512_set1_ps(gr[v]);
-                let mut i = 0;
-                while i < BLOCK {
-                    let x = _mm512_loadu_ps(s.add(i));
-                    let lp = l.as_mut_ptr().add(i);
-                    let rp = r.as_mut_ptr().add(i);
-                    _mm512_storeu_ps(lp, _mm512_add_ps(_mm512_loadu_ps(lp), _mm512_mul_ps(x, a)));
-                    _mm512_storeu_ps(rp, _mm512_add_ps(_mm512_loadu_ps(rp), _mm512_mul_ps(x, b)));
-                    i += 16;
-                }
-            }
-        }
-    }
+    bare_block!(
+        block,
+        "avx2",
+        8,
+        _mm256_set1_ps,
+        _mm256_loadu_ps,
+        _mm256_storeu_ps,
+        _mm256_add_ps,
+        _mm256_mul_ps
+    );
+    bare_block!(
+        block512,
+        "avx512f",
+        16,
+        _mm512_set1_ps,
+        _mm512_loadu_ps,
+        _mm512_storeu_ps,
+        _mm512_add_ps,
+        _mm512_mul_ps
+    );
 
     /// The fastest of the AVX2 (or with `wide`, AVX-512) loop without,
     /// with and with batched page-walk hints; `None` if the CPU lacks the
